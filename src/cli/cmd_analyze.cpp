@@ -1,0 +1,75 @@
+// tms analyze RUN_DIR: the measurements of a finished run as a table (or JSON).
+#include <cstdio>
+#include <string>
+
+#include "cli/commands.hpp"
+#include "io/run_dir.hpp"
+
+namespace tms::cli {
+namespace {
+
+struct analyze_flags {
+  std::string run_dir;
+  bool json = false;
+  bool features = false;
+};
+
+double num(const nlohmann::json& j) { return j.is_number() ? j.get<double>() : std::nan(""); }
+
+double mean_of(const nlohmann::json& arr) {
+  double s = 0;
+  for (const auto& v : arr) s += num(v);
+  return arr.empty() ? 0 : s / arr.size();
+}
+
+void run_analyze(const analyze_flags& f) {
+  const nlohmann::json doc = io::read_metrics(f.run_dir);
+  if (f.json) {
+    std::printf("%s\n", doc.dump(1).c_str());
+    return;
+  }
+  const auto& c = doc["config"];
+  const bool linear = c["model"] == "linear";
+  std::printf("run %s: %s model, n=%d m=%d, %d steps, batch %d, preset %s, seed %llu, %.2f s\n",
+              f.run_dir.c_str(), c["model"].get<std::string>().c_str(), c["features"].get<int>(),
+              c["hidden"].get<int>(), c["steps"].get<int>(), c["batch"].get<int>(),
+              c["preset"].get<std::string>().c_str(), c["seed"].get<unsigned long long>(),
+              num(doc["run"]["seconds"]));
+  std::printf("%5s %9s %4s %4s %11s %9s %9s %5s %9s", "inst", "density", "imp", "rst", "loss", "|W|_F^2",
+              "m/|W|_F^2", "repr", "mean sup");
+  if (linear) std::printf(" %11s %11s %11s", "benefit", "interfer.", "bias");
+  std::printf("\n");
+  for (const auto& inst : doc["instances"]) {
+    std::printf("%5lld %9.4g %4d %4d %11.5g %9.4g %9.4g %5d %9.4g", inst["index"].get<long long>(),
+                num(inst["density"]), inst["importance_index"].get<int>(), inst["restart"].get<int>(),
+                num(inst["loss"]), num(inst["frobenius_sq"]), num(inst["dims_per_feature"]),
+                inst["represented"].get<int>(), mean_of(inst["superposition"]));
+    if (linear) {
+      const auto& t = inst["loss_decomposition"];
+      std::printf(" %11.5g %11.5g %11.5g", num(t["feature_benefit"]), num(t["interference"]), num(t["bias"]));
+    }
+    std::printf("\n");
+  }
+  if (f.features) {
+    for (const auto& inst : doc["instances"]) {
+      std::printf("\ninstance %lld (density %.4g):\n%7s %9s %9s %9s %9s\n", inst["index"].get<long long>(),
+                  num(inst["density"]), "feature", "|W_i|", "b_i", "sup_i", "D_i");
+      for (std::size_t i = 0; i < inst["norms"].size(); ++i)
+        std::printf("%7zu %9.4f %9.4f %9.4f %9.4f\n", i, num(inst["norms"][i]), num(inst["bias"][i]),
+                    num(inst["superposition"][i]), num(inst["dimensionality"][i]));
+    }
+  }
+}
+
+}  // namespace
+
+command add_analyze_command(CLI::App& root) {
+  auto flags = std::make_shared<analyze_flags>();
+  CLI::App* app = root.add_subcommand("analyze", "Print the measurements of a run folder");
+  app->add_option("run_dir", flags->run_dir, "Folder written by tms train")->required();
+  app->add_flag("--json", flags->json, "Print metrics.json instead of a table");
+  app->add_flag("--features", flags->features, "Also print per-feature norm, bias, superposition and D_i");
+  return {app, [flags]() { run_analyze(*flags); }};
+}
+
+}  // namespace tms::cli

@@ -1,0 +1,186 @@
+// tms train: train K instances from flags and/or a TOML file (flags override the file, the file overrides the
+// preset), then write the run folder.
+#include <unistd.h>
+
+#include <atomic>
+#include <charconv>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <optional>
+
+#include "cli/commands.hpp"
+#include "core/errors.hpp"
+#include "core/trainer.hpp"
+#include "io/run_dir.hpp"
+#include "io/toml_config.hpp"
+
+namespace tms::cli {
+namespace {
+
+std::atomic<bool> interrupted{false};
+extern "C" void on_sigint(int) { interrupted = true; }
+
+std::int64_t parse_integer(const std::string& text, std::string_view field) {
+  std::int64_t v = 0;
+  auto r = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (text.empty() || r.ec != std::errc() || r.ptr != text.data() + text.size())
+    throw usage_error(std::string(field) + ": '" + text + "' is not an integer");
+  return v;
+}
+
+int parse_int(const std::string& text, std::string_view field) {
+  const std::int64_t v = parse_integer(text, field);
+  if (v < -(std::int64_t{1} << 31) || v >= (std::int64_t{1} << 31))
+    throw usage_error(std::string(field) + ": " + text + " is too large");
+  return static_cast<int>(v);
+}
+
+struct train_flags {
+  std::string config, preset, model, features, hidden, importance, density, restarts, steps, batch, lr, schedule,
+      beta1, beta2, eps, weight_decay, init, seed, threads;
+  std::string out = "runs/latest";
+  bool quiet = false;
+};
+
+std::string fmt_default(double v) {
+  char buf[32];
+  return std::string(buf, std::to_chars(buf, buf + sizeof buf, v).ptr);
+}
+
+std::string join(const std::vector<double>& v) {
+  std::string s;
+  for (std::size_t i = 0; i < v.size(); ++i) s += (i ? "," : "") + fmt_default(v[i]);
+  return s;
+}
+
+class progress_line {
+ public:
+  explicit progress_line(bool enabled) : enabled_(enabled), start_(std::chrono::steady_clock::now()) {}
+  bool operator()(const train_progress& p) {
+    if (enabled_ && p.steps_total > 0) {
+      const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+      const double rate = secs > 0 ? p.steps_done / secs : 0;
+      const double eta = rate > 0 ? (p.steps_total - p.steps_done) / rate : 0;
+      std::fprintf(stderr, "\r  %5.1f%%  %.3g model-steps/s  ETA %.0f s   ", 100.0 * p.steps_done / p.steps_total,
+                   rate, eta);
+      if (p.steps_done == p.steps_total) std::fprintf(stderr, "\n");
+      std::fflush(stderr);
+    }
+    return !interrupted.load();
+  }
+
+ private:
+  bool enabled_;
+  std::chrono::steady_clock::time_point start_;
+};
+
+void run_train(const train_flags& f, CLI::App& app) {
+  auto given = [&](const char* name) { return app.get_option(name)->count() > 0; };
+
+  // Defaults: the preset (flag, else the file's `preset`, else reference), then the file, then the flags.
+  std::shared_ptr<io::toml_document> doc;
+  if (given("--config")) doc = io::toml_parse_config(f.config);
+  std::string preset = "reference";
+  if (doc)
+    if (auto p = io::toml_preset(*doc)) preset = *p;
+  if (given("--preset")) preset = f.preset;
+  train_config c = preset_config(preset);
+  if (doc) io::toml_apply(c, *doc);
+
+  if (given("--model")) c.model = parse_model(f.model);
+  if (given("--features")) c.features = parse_int(f.features, "features");
+  if (given("--hidden")) c.hidden = parse_int(f.hidden, "hidden");
+  if (given("--importance")) {
+    auto values = parse_number_list(f.importance, "importance");
+    importance_spec spec;
+    if (values.size() == 1)
+      spec.base = values[0];
+    else
+      spec.values = values;
+    c.importance = {spec};
+  }
+  if (given("--density")) c.density = parse_number_list(f.density, "density");
+  if (given("--restarts")) c.restarts = parse_int(f.restarts, "restarts");
+  if (given("--steps")) c.steps = parse_int(f.steps, "steps");
+  if (given("--batch")) c.batch = parse_int(f.batch, "batch");
+  if (given("--lr")) c.lr = parse_finite(f.lr, "lr");
+  if (given("--schedule")) c.schedule = parse_schedule(f.schedule);
+  if (given("--beta1")) c.beta1 = parse_finite(f.beta1, "beta1");
+  if (given("--beta2")) c.beta2 = parse_finite(f.beta2, "beta2");
+  if (given("--eps")) c.eps = parse_finite(f.eps, "eps");
+  if (given("--weight-decay")) c.weight_decay = parse_finite(f.weight_decay, "weight_decay");
+  if (given("--init")) c.init = parse_init(f.init);
+  if (given("--seed")) {
+    const std::int64_t seed = parse_integer(f.seed, "seed");
+    if (seed < 0) throw usage_error("seed: " + f.seed + " is negative; allowed: an integer >= 0");
+    c.seed = static_cast<std::uint64_t>(seed);
+  }
+  if (given("--threads")) c.threads = parse_int(f.threads, "threads");
+  c.validate();
+
+  const std::filesystem::path out = f.out;
+  const bool existed = std::filesystem::exists(out);
+  io::prepare_run_dir(out);
+  if (!f.quiet)
+    std::fprintf(stderr, "tms: training %lld %s model(s), n=%d m=%d, %d steps, batch %d, preset %s -> %s\n",
+                 static_cast<long long>(c.instance_count()), std::string(model_name(c.model)).c_str(), c.features,
+                 c.hidden, c.steps, c.batch, c.preset.c_str(), out.c_str());
+
+  std::signal(SIGINT, on_sigint);
+  try {
+    progress_line progress(!f.quiet && ::isatty(STDERR_FILENO));
+    const train_result result = train(c, std::ref(progress));
+    io::write_run(out, c, result);
+    if (!f.quiet)
+      std::printf("wrote %s/weights.npz and metrics.json (%.2f s, %d threads); see: tms analyze %s\n", out.c_str(),
+                  result.seconds, result.threads, out.c_str());
+  } catch (...) {
+    std::error_code ec;
+    if (!existed) std::filesystem::remove(out, ec);  // only removes the folder if it is still empty
+    throw;
+  }
+}
+
+}  // namespace
+
+command add_train_command(CLI::App& root) {
+  auto flags = std::make_shared<train_flags>();
+  CLI::App* app = root.add_subcommand("train", "Train K toy models (instances) and write weights.npz + metrics.json");
+  const train_config d;  // the reference preset: the defaults shown in --help
+  auto opt = [&](const char* name, std::string& target, const std::string& help, const std::string& def) {
+    app->add_option(name, target, help + (def.empty() ? "" : " [default: " + def + "]"));
+  };
+  opt("--config", flags->config, "TOML file with any of the settings below (flags override it)", "");
+  opt("--preset", flags->preset, "Recipe the defaults come from: reference (companion notebook) or arena",
+      d.preset);
+  opt("--model", flags->model, "linear (x' = W^T W x + b) or relu (x' = ReLU(W^T W x + b))",
+      std::string(model_name(d.model)));
+  opt("--features,-n", flags->features, "Number of features n", std::to_string(d.features));
+  opt("--hidden,-m", flags->hidden, "Number of hidden dimensions m", std::to_string(d.hidden));
+  opt("--importance", flags->importance, "Importance: a base (I_i = base^i) or a comma list of n weights",
+      fmt_default(d.importance[0].base));
+  opt("--density", flags->density, "Comma list of feature densities 1-S in (0, 1], one instance each",
+      join(d.density));
+  opt("--restarts", flags->restarts, "Differently initialised copies of each instance", std::to_string(d.restarts));
+  opt("--steps", flags->steps, "Training steps", std::to_string(d.steps));
+  opt("--batch", flags->batch, "Batch size B (a fresh batch every step)", std::to_string(d.batch));
+  opt("--lr", flags->lr, "AdamW learning rate", fmt_default(d.lr));
+  opt("--schedule", flags->schedule, "Learning-rate schedule: constant, linear or cosine",
+      std::string(schedule_name(d.schedule)));
+  opt("--beta1", flags->beta1, "AdamW beta1", fmt_default(d.beta1));
+  opt("--beta2", flags->beta2, "AdamW beta2", fmt_default(d.beta2));
+  opt("--eps", flags->eps, "AdamW eps", fmt_default(d.eps));
+  opt("--weight-decay", flags->weight_decay, "Decoupled weight decay on W and b (0: Adam)",
+      fmt_default(d.weight_decay));
+  opt("--init", flags->init, "Init scale: reference (depends on K), arena, or independent (not on K)",
+      std::string(init_name(d.init)));
+  opt("--seed", flags->seed, "Random seed (restart r uses seed + r)", std::to_string(d.seed));
+  opt("--threads", flags->threads, "Threads; 0 = all cores (never changes a result)", std::to_string(d.threads));
+  opt("--out,-o", flags->out, "Run folder to write", flags->out);
+  app->add_flag("--quiet,-q", flags->quiet, "No progress or summary output");
+  return {app, [flags, app]() { run_train(*flags, *app); }};
+}
+
+}  // namespace tms::cli

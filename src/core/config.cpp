@@ -1,0 +1,178 @@
+#include "core/config.hpp"
+
+#include <charconv>
+#include <cmath>
+#include <limits>
+
+#include "core/errors.hpp"
+
+namespace tms {
+namespace {
+
+std::string fmt(double v) {
+  char buf[64];
+  auto r = std::to_chars(buf, buf + sizeof buf, v);
+  return std::string(buf, r.ptr);
+}
+
+[[noreturn]] void fail(std::string_view field, const std::string& what) {
+  throw usage_error(std::string(field) + ": " + what);
+}
+
+void check_int(std::string_view field, std::int64_t v, std::int64_t lo, std::int64_t hi) {
+  if (v < lo || v > hi)
+    fail(field, std::to_string(v) + " is out of range; allowed: an integer in [" + std::to_string(lo) + ", " +
+                    std::to_string(hi) + "]");
+}
+
+void check_real(std::string_view field, double v, double lo, bool lo_open, double hi, bool hi_open) {
+  bool ok = std::isfinite(v) && (lo_open ? v > lo : v >= lo) && (hi_open ? v < hi : v <= hi);
+  if (!ok) {
+    std::string range = std::string(lo_open ? "(" : "[") + fmt(lo) + ", " +
+                        (std::isinf(hi) ? std::string("inf") : fmt(hi)) + (hi_open ? ")" : "]");
+    fail(field, fmt(v) + " is not allowed; allowed: a finite number in " + range);
+  }
+}
+
+constexpr double inf = std::numeric_limits<double>::infinity();
+
+}  // namespace
+
+void train_config::validate() const {
+  check_int("features", features, 1, 100000);
+  check_int("hidden", hidden, 1, 100000);
+  if (density.empty()) fail("density", "the list is empty; allowed: one or more numbers in (0, 1]");
+  for (double d : density) check_real("density", d, 0, true, 1, false);
+  if (importance.empty()) fail("importance", "the list is empty; allowed: a base or a list of n weights");
+  for (const auto& spec : importance) {
+    if (spec.values.empty()) {
+      check_real("importance", spec.base, 0, true, inf, true);
+    } else {
+      if (static_cast<int>(spec.values.size()) != features)
+        fail("importance", "an explicit list has " + std::to_string(spec.values.size()) +
+                               " weights; allowed: exactly features = " + std::to_string(features) +
+                               " weights, or a single base");
+      for (double v : spec.values) check_real("importance", v, 0, false, inf, true);
+    }
+  }
+  check_int("restarts", restarts, 1, 1000000);
+  check_int("steps", steps, 1, 1000000000);
+  check_int("batch", batch, 1, 1 << 20);
+  check_real("lr", lr, 0, true, inf, true);
+  check_real("beta1", beta1, 0, false, 1, true);
+  check_real("beta2", beta2, 0, false, 1, true);
+  check_real("eps", eps, 0, true, inf, true);
+  check_real("weight_decay", weight_decay, 0, false, inf, true);
+  check_int("threads", threads, 0, 1024);
+  if (instance_count() > 10000000)
+    fail("instances", std::to_string(instance_count()) +
+                          " instances (density x importance x restarts); allowed: at most 10000000");
+  // The per-thread workspace holds a dense [B][n] output; refuse sizes that cannot fit in memory.
+  if (static_cast<std::int64_t>(batch) * features > (std::int64_t{1} << 31))
+    fail("batch", "batch x features = " + std::to_string(static_cast<std::int64_t>(batch) * features) +
+                      "; allowed: at most 2^31");
+}
+
+std::int64_t train_config::instance_count() const {
+  return static_cast<std::int64_t>(density.size()) * static_cast<std::int64_t>(importance.size()) * restarts;
+}
+
+train_config preset_config(std::string_view name) {
+  train_config c;
+  if (name == "reference") return c;
+  if (name == "arena") {
+    c.preset = "arena";
+    c.steps = 5000;
+    c.weight_decay = 0;  // ARENA uses torch.optim.Adam: AdamW without decay
+    c.init = init_scheme::arena;
+    return c;
+  }
+  fail("preset", "unknown preset '" + std::string(name) + "'; allowed: reference, arena");
+}
+
+std::vector<std::string> preset_names() { return {"reference", "arena"}; }
+
+std::vector<float> importance_values(const importance_spec& spec, int n) {
+  std::vector<float> I(n);
+  for (int i = 0; i < n; ++i)
+    I[i] = spec.values.empty() ? static_cast<float>(std::pow(spec.base, i)) : static_cast<float>(spec.values[i]);
+  return I;
+}
+
+std::vector<instance_spec> config_instances(const train_config& config) {
+  std::vector<instance_spec> out;
+  out.reserve(config.instance_count());
+  for (int d = 0; d < static_cast<int>(config.density.size()); ++d)
+    for (int q = 0; q < static_cast<int>(config.importance.size()); ++q) {
+      auto I = importance_values(config.importance[q], config.features);
+      for (int r = 0; r < config.restarts; ++r) out.push_back({config.density[d], I, d, q, r});
+    }
+  return out;
+}
+
+std::string_view model_name(model_kind kind) { return kind == model_kind::linear ? "linear" : "relu"; }
+
+std::string_view schedule_name(lr_schedule s) {
+  switch (s) {
+    case lr_schedule::constant: return "constant";
+    case lr_schedule::linear: return "linear";
+    case lr_schedule::cosine: return "cosine";
+  }
+  return "?";
+}
+
+std::string_view init_name(init_scheme init) {
+  switch (init) {
+    case init_scheme::reference: return "reference";
+    case init_scheme::arena: return "arena";
+    case init_scheme::independent: return "independent";
+  }
+  return "?";
+}
+
+model_kind parse_model(std::string_view text, std::string_view field) {
+  if (text == "linear") return model_kind::linear;
+  if (text == "relu" || text == "relu_output" || text == "relu-output") return model_kind::relu_output;
+  fail(field, "unknown model '" + std::string(text) + "'; allowed: linear, relu");
+}
+
+lr_schedule parse_schedule(std::string_view text, std::string_view field) {
+  if (text == "constant") return lr_schedule::constant;
+  if (text == "linear") return lr_schedule::linear;
+  if (text == "cosine") return lr_schedule::cosine;
+  fail(field, "unknown schedule '" + std::string(text) + "'; allowed: constant, linear, cosine");
+}
+
+init_scheme parse_init(std::string_view text, std::string_view field) {
+  if (text == "reference") return init_scheme::reference;
+  if (text == "arena") return init_scheme::arena;
+  if (text == "independent") return init_scheme::independent;
+  fail(field, "unknown init '" + std::string(text) + "'; allowed: reference, arena, independent");
+}
+
+double parse_finite(std::string_view text, std::string_view field) {
+  std::string_view t = text;
+  while (!t.empty() && t.front() == ' ') t.remove_prefix(1);
+  while (!t.empty() && t.back() == ' ') t.remove_suffix(1);
+  if (!t.empty() && t.front() == '+') t.remove_prefix(1);
+  double v = 0;
+  auto r = std::from_chars(t.data(), t.data() + t.size(), v);
+  if (t.empty() || r.ec != std::errc() || r.ptr != t.data() + t.size() || !std::isfinite(v))
+    fail(field, "'" + std::string(text) + "' is not a finite number");
+  return v;
+}
+
+std::vector<double> parse_number_list(std::string_view text, std::string_view field) {
+  std::vector<double> out;
+  std::size_t start = 0;
+  while (true) {
+    std::size_t comma = text.find(',', start);
+    out.push_back(parse_finite(text.substr(start, comma == std::string_view::npos ? text.npos : comma - start),
+                               field));
+    if (comma == std::string_view::npos) break;
+    start = comma + 1;
+  }
+  return out;
+}
+
+}  // namespace tms

@@ -1,0 +1,91 @@
+// train_config: every setting of a training run, its default, and validate(). The CLI flags, the TOML loader
+// and the Python binding all fill this one struct, so defaults live here and nowhere else.
+//
+// Letters follow the paper: n features, m hidden dimensions, K instances, B batch.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace tms {
+
+enum class model_kind { linear, relu_output };
+enum class lr_schedule { constant, linear, cosine };
+
+// How W is initialised (all Xavier-normal, differing in the fan used for the standard deviation):
+//   reference:   PyTorch's xavier_normal_ on the stacked [K, n, m] tensor, std = sqrt(2 / (m (n + K))),
+//                as the companion notebook does; the scale depends on K.
+//   arena:       xavier_normal_ on ARENA's stacked [K, m, n] layout, std = sqrt(2 / (n (m + K))).
+//   independent: the reference formula with K = 1, std = sqrt(2 / (m (n + 1))): a model trained alone and the
+//                same model inside a sweep of any size start from identical weights.
+enum class init_scheme { reference, arena, independent };
+
+// One importance vector: I_i = base^i (i from 0), or the explicit `values` when those are given.
+struct importance_spec {
+  double base = 0.7;
+  std::vector<double> values;  // [n] when explicit, empty when I_i = base^i
+};
+
+struct train_config {
+  std::string preset = "reference";  // which preset the defaults came from; recorded in metrics.json
+  model_kind model = model_kind::relu_output;
+  int features = 20;  // n
+  int hidden = 5;     // m
+
+  // The instance axis: K = |density| x |importance| x restarts, restarts innermost, density outermost.
+  std::vector<double> density = {1.0, 0.3, 0.1, 0.03, 0.01, 0.003, 0.001};  // 1 - S per instance
+  std::vector<importance_spec> importance = {importance_spec{}};
+  int restarts = 1;
+
+  int steps = 10000;
+  int batch = 1024;  // B
+
+  // AdamW with PyTorch's semantics; weight_decay = 0 is exactly Adam.
+  double lr = 1e-3;
+  lr_schedule schedule = lr_schedule::constant;
+  double beta1 = 0.9;
+  double beta2 = 0.999;
+  double eps = 1e-8;
+  double weight_decay = 0.01;  // decoupled, on W and b (PyTorch's AdamW default)
+
+  init_scheme init = init_scheme::reference;
+  std::uint64_t seed = 0;
+  int threads = 0;  // 0: all hardware threads. Never changes a result.
+
+  // Throws usage_error naming the first field that is out of range and what is allowed.
+  void validate() const;
+  std::int64_t instance_count() const;
+};
+
+// The named recipes. "reference": the companion notebook (AdamW lr 1e-3, weight decay 0.01, batch 1024,
+// 10,000 steps, stacked Xavier init). "arena": the ARENA exercises (Adam without weight decay, 5,000 steps,
+// ARENA's init). Throws usage_error for an unknown name.
+train_config preset_config(std::string_view name);
+std::vector<std::string> preset_names();
+
+// One trained model of the run, in instance order.
+struct instance_spec {
+  double density = 1;
+  std::vector<float> importance;  // [n]
+  int density_index = 0;
+  int importance_index = 0;
+  int restart = 0;
+};
+std::vector<instance_spec> config_instances(const train_config& config);
+std::vector<float> importance_values(const importance_spec& spec, int n);
+
+// Names used by the CLI, TOML and JSON; the parse functions throw usage_error naming `field`.
+std::string_view model_name(model_kind kind);
+std::string_view schedule_name(lr_schedule schedule);
+std::string_view init_name(init_scheme init);
+model_kind parse_model(std::string_view text, std::string_view field = "model");
+lr_schedule parse_schedule(std::string_view text, std::string_view field = "schedule");
+init_scheme parse_init(std::string_view text, std::string_view field = "init");
+
+// Strict number parsing for list-valued flags: the whole token must be a finite number.
+double parse_finite(std::string_view text, std::string_view field);
+std::vector<double> parse_number_list(std::string_view text, std::string_view field);
+
+}  // namespace tms

@@ -1,0 +1,41 @@
+// What the paper measures on a trained model (sections "Basic Results", "Feature Dimensionality",
+// "Mathematical Understanding"). W is [n][m], row i = the paper's W_i. Sums run in double, in a fixed order.
+#pragma once
+
+#include <vector>
+
+namespace tms {
+
+// A feature counts as represented when ||W_i|| exceeds this (the paper: ~1 if represented, ~0 if not).
+inline constexpr double represented_norm = 0.5;
+
+struct instance_metrics {
+  std::vector<double> norms;           // [n] ||W_i||
+  std::vector<double> superposition;   // [n] sum_{j != i} (W^_i . W_j)^2; 0 for W_i = 0
+  std::vector<double> dimensionality;  // [n] D_i = ||W_i||^2 / sum_j (W^_i . W_j)^2; 0 for W_i = 0
+  double frobenius_sq = 0;             // ||W||_F^2, the number of features learned
+  double dims_per_feature = 0;         // D* = m / ||W||_F^2 (infinite when W = 0)
+  int represented = 0;                 // #{i : ||W_i|| > represented_norm}
+};
+
+instance_metrics measure(const float* W, int n, int m);
+
+// W^T W as the paper draws it: [n][n], entry (i, j) = W_i . W_j.
+std::vector<double> gram(const float* W, int n, int m);
+
+// The linear model's expected loss split as in "Mathematical Understanding" (paper eq. after Saxe et al.),
+// exact for the sparse-uniform data: with p the density, mu = p/2 and sigma^2 = p/3 - p^2/4,
+//   E[I_i (x_i - x'_i)^2] = sigma^2 I_i (1 - ||W_i||^2)^2               feature benefit not attained
+//                         + sigma^2 I_i sum_{j != i} (W_i . W_j)^2      interference
+//                         + I_i (mu (1 - sum_j W_i . W_j) - b_i)^2     mean error, 0 at the optimal bias
+// each averaged over the n features like the training loss, so `total` is the expected training loss.
+struct linear_loss_terms {
+  double feature_benefit = 0;
+  double interference = 0;
+  double bias = 0;
+  double total = 0;
+};
+linear_loss_terms linear_loss_decomposition(const float* W, const float* b, const float* importance,
+                                            double density, int n, int m);
+
+}  // namespace tms

@@ -1,0 +1,73 @@
+// One training step's maths for any model: parameters in, loss and gradient out. The trainer, the optimizer
+// and the tests see a model only through this file, so a new model is a new model_<name>.hpp beside the
+// others plus one case here (and its parameter layout in model_param_count).
+//
+// Parameter layout of the tied models (linear, ReLU output), per instance: W [n][m], then b [n].
+#pragma once
+
+#include <cstddef>
+#include <vector>
+
+#include "core/config.hpp"
+#include "core/errors.hpp"
+#include "core/loss_weighted_mse.hpp"
+#include "core/model_linear.hpp"
+#include "core/model_relu_output.hpp"
+
+namespace tms {
+
+inline std::size_t model_param_count(model_kind, int n, int m) {
+  return static_cast<std::size_t>(n) * m + static_cast<std::size_t>(n);
+}
+
+// Scratch for one step of one instance; sized once, reused every step.
+template <class T>
+struct model_workspace {
+  sparse_batch<T> x;
+  std::vector<T> h;      // [B][m]
+  std::vector<T> x_hat;  // [B][n]
+  std::vector<T> r;      // [B][n] residual, then dL/dx'
+  std::vector<T> dh;     // [B][m]
+
+  void reserve(int B, int n, int m) {
+    x.reserve(B, n);
+    h.assign(static_cast<std::size_t>(B) * m, T(0));
+    x_hat.assign(static_cast<std::size_t>(B) * n, T(0));
+    r.assign(static_cast<std::size_t>(B) * n, T(0));
+    dh.assign(static_cast<std::size_t>(B) * m, T(0));
+  }
+};
+
+// Forward only: fills ws.h and ws.x_hat for the batch in ws.x.
+template <class T>
+void model_forward(model_kind kind, const T* params, int n, int m, model_workspace<T>& ws) {
+  const T* W = params;
+  const T* b = params + static_cast<std::size_t>(n) * m;
+  switch (kind) {
+    case model_kind::linear: linear_forward(ws.x_hat.data(), ws.h.data(), ws.x, W, b, n, m); return;
+    case model_kind::relu_output: relu_output_forward(ws.x_hat.data(), ws.h.data(), ws.x, W, b, n, m); return;
+  }
+}
+
+// Loss of the batch in ws.x, and its gradient accumulated (+=) into grad (same layout as params).
+template <class T>
+double model_loss_and_grad(model_kind kind, T* grad, const T* params, const T* importance, int n, int m,
+                           model_workspace<T>& ws) {
+  const T* W = params;
+  T* dW = grad;
+  T* db = grad + static_cast<std::size_t>(n) * m;
+  model_forward(kind, params, n, m, ws);
+  const double loss = weighted_mse_forward(ws.r.data(), ws.x_hat.data(), ws.x, importance, n);
+  weighted_mse_backward(ws.r.data(), ws.r.data(), importance, ws.x.B, n);
+  switch (kind) {
+    case model_kind::linear:
+      linear_backward(dW, db, ws.dh.data(), ws.r.data(), ws.h.data(), ws.x, W, n, m);
+      break;
+    case model_kind::relu_output:
+      relu_output_backward(dW, db, ws.dh.data(), ws.r.data(), ws.x_hat.data(), ws.h.data(), ws.x, W, n, m);
+      break;
+  }
+  return loss;
+}
+
+}  // namespace tms

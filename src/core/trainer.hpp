@@ -1,0 +1,51 @@
+// The training loop: K independent instances, each trained on a fresh batch every step with AdamW.
+// No I/O: progress and cancellation go through a callback, failures are thrown.
+//
+// Work is split by instance: each instance is trained start to finish by whichever thread takes it, with its
+// random numbers keyed by its own stream seed, so results never depend on the thread count.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+#include "core/config.hpp"
+
+namespace tms {
+
+struct train_progress {
+  std::int64_t steps_done = 0;   // summed over instances
+  std::int64_t steps_total = 0;  // K x steps
+};
+
+// Called about every 100 ms from the calling thread; return false to cancel (train throws cancelled_error).
+using progress_fn = std::function<bool(const train_progress&)>;
+
+struct train_result {
+  int n = 0;
+  int m = 0;
+  std::vector<instance_spec> instances;  // [K]
+  std::vector<std::uint64_t> stream_seed;  // [K] seed + restart: what an instance's numbers are keyed by
+  std::vector<float> W;                  // [K][n][m]
+  std::vector<float> b;                  // [K][n]
+  std::vector<double> final_loss;        // [K] mean over the last 1% of steps (at least one)
+  std::vector<std::int64_t> curve_step;  // [P] steps completed at the end of each curve window
+  std::vector<double> curve_loss;        // [K][P] mean loss over each window
+  double init_std = 0;
+  int threads = 0;  // resolved thread count
+  double seconds = 0;
+  std::int64_t K() const { return static_cast<std::int64_t>(instances.size()); }
+};
+
+// Number of loss-curve points (windows) recorded for a run of `steps` steps.
+int curve_points(int steps);
+
+// The stream seed of an instance: seed + restart. Instances that differ only in density or importance share
+// their random numbers (common random numbers), and a model trained alone with --seed s + r is bit-identical
+// to restart r of a sweep with seed s when init is "independent".
+std::uint64_t instance_stream_seed(const train_config& config, const instance_spec& instance);
+
+// Validates the config, then trains. Throws usage_error, run_error (a non-finite loss) or cancelled_error.
+train_result train(const train_config& config, const progress_fn& progress = {});
+
+}  // namespace tms
