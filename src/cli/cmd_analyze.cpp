@@ -14,12 +14,18 @@ struct analyze_flags {
   bool features = false;
 };
 
-double num(const nlohmann::json& j) { return j.is_number() ? j.get<double>() : std::nan(""); }
+double num(const nlohmann::json& j) {
+  return j.is_number() ? j.get<double>() : std::nan("");
+}
 
-double mean_of(const nlohmann::json& arr) {
+// Mean superposition over the represented features: an unlearned feature has a tiny W_i whose direction is
+// arbitrary, so its superposition value says nothing.
+double mean_represented(const nlohmann::json& inst, double threshold) {
   double s = 0;
-  for (const auto& v : arr) s += num(v);
-  return arr.empty() ? 0 : s / arr.size();
+  int count = 0;
+  for (std::size_t i = 0; i < inst["norms"].size(); ++i)
+    if (num(inst["norms"][i]) > threshold) s += num(inst["superposition"][i]), ++count;
+  return count ? s / count : 0;
 }
 
 void run_analyze(const analyze_flags& f) {
@@ -36,14 +42,14 @@ void run_analyze(const analyze_flags& f) {
               c["preset"].get<std::string>().c_str(), c["seed"].get<unsigned long long>(),
               num(doc["run"]["seconds"]));
   std::printf("%5s %9s %4s %4s %11s %9s %9s %5s %9s", "inst", "density", "imp", "rst", "loss", "|W|_F^2",
-              "m/|W|_F^2", "repr", "mean sup");
+              "m/|W|_F^2", "repr", "sup(repr)");
   if (linear) std::printf(" %11s %11s %11s", "benefit", "interfer.", "bias");
   std::printf("\n");
   for (const auto& inst : doc["instances"]) {
     std::printf("%5lld %9.4g %4d %4d %11.5g %9.4g %9.4g %5d %9.4g", inst["index"].get<long long>(),
                 num(inst["density"]), inst["importance_index"].get<int>(), inst["restart"].get<int>(),
                 num(inst["loss"]), num(inst["frobenius_sq"]), num(inst["dims_per_feature"]),
-                inst["represented"].get<int>(), mean_of(inst["superposition"]));
+                inst["represented"].get<int>(), mean_represented(inst, num(doc["represented_norm"])));
     if (linear) {
       const auto& t = inst["loss_decomposition"];
       std::printf(" %11.5g %11.5g %11.5g", num(t["feature_benefit"]), num(t["interference"]), num(t["bias"]));

@@ -20,7 +20,9 @@ namespace tms::cli {
 namespace {
 
 std::atomic<bool> interrupted{false};
-extern "C" void on_sigint(int) { interrupted = true; }
+extern "C" void on_sigint(int) {
+  interrupted = true;
+}
 
 std::int64_t parse_integer(const std::string& text, std::string_view field) {
   std::int64_t v = 0;
@@ -38,8 +40,8 @@ int parse_int(const std::string& text, std::string_view field) {
 }
 
 struct train_flags {
-  std::string config, preset, model, features, hidden, importance, density, restarts, steps, batch, lr, schedule,
-      beta1, beta2, eps, weight_decay, init, seed, threads;
+  std::string config, preset, model, features, hidden, importance, density, restarts, steps, batch, lr,
+      schedule, beta1, beta2, eps, weight_decay, init, seed, threads;
   std::string out = "runs/latest";
   bool quiet = false;
 };
@@ -63,8 +65,8 @@ class progress_line {
       const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
       const double rate = secs > 0 ? p.steps_done / secs : 0;
       const double eta = rate > 0 ? (p.steps_total - p.steps_done) / rate : 0;
-      std::fprintf(stderr, "\r  %5.1f%%  %.3g model-steps/s  ETA %.0f s   ", 100.0 * p.steps_done / p.steps_total,
-                   rate, eta);
+      std::fprintf(stderr, "\r  %5.1f%%  %.3g model-steps/s  ETA %.0f s   ",
+                   100.0 * p.steps_done / p.steps_total, rate, eta);
       if (p.steps_done == p.steps_total) std::fprintf(stderr, "\n");
       std::fflush(stderr);
     }
@@ -125,8 +127,8 @@ void run_train(const train_flags& f, CLI::App& app) {
   io::prepare_run_dir(out);
   if (!f.quiet)
     std::fprintf(stderr, "tms: training %lld %s model(s), n=%d m=%d, %d steps, batch %d, preset %s -> %s\n",
-                 static_cast<long long>(c.instance_count()), std::string(model_name(c.model)).c_str(), c.features,
-                 c.hidden, c.steps, c.batch, c.preset.c_str(), out.c_str());
+                 static_cast<long long>(c.instance_count()), std::string(model_name(c.model)).c_str(),
+                 c.features, c.hidden, c.steps, c.batch, c.preset.c_str(), out.c_str());
 
   std::signal(SIGINT, on_sigint);
   try {
@@ -134,8 +136,8 @@ void run_train(const train_flags& f, CLI::App& app) {
     const train_result result = train(c, std::ref(progress));
     io::write_run(out, c, result);
     if (!f.quiet)
-      std::printf("wrote %s/weights.npz and metrics.json (%.2f s, %d threads); see: tms analyze %s\n", out.c_str(),
-                  result.seconds, result.threads, out.c_str());
+      std::printf("wrote %s/weights.npz and metrics.json (%.2f s, %d threads); see: tms analyze %s\n",
+                  out.c_str(), result.seconds, result.threads, out.c_str());
   } catch (...) {
     std::error_code ec;
     if (!existed) std::filesystem::remove(out, ec);  // only removes the folder if it is still empty
@@ -147,38 +149,42 @@ void run_train(const train_flags& f, CLI::App& app) {
 
 command add_train_command(CLI::App& root) {
   auto flags = std::make_shared<train_flags>();
-  CLI::App* app = root.add_subcommand("train", "Train K toy models (instances) and write weights.npz + metrics.json");
+  CLI::App* app =
+      root.add_subcommand("train", "Train K toy models (instances) and write weights.npz + metrics.json");
   const train_config d;  // the reference preset: the defaults shown in --help
-  auto opt = [&](const char* name, std::string& target, const std::string& help, const std::string& def) {
-    app->add_option(name, target, help + (def.empty() ? "" : " [default: " + def + "]"));
+  auto opt = [&](const char* name, std::string& target, const std::string& help, const std::string& def,
+                 const char* type = "NUM") {
+    app->add_option(name, target, help + (def.empty() ? "" : " [default: " + def + "]"))->type_name(type);
   };
-  opt("--config", flags->config, "TOML file with any of the settings below (flags override it)", "");
+  opt("--config", flags->config, "TOML file with any of the settings below (flags override it)", "", "FILE");
   opt("--preset", flags->preset, "Recipe the defaults come from: reference (companion notebook) or arena",
-      d.preset);
+      d.preset, "NAME");
   opt("--model", flags->model, "linear (x' = W^T W x + b) or relu (x' = ReLU(W^T W x + b))",
-      std::string(model_name(d.model)));
-  opt("--features,-n", flags->features, "Number of features n", std::to_string(d.features));
-  opt("--hidden,-m", flags->hidden, "Number of hidden dimensions m", std::to_string(d.hidden));
+      std::string(model_name(d.model)), "NAME");
+  opt("--features,-n", flags->features, "Number of features n", std::to_string(d.features), "INT");
+  opt("--hidden,-m", flags->hidden, "Number of hidden dimensions m", std::to_string(d.hidden), "INT");
   opt("--importance", flags->importance, "Importance: a base (I_i = base^i) or a comma list of n weights",
-      fmt_default(d.importance[0].base));
+      fmt_default(d.importance[0].base), "NUM|LIST");
   opt("--density", flags->density, "Comma list of feature densities 1-S in (0, 1], one instance each",
-      join(d.density));
-  opt("--restarts", flags->restarts, "Differently initialised copies of each instance", std::to_string(d.restarts));
-  opt("--steps", flags->steps, "Training steps", std::to_string(d.steps));
-  opt("--batch", flags->batch, "Batch size B (a fresh batch every step)", std::to_string(d.batch));
+      join(d.density), "LIST");
+  opt("--restarts", flags->restarts, "Differently initialised copies of each instance",
+      std::to_string(d.restarts), "INT");
+  opt("--steps", flags->steps, "Training steps", std::to_string(d.steps), "INT");
+  opt("--batch", flags->batch, "Batch size B (a fresh batch every step)", std::to_string(d.batch), "INT");
   opt("--lr", flags->lr, "AdamW learning rate", fmt_default(d.lr));
   opt("--schedule", flags->schedule, "Learning-rate schedule: constant, linear or cosine",
-      std::string(schedule_name(d.schedule)));
+      std::string(schedule_name(d.schedule)), "NAME");
   opt("--beta1", flags->beta1, "AdamW beta1", fmt_default(d.beta1));
   opt("--beta2", flags->beta2, "AdamW beta2", fmt_default(d.beta2));
   opt("--eps", flags->eps, "AdamW eps", fmt_default(d.eps));
   opt("--weight-decay", flags->weight_decay, "Decoupled weight decay on W and b (0: Adam)",
       fmt_default(d.weight_decay));
   opt("--init", flags->init, "Init scale: reference (depends on K), arena, or independent (not on K)",
-      std::string(init_name(d.init)));
-  opt("--seed", flags->seed, "Random seed (restart r uses seed + r)", std::to_string(d.seed));
-  opt("--threads", flags->threads, "Threads; 0 = all cores (never changes a result)", std::to_string(d.threads));
-  opt("--out,-o", flags->out, "Run folder to write", flags->out);
+      std::string(init_name(d.init)), "NAME");
+  opt("--seed", flags->seed, "Random seed (restart r uses seed + r)", std::to_string(d.seed), "INT");
+  opt("--threads", flags->threads, "Threads; 0 = all cores (never changes a result)",
+      std::to_string(d.threads), "INT");
+  opt("--out,-o", flags->out, "Run folder to write", flags->out, "DIR");
   app->add_flag("--quiet,-q", flags->quiet, "No progress or summary output");
   return {app, [flags, app]() { run_train(*flags, *app); }};
 }

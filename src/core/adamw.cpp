@@ -26,8 +26,10 @@ void adamw_step(float* p, float* m, float* v, const float* g, std::size_t P, lon
 
 double schedule_factor(lr_schedule schedule, long step, long steps) {
   switch (schedule) {
-    case lr_schedule::constant: return 1.0;
-    case lr_schedule::linear: return 1.0 - static_cast<double>(step) / static_cast<double>(steps);
+    case lr_schedule::constant:
+      return 1.0;
+    case lr_schedule::linear:
+      return 1.0 - static_cast<double>(step) / static_cast<double>(steps);
     case lr_schedule::cosine:
       if (steps <= 1) return 1.0;
       return std::cos(0.5 * M_PI * static_cast<double>(step) / static_cast<double>(steps - 1));

@@ -90,12 +90,15 @@ train_config preset_config(std::string_view name) {
   fail("preset", "unknown preset '" + std::string(name) + "'; allowed: reference, arena");
 }
 
-std::vector<std::string> preset_names() { return {"reference", "arena"}; }
+std::vector<std::string> preset_names() {
+  return {"reference", "arena"};
+}
 
 std::vector<float> importance_values(const importance_spec& spec, int n) {
   std::vector<float> I(n);
   for (int i = 0; i < n; ++i)
-    I[i] = spec.values.empty() ? static_cast<float>(std::pow(spec.base, i)) : static_cast<float>(spec.values[i]);
+    I[i] =
+        spec.values.empty() ? static_cast<float>(std::pow(spec.base, i)) : static_cast<float>(spec.values[i]);
   return I;
 }
 
@@ -110,22 +113,30 @@ std::vector<instance_spec> config_instances(const train_config& config) {
   return out;
 }
 
-std::string_view model_name(model_kind kind) { return kind == model_kind::linear ? "linear" : "relu"; }
+std::string_view model_name(model_kind kind) {
+  return kind == model_kind::linear ? "linear" : "relu";
+}
 
 std::string_view schedule_name(lr_schedule s) {
   switch (s) {
-    case lr_schedule::constant: return "constant";
-    case lr_schedule::linear: return "linear";
-    case lr_schedule::cosine: return "cosine";
+    case lr_schedule::constant:
+      return "constant";
+    case lr_schedule::linear:
+      return "linear";
+    case lr_schedule::cosine:
+      return "cosine";
   }
   return "?";
 }
 
 std::string_view init_name(init_scheme init) {
   switch (init) {
-    case init_scheme::reference: return "reference";
-    case init_scheme::arena: return "arena";
-    case init_scheme::independent: return "independent";
+    case init_scheme::reference:
+      return "reference";
+    case init_scheme::arena:
+      return "arena";
+    case init_scheme::independent:
+      return "independent";
   }
   return "?";
 }
@@ -167,8 +178,8 @@ std::vector<double> parse_number_list(std::string_view text, std::string_view fi
   std::size_t start = 0;
   while (true) {
     std::size_t comma = text.find(',', start);
-    out.push_back(parse_finite(text.substr(start, comma == std::string_view::npos ? text.npos : comma - start),
-                               field));
+    out.push_back(
+        parse_finite(text.substr(start, comma == std::string_view::npos ? text.npos : comma - start), field));
     if (comma == std::string_view::npos) break;
     start = comma + 1;
   }

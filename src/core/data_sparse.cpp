@@ -17,7 +17,8 @@ void sample_sparse_batch(sparse_batch<float>& out, std::uint64_t seed, std::int6
     for (int b = 0; b < B; ++b) {
       out.offset[b] = nnz;
       for (int i = 0; i < n; i += 2) {
-        auto u = rng(c0, static_cast<std::uint32_t>(b), static_cast<std::uint32_t>(i / 2), rng_tag::bernoulli);
+        auto u =
+            rng(c0, static_cast<std::uint32_t>(b), static_cast<std::uint32_t>(i / 2), rng_tag::bernoulli);
         for (int k = 0; k < 2 && i + k < n; ++k)
           if (u[2 * k] < threshold) {
             out.index[nnz] = i + k;

@@ -29,9 +29,9 @@ struct sparse_batch {
   int nnz() const { return offset[B]; }
 };
 
-// Below this density the generator draws the gaps between active features (geometric skips, one log per active
-// feature); at or above it, one integer compare per feature. Both give exactly the same distribution; the
-// choice depends only on the density, so it never depends on threads.
+// Below this density the generator draws the gaps between active features (geometric skips, one log per
+// active feature); at or above it, one integer compare per feature. Both give exactly the same distribution;
+// the choice depends only on the density, so it never depends on threads.
 inline constexpr double geometric_below = 0.25;
 
 // Fills `out` (already reserved for B x n) with the batch of `step` from the stream keyed by `seed`.

@@ -44,8 +44,12 @@ void model_forward(model_kind kind, const T* params, int n, int m, model_workspa
   const T* W = params;
   const T* b = params + static_cast<std::size_t>(n) * m;
   switch (kind) {
-    case model_kind::linear: linear_forward(ws.x_hat.data(), ws.h.data(), ws.x, W, b, n, m); return;
-    case model_kind::relu_output: relu_output_forward(ws.x_hat.data(), ws.h.data(), ws.x, W, b, n, m); return;
+    case model_kind::linear:
+      linear_forward(ws.x_hat.data(), ws.h.data(), ws.x, W, b, n, m);
+      return;
+    case model_kind::relu_output:
+      relu_output_forward(ws.x_hat.data(), ws.h.data(), ws.x, W, b, n, m);
+      return;
   }
 }
 

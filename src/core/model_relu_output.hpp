@@ -16,11 +16,11 @@ void relu_output_forward(T* x_hat, T* h, const sparse_batch<T>& x, const T* W, c
   for (std::size_t j = 0; j < size; ++j) x_hat[j] = x_hat[j] > T(0) ? x_hat[j] : T(0);
 }
 
-// d_xhat [B][n] (in: dL/dx', overwritten with dL/d(pre-activation)). ReLU'(z) = 1 for z > 0, else 0; x_hat > 0
-// exactly when the pre-activation is > 0, so x_hat serves as the mask (at z = 0 the subgradient 0 is used).
+// d_xhat [B][n] (in: dL/dx', overwritten with dL/d(pre-activation)). ReLU'(z) = 1 for z > 0, else 0; x_hat >
+// 0 exactly when the pre-activation is > 0, so x_hat serves as the mask (at z = 0 the subgradient 0 is used).
 template <class T>
-void relu_output_backward(T* dW, T* db, T* dh, T* d_xhat, const T* x_hat, const T* h, const sparse_batch<T>& x,
-                          const T* W, int n, int m) {
+void relu_output_backward(T* dW, T* db, T* dh, T* d_xhat, const T* x_hat, const T* h,
+                          const sparse_batch<T>& x, const T* W, int n, int m) {
   const std::size_t size = static_cast<std::size_t>(x.B) * n;
   for (std::size_t j = 0; j < size; ++j)
     if (!(x_hat[j] > T(0))) d_xhat[j] = T(0);

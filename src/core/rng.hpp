@@ -30,10 +30,14 @@ class philox {
 };
 
 // Uniform on [0, 1) with 24 random bits: every value is an exact float.
-inline float uniform_float(std::uint32_t u) { return static_cast<float>(u >> 8) * 0x1.0p-24f; }
+inline float uniform_float(std::uint32_t u) {
+  return static_cast<float>(u >> 8) * 0x1.0p-24f;
+}
 
 // Uniform on (0, 1] in double, for logarithms.
-inline double uniform_open0(std::uint32_t u) { return (static_cast<double>(u) + 1.0) * 0x1.0p-32; }
+inline double uniform_open0(std::uint32_t u) {
+  return (static_cast<double>(u) + 1.0) * 0x1.0p-32;
+}
 
 // Two standard normals from two uniforms (Box-Muller).
 inline std::array<double, 2> box_muller(std::uint32_t u1, std::uint32_t u2) {

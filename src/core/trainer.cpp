@@ -16,7 +16,9 @@
 
 namespace tms {
 
-int curve_points(int steps) { return std::min(steps, 200); }
+int curve_points(int steps) {
+  return std::min(steps, 200);
+}
 
 std::uint64_t instance_stream_seed(const train_config& config, const instance_spec& instance) {
   return config.seed + static_cast<std::uint64_t>(instance.restart);

@@ -24,13 +24,13 @@ using progress_fn = std::function<bool(const train_progress&)>;
 struct train_result {
   int n = 0;
   int m = 0;
-  std::vector<instance_spec> instances;  // [K]
+  std::vector<instance_spec> instances;    // [K]
   std::vector<std::uint64_t> stream_seed;  // [K] seed + restart: what an instance's numbers are keyed by
-  std::vector<float> W;                  // [K][n][m]
-  std::vector<float> b;                  // [K][n]
-  std::vector<double> final_loss;        // [K] mean over the last 1% of steps (at least one)
-  std::vector<std::int64_t> curve_step;  // [P] steps completed at the end of each curve window
-  std::vector<double> curve_loss;        // [K][P] mean loss over each window
+  std::vector<float> W;                    // [K][n][m]
+  std::vector<float> b;                    // [K][n]
+  std::vector<double> final_loss;          // [K] mean over the last 1% of steps (at least one)
+  std::vector<std::int64_t> curve_step;    // [P] steps completed at the end of each curve window
+  std::vector<double> curve_loss;          // [K][P] mean loss over each window
   double init_std = 0;
   int threads = 0;  // resolved thread count
   double seconds = 0;

@@ -46,8 +46,8 @@ void ensure_writable_dir(const std::filesystem::path& dir, std::string_view fiel
   const std::filesystem::path probe = dir / ".tms-write-probe";
   const int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0)
-    throw usage_error(std::string(field) + ": cannot write into '" + dir.string() + "' (" + std::strerror(errno) +
-                      "); allowed: a writable folder path");
+    throw usage_error(std::string(field) + ": cannot write into '" + dir.string() + "' (" +
+                      std::strerror(errno) + "); allowed: a writable folder path");
   ::close(fd);
   ::unlink(probe.c_str());
 }

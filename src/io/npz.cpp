@@ -13,7 +13,8 @@ namespace tms::io {
 namespace {
 
 template <class T>
-npy_array make(std::string name, std::vector<std::int64_t> shape, const char* descr, const std::vector<T>& data) {
+npy_array make(std::string name, std::vector<std::int64_t> shape, const char* descr,
+               const std::vector<T>& data) {
   static_assert(std::endian::native == std::endian::little, "npz writer assumes a little-endian machine");
   npy_array a{std::move(name), std::move(shape), descr, {}};
   a.bytes.assign(reinterpret_cast<const char*>(data.data()), data.size() * sizeof(T));

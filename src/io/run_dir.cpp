@@ -125,9 +125,9 @@ void write_run(const std::filesystem::path& dir, const train_config& c, const tr
     restart[k] = r.instances[k].restart;
     importance.insert(importance.end(), r.instances[k].importance.begin(), r.instances[k].importance.end());
   }
-  write_npz(dir / "weights.npz", {npy_f32("W", {K, n, m}, r.W), npy_f32("b", {K, n}, r.b),
-                                  npy_f64("density", {K}, density), npy_f32("importance", {K, n}, importance),
-                                  npy_i64("restart", {K}, restart)});
+  write_npz(dir / "weights.npz",
+            {npy_f32("W", {K, n, m}, r.W), npy_f32("b", {K, n}, r.b), npy_f64("density", {K}, density),
+             npy_f32("importance", {K, n}, importance), npy_i64("restart", {K}, restart)});
   write_file_atomic(dir / "metrics.json", run_to_json(c, r).dump(1) + "\n");
 }
 
@@ -140,12 +140,12 @@ json read_metrics(const std::filesystem::path& dir) {
   std::stringstream ss;
   ss << in.rdbuf();
   json j = json::parse(ss.str(), nullptr, false);
-  if (j.is_discarded() || !j.is_object())
-    throw usage_error("run: " + path.string() + " is not valid JSON");
+  if (j.is_discarded() || !j.is_object()) throw usage_error("run: " + path.string() + " is not valid JSON");
   if (j.value("format_version", -1) != metrics_format_version)
-    throw usage_error("run: " + path.string() + " has format_version " + j.value("format_version", json()).dump() +
-                      "; allowed: " + std::to_string(metrics_format_version) + " (rerun 'tms train' with tms " +
-                      version + ")");
+    throw usage_error("run: " + path.string() + " has format_version " +
+                      j.value("format_version", json()).dump() +
+                      "; allowed: " + std::to_string(metrics_format_version) +
+                      " (rerun 'tms train' with tms " + version + ")");
   return j;
 }
 

@@ -19,8 +19,8 @@ nlohmann::json config_to_json(const train_config& config);
 // metrics.json's whole document for a trained run.
 nlohmann::json run_to_json(const train_config& config, const train_result& result);
 
-// Prepares `dir` for a new run: creates it, checks it is writable and removes a previous run's metrics.json, so
-// that a failed run never leaves a folder that looks complete. Throws usage_error naming `field`.
+// Prepares `dir` for a new run: creates it, checks it is writable and removes a previous run's metrics.json,
+// so that a failed run never leaves a folder that looks complete. Throws usage_error naming `field`.
 void prepare_run_dir(const std::filesystem::path& dir, std::string_view field = "out");
 
 // Writes weights.npz then metrics.json, each atomically.

@@ -18,7 +18,8 @@ struct toml_document {
 namespace {
 
 constexpr const char* allowed_keys =
-    "preset, model, features, hidden, density, importance, importances, restarts, steps, batch, lr, schedule, "
+    "preset, model, features, hidden, density, importance, importances, restarts, steps, batch, lr, "
+    "schedule, "
     "beta1, beta2, eps, weight_decay, init, seed, threads";
 
 [[noreturn]] void fail(const toml_document& doc, std::string_view key, const std::string& what) {
@@ -41,7 +42,8 @@ std::int64_t as_integer(const toml_document& doc, std::string_view key, const to
 
 int as_int(const toml_document& doc, std::string_view key, const toml::node& node) {
   const std::int64_t v = as_integer(doc, key, node);
-  if (v < -(std::int64_t{1} << 31) || v >= (std::int64_t{1} << 31)) fail(doc, key, "the integer is too large");
+  if (v < -(std::int64_t{1} << 31) || v >= (std::int64_t{1} << 31))
+    fail(doc, key, "the integer is too large");
   return static_cast<int>(v);
 }
 
@@ -80,9 +82,10 @@ std::shared_ptr<toml_document> toml_parse_config(const std::filesystem::path& pa
     const auto& where = e.source().begin;
     std::string what(e.description());
     if (!std::filesystem::exists(path)) what = "no such file";
-    throw usage_error("config: " + path.string() +
-                      (where.line ? ":" + std::to_string(where.line) + ":" + std::to_string(where.column) : "") +
-                      ": " + what);
+    throw usage_error(
+        "config: " + path.string() +
+        (where.line ? ":" + std::to_string(where.line) + ":" + std::to_string(where.column) : "") + ": " +
+        what);
   }
   return doc;
 }
@@ -95,33 +98,51 @@ std::optional<std::string> toml_preset(const toml_document& doc) {
 void toml_apply(train_config& c, const toml_document& doc) {
   for (const auto& [key_node, node] : doc.table) {
     const std::string key(key_node.str());
-    if (key == "preset") continue;  // chosen by the caller before the other keys
-    else if (key == "model") c.model = parse_model(as_string(doc, key, node), key);
-    else if (key == "features") c.features = as_int(doc, key, node);
-    else if (key == "hidden") c.hidden = as_int(doc, key, node);
-    else if (key == "density") c.density = as_number_list(doc, key, node);
-    else if (key == "importance") c.importance = {as_importance(doc, key, node)};
+    if (key == "preset")
+      continue;  // chosen by the caller before the other keys
+    else if (key == "model")
+      c.model = parse_model(as_string(doc, key, node), key);
+    else if (key == "features")
+      c.features = as_int(doc, key, node);
+    else if (key == "hidden")
+      c.hidden = as_int(doc, key, node);
+    else if (key == "density")
+      c.density = as_number_list(doc, key, node);
+    else if (key == "importance")
+      c.importance = {as_importance(doc, key, node)};
     else if (key == "importances") {
       const toml::array* arr = node.as_array();
       if (!arr) fail(doc, key, "expected a list of bases or weight lists");
       c.importance.clear();
       for (const auto& item : *arr) c.importance.push_back(as_importance(doc, key, item));
-    } else if (key == "restarts") c.restarts = as_int(doc, key, node);
-    else if (key == "steps") c.steps = as_int(doc, key, node);
-    else if (key == "batch") c.batch = as_int(doc, key, node);
-    else if (key == "lr") c.lr = as_number(doc, key, node);
-    else if (key == "schedule") c.schedule = parse_schedule(as_string(doc, key, node), key);
-    else if (key == "beta1") c.beta1 = as_number(doc, key, node);
-    else if (key == "beta2") c.beta2 = as_number(doc, key, node);
-    else if (key == "eps") c.eps = as_number(doc, key, node);
-    else if (key == "weight_decay") c.weight_decay = as_number(doc, key, node);
-    else if (key == "init") c.init = parse_init(as_string(doc, key, node), key);
+    } else if (key == "restarts")
+      c.restarts = as_int(doc, key, node);
+    else if (key == "steps")
+      c.steps = as_int(doc, key, node);
+    else if (key == "batch")
+      c.batch = as_int(doc, key, node);
+    else if (key == "lr")
+      c.lr = as_number(doc, key, node);
+    else if (key == "schedule")
+      c.schedule = parse_schedule(as_string(doc, key, node), key);
+    else if (key == "beta1")
+      c.beta1 = as_number(doc, key, node);
+    else if (key == "beta2")
+      c.beta2 = as_number(doc, key, node);
+    else if (key == "eps")
+      c.eps = as_number(doc, key, node);
+    else if (key == "weight_decay")
+      c.weight_decay = as_number(doc, key, node);
+    else if (key == "init")
+      c.init = parse_init(as_string(doc, key, node), key);
     else if (key == "seed") {
       const std::int64_t seed = as_integer(doc, key, node);
       if (seed < 0) fail(doc, key, "must be >= 0");
       c.seed = static_cast<std::uint64_t>(seed);
-    } else if (key == "threads") c.threads = as_int(doc, key, node);
-    else fail(doc, key, std::string("unknown key; allowed: ") + allowed_keys);
+    } else if (key == "threads")
+      c.threads = as_int(doc, key, node);
+    else
+      fail(doc, key, std::string("unknown key; allowed: ") + allowed_keys);
   }
   if (doc.table.contains("importance") && doc.table.contains("importances"))
     fail(doc, "importances", "give either importance or importances, not both");

@@ -1,5 +1,5 @@
-// AdamW against a hand-computed step and against torch.optim.AdamW (numbers from tests/golden/adamw_golden.py);
-// the learning-rate schedules against their formulas.
+// AdamW against a hand-computed step and against torch.optim.AdamW (numbers from
+// tests/golden/adamw_golden.py); the learning-rate schedules against their formulas.
 #include <gtest/gtest.h>
 
 #include <cmath>

@@ -1,6 +1,6 @@
 // Statistical checks of the data generator: x_i = 0 with probability 1 - p, else U[0, 1).
-// Bounds are 6 standard errors, so a correct generator fails about once in 10^8 runs (and the stream is fixed,
-// so the outcome is deterministic).
+// Bounds are 6 standard errors, so a correct generator fails about once in 10^8 runs (and the stream is
+// fixed, so the outcome is deterministic).
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -66,7 +66,8 @@ TEST_P(DataStatistics, DensityMeanVarianceIndependence) {
   EXPECT_NEAR(mo.mean, p / 2, 6 * std::sqrt(var / N));
   // E[x^2] = p/3 (Var[x^2] = p/5 - p^2/9), hence the variance p/3 - p^2/4.
   EXPECT_NEAR(mo.second, p / 3, 6 * std::sqrt((p / 5 - p * p / 9) / N));
-  EXPECT_NEAR(mo.second - mo.mean * mo.mean, var, 6 * std::sqrt((p / 5 - p * p / 9) / N) + 6 * p * std::sqrt(var / N));
+  EXPECT_NEAR(mo.second - mo.mean * mo.mean, var,
+              6 * std::sqrt((p / 5 - p * p / 9) / N) + 6 * p * std::sqrt(var / N));
   // Values are U[0, 1): strictly below 1 and spread over the interval.
   if (mo.active * N > 1000) {
     EXPECT_GE(mo.min_value, 0.0);
@@ -84,7 +85,8 @@ TEST_P(DataStatistics, DensityMeanVarianceIndependence) {
 }
 
 // Both sampling methods: integer compare (p >= 0.25) and geometric skips (p < 0.25).
-INSTANTIATE_TEST_SUITE_P(Densities, DataStatistics, ::testing::Values(1.0, 0.7, 0.3, 0.25, 0.2, 0.05, 0.01, 0.001));
+INSTANTIATE_TEST_SUITE_P(Densities, DataStatistics,
+                         ::testing::Values(1.0, 0.7, 0.3, 0.25, 0.2, 0.05, 0.01, 0.001));
 
 TEST(Data, DenseAtDensityOne) {
   sparse_batch<float> x;

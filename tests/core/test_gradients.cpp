@@ -83,7 +83,8 @@ void check_gradient(model_kind kind, unsigned seed, int n, int m, int B) {
     if (err > worst) worst = err, worst_at = j;
     EXPECT_NEAR(grad[j], fd, 1e-7 + 1e-6 * std::abs(fd)) << "parameter " << j << " of " << p.params.size();
   }
-  ::testing::Test::RecordProperty("worst_relative_error", std::to_string(worst) + " at " + std::to_string(worst_at));
+  ::testing::Test::RecordProperty("worst_relative_error",
+                                  std::to_string(worst) + " at " + std::to_string(worst_at));
 }
 
 TEST(Gradients, LinearMatchesFiniteDifferences) {
@@ -123,7 +124,8 @@ TEST(Gradients, BackwardAccumulates) {
   std::vector<double> once(p.params.size(), 0.0), twice(p.params.size(), 0.0);
   model_loss_and_grad(model_kind::relu_output, once.data(), p.params.data(), p.importance.data(), 5, 2, p.ws);
   for (int r = 0; r < 2; ++r)
-    model_loss_and_grad(model_kind::relu_output, twice.data(), p.params.data(), p.importance.data(), 5, 2, p.ws);
+    model_loss_and_grad(model_kind::relu_output, twice.data(), p.params.data(), p.importance.data(), 5, 2,
+                        p.ws);
   for (std::size_t j = 0; j < once.size(); ++j) EXPECT_DOUBLE_EQ(twice[j], 2 * once[j]);
 }
 

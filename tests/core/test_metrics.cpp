@@ -1,5 +1,6 @@
-// The measurements on constructed geometries whose values the paper states (section "Feature Dimensionality"),
-// and the linear model's loss decomposition against a Monte Carlo estimate from the engine's own generator.
+// The measurements on constructed geometries whose values the paper states (section "Feature
+// Dimensionality"), and the linear model's loss decomposition against a Monte Carlo estimate from the
+// engine's own generator.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -28,7 +29,8 @@ instance_metrics measure_rows(const rows& r) {
 
 rows polygon(int k, double radius = 1) {
   rows r;
-  for (int j = 0; j < k; ++j) r.push_back({radius * std::cos(2 * M_PI * j / k), radius * std::sin(2 * M_PI * j / k)});
+  for (int j = 0; j < k; ++j)
+    r.push_back({radius * std::cos(2 * M_PI * j / k), radius * std::sin(2 * M_PI * j / k)});
   return r;
 }
 
@@ -134,7 +136,8 @@ TEST(Metrics, LinearLossDecompositionMatchesMonteCarlo) {
   for (auto& v : params) v = static_cast<float>(normal(gen));
   for (int i = 0; i < n; ++i) importance[i] = static_cast<float>(std::pow(0.8, i));
   for (double p : {1.0, 0.3, 0.05}) {
-    const auto terms = linear_loss_decomposition(params.data(), params.data() + n * m, importance.data(), p, n, m);
+    const auto terms =
+        linear_loss_decomposition(params.data(), params.data() + n * m, importance.data(), p, n, m);
     EXPECT_NEAR(terms.total, terms.feature_benefit + terms.interference + terms.bias, 1e-12);
     model_workspace<float> ws;
     ws.reserve(B, n, m);
@@ -142,7 +145,8 @@ TEST(Metrics, LinearLossDecompositionMatchesMonteCarlo) {
     double sum = 0, sum_sq = 0;
     for (int t = 0; t < steps; ++t) {
       sample_sparse_batch(ws.x, 99, t, p);
-      const double l = model_loss_and_grad(model_kind::linear, grad.data(), params.data(), importance.data(), n, m, ws);
+      const double l =
+          model_loss_and_grad(model_kind::linear, grad.data(), params.data(), importance.data(), n, m, ws);
       sum += l;
       sum_sq += l * l;
     }

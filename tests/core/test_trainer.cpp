@@ -144,10 +144,11 @@ TEST(Trainer, ProgressCallbackCanCancel) {
   train_config c = small_config();
   c.steps = 200000;
   int calls = 0;
-  EXPECT_THROW(train(c, [&](const train_progress& p) {
-                 EXPECT_EQ(p.steps_total, 8 * 200000);
-                 return ++calls < 2;
-               }),
+  EXPECT_THROW(train(c,
+                     [&](const train_progress& p) {
+                       EXPECT_EQ(p.steps_total, 8 * 200000);
+                       return ++calls < 2;
+                     }),
                cancelled_error);
   EXPECT_EQ(calls, 2);
 }

@@ -16,8 +16,9 @@ namespace {
 namespace fs = std::filesystem;
 
 fs::path temp_dir() {
-  fs::path dir = fs::temp_directory_path() / ("tms-test-" + std::to_string(::getpid()) + "-" +
-                                              ::testing::UnitTest::GetInstance()->current_test_info()->name());
+  fs::path dir =
+      fs::temp_directory_path() / ("tms-test-" + std::to_string(::getpid()) + "-" +
+                                   ::testing::UnitTest::GetInstance()->current_test_info()->name());
   fs::remove_all(dir);
   fs::create_directories(dir);
   return dir;
@@ -31,7 +32,8 @@ fs::path write_text(const fs::path& dir, const std::string& name, const std::str
 TEST(Npy, HeaderIsPaddedAndDescribesTheArray) {
   const std::string bytes = io::npy_encode(io::npy_f32("W", {2, 3}, std::vector<float>(6, 1.0f)));
   ASSERT_EQ(bytes.substr(0, 8), std::string("\x93NUMPY\x01\x00", 8));
-  const std::size_t header_len = static_cast<unsigned char>(bytes[8]) | (static_cast<unsigned char>(bytes[9]) << 8);
+  const std::size_t header_len =
+      static_cast<unsigned char>(bytes[8]) | (static_cast<unsigned char>(bytes[9]) << 8);
   EXPECT_EQ((10 + header_len) % 64, 0u);
   const std::string header = bytes.substr(10, header_len);
   EXPECT_NE(header.find("'descr': '<f4'"), std::string::npos);
