@@ -130,7 +130,10 @@ void run_train(const train_flags& f, CLI::App& app) {
                  static_cast<long long>(c.instance_count()), std::string(model_name(c.model)).c_str(),
                  c.features, c.hidden, c.steps, c.batch, c.preset.c_str(), out.c_str());
 
-  std::signal(SIGINT, on_sigint);
+  // Ctrl-C cancels cleanly (no run written); the previous handler is restored afterwards, because the Python
+  // package runs this same code inside the interpreter.
+  interrupted = false;
+  auto previous = std::signal(SIGINT, on_sigint);
   try {
     progress_line progress(!f.quiet && ::isatty(STDERR_FILENO));
     const train_result result = train(c, std::ref(progress));
@@ -138,7 +141,9 @@ void run_train(const train_flags& f, CLI::App& app) {
     if (!f.quiet)
       std::printf("wrote %s/weights.npz and metrics.json (%.2f s, %d threads); see: tms analyze %s\n",
                   out.c_str(), result.seconds, result.threads, out.c_str());
+    std::signal(SIGINT, previous);
   } catch (...) {
+    std::signal(SIGINT, previous);
     std::error_code ec;
     if (!existed) std::filesystem::remove(out, ec);  // only removes the folder if it is still empty
     throw;
