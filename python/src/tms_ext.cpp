@@ -1,0 +1,292 @@
+// tms._tms: the nanobind transcript of the C++ API (src/core, src/io, src/cli), one or two lines per item.
+// Nothing here changes a number: keyword arguments, shapes and the Run object live in python/tms/api.py.
+//
+// Exceptions: usage_error (a std::invalid_argument) reaches Python as ValueError and run_error (a
+// std::runtime_error) as RuntimeError, by nanobind's own translation, with the engine's message. A cancelled
+// training (Ctrl-C, or a progress callback that returned False or raised) re-raises the Python exception.
+#include <nanobind/nanobind.h>
+#include <nanobind/ndarray.h>
+#include <nanobind/stl/string.h>
+#include <nanobind/stl/vector.h>
+
+#include <cstdio>
+#include <iostream>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "cli/cli_main.hpp"
+#include "core/config.hpp"
+#include "core/errors.hpp"
+#include "core/metrics.hpp"
+#include "core/trainer.hpp"
+#include "core/version.hpp"
+#include "io/run_dir.hpp"
+
+namespace nb = nanobind;
+using namespace nb::literals;
+
+namespace {
+
+template <class T>
+using array_out = nb::ndarray<nb::numpy, T>;
+template <class T>
+using array_in = nb::ndarray<const T, nb::c_contig, nb::device::cpu>;
+
+// A NumPy array that owns a copy of `values`, with the given C-order shape.
+template <class T>
+array_out<T> to_numpy(std::vector<T> values, std::vector<std::size_t> shape) {
+  auto* owned = new std::vector<T>(std::move(values));
+  nb::capsule owner(owned, [](void* p) noexcept { delete static_cast<std::vector<T>*>(p); });
+  return array_out<T>(owned->data(), shape.size(), shape.data(), owner);
+}
+
+template <class T>
+std::vector<T> from_numpy(const array_in<T>& a) {
+  return std::vector<T>(a.data(), a.data() + a.size());
+}
+
+// W as [n][m] (one row per feature, the paper's W_i).
+std::pair<int, int> check_W(const array_in<float>& W) {
+  if (W.ndim() != 2) throw std::invalid_argument("W: expected a 2-D array [features, hidden]");
+  return {static_cast<int>(W.shape(0)), static_cast<int>(W.shape(1))};
+}
+
+std::size_t curve_len(const tms::train_result& r) {
+  return r.curve_step.size();
+}
+
+// The writer indexes W, b and the curves by K, n, m and P; a result assembled in Python must agree with them.
+void check_result(const tms::train_result& r) {
+  const auto K = static_cast<std::size_t>(r.K()), n = static_cast<std::size_t>(r.n),
+             m = static_cast<std::size_t>(r.m);
+  if (r.W.size() != K * n * m || r.b.size() != K * n || r.final_loss.size() != K ||
+      r.stream_seed.size() != K || r.curve_loss.size() != K * curve_len(r))
+    throw std::invalid_argument("result: array sizes do not match K=" + std::to_string(K) +
+                                ", n=" + std::to_string(n) + ", m=" + std::to_string(m));
+  for (const auto& inst : r.instances)
+    if (inst.importance.size() != n)
+      throw std::invalid_argument("result: an instance's importance does not have n entries");
+}
+
+tms::train_result train_with_signals(const tms::train_config& config, nb::object progress) {
+  tms::train_result result;
+  bool cancelled = false;
+  {
+    nb::gil_scoped_release release;
+    auto on_progress = [&](const tms::train_progress& p) -> bool {
+      nb::gil_scoped_acquire acquire;
+      if (PyErr_CheckSignals() != 0) return false;  // e.g. KeyboardInterrupt, now pending
+      if (progress.is_none()) return true;
+      try {
+        nb::object keep_going = progress(p.steps_done, p.steps_total);
+        return keep_going.is_none() || nb::cast<bool>(keep_going);
+      } catch (nb::python_error& e) {
+        e.restore();
+        return false;
+      }
+    };
+    try {
+      result = tms::train(config, on_progress);
+    } catch (const tms::cancelled_error&) {
+      cancelled = true;
+    }
+  }
+  if (PyErr_Occurred()) throw nb::python_error();
+  if (cancelled) {
+    PyErr_SetString(PyExc_KeyboardInterrupt, "training cancelled by the progress callback");
+    throw nb::python_error();
+  }
+  return result;
+}
+
+int cli_main_argv(const std::vector<std::string>& argv) {
+  std::vector<const char*> pointers;
+  for (const auto& a : argv) pointers.push_back(a.c_str());
+  nb::gil_scoped_release release;
+  const int status = tms::cli::cli_main(static_cast<int>(pointers.size()), pointers.data());
+  std::cout.flush();
+  std::fflush(stdout);
+  std::fflush(stderr);
+  return status;
+}
+
+}  // namespace
+
+NB_MODULE(_tms, m) {
+  m.doc() = "tms C++ core (train, measure, run folders, the tms command line); use the tms package instead";
+  m.attr("__version__") = tms::version;
+  m.attr("represented_norm") = tms::represented_norm;
+
+  nb::enum_<tms::model_kind>(m, "ModelKind")
+      .value("linear", tms::model_kind::linear)
+      .value("relu_output", tms::model_kind::relu_output);
+  nb::enum_<tms::lr_schedule>(m, "LrSchedule")
+      .value("constant", tms::lr_schedule::constant)
+      .value("linear", tms::lr_schedule::linear)
+      .value("cosine", tms::lr_schedule::cosine);
+  nb::enum_<tms::init_scheme>(m, "InitScheme")
+      .value("reference", tms::init_scheme::reference)
+      .value("arena", tms::init_scheme::arena)
+      .value("independent", tms::init_scheme::independent);
+
+  m.def("model_name", [](tms::model_kind k) { return std::string(tms::model_name(k)); });
+  m.def("schedule_name", [](tms::lr_schedule s) { return std::string(tms::schedule_name(s)); });
+  m.def("init_name", [](tms::init_scheme i) { return std::string(tms::init_name(i)); });
+  m.def(
+      "parse_model", [](const std::string& t, const std::string& f) { return tms::parse_model(t, f); },
+      "text"_a, "field"_a = "model");
+  m.def(
+      "parse_schedule", [](const std::string& t, const std::string& f) { return tms::parse_schedule(t, f); },
+      "text"_a, "field"_a = "schedule");
+  m.def(
+      "parse_init", [](const std::string& t, const std::string& f) { return tms::parse_init(t, f); },
+      "text"_a, "field"_a = "init");
+
+  nb::class_<tms::importance_spec>(m, "ImportanceSpec")
+      .def(nb::init<>())
+      .def_rw("base", &tms::importance_spec::base)
+      .def_rw("values", &tms::importance_spec::values);
+
+  nb::class_<tms::train_config>(m, "TrainConfig")
+      .def(nb::init<>())
+      .def_rw("preset", &tms::train_config::preset)
+      .def_rw("model", &tms::train_config::model)
+      .def_rw("features", &tms::train_config::features)
+      .def_rw("hidden", &tms::train_config::hidden)
+      .def_rw("density", &tms::train_config::density)
+      .def_rw("importance", &tms::train_config::importance)
+      .def_rw("restarts", &tms::train_config::restarts)
+      .def_rw("steps", &tms::train_config::steps)
+      .def_rw("batch", &tms::train_config::batch)
+      .def_rw("lr", &tms::train_config::lr)
+      .def_rw("schedule", &tms::train_config::schedule)
+      .def_rw("beta1", &tms::train_config::beta1)
+      .def_rw("beta2", &tms::train_config::beta2)
+      .def_rw("eps", &tms::train_config::eps)
+      .def_rw("weight_decay", &tms::train_config::weight_decay)
+      .def_rw("init", &tms::train_config::init)
+      .def_rw("seed", &tms::train_config::seed)
+      .def_rw("threads", &tms::train_config::threads)
+      .def("validate", &tms::train_config::validate)
+      .def("instance_count", &tms::train_config::instance_count);
+
+  m.def(
+      "preset_config", [](const std::string& name) { return tms::preset_config(name); }, "name"_a);
+  m.def("preset_names", &tms::preset_names);
+  m.def("importance_values", &tms::importance_values, "spec"_a, "n"_a);
+
+  nb::class_<tms::instance_spec>(m, "InstanceSpec")
+      .def(nb::init<>())
+      .def_rw("density", &tms::instance_spec::density)
+      .def_rw("importance", &tms::instance_spec::importance)
+      .def_rw("density_index", &tms::instance_spec::density_index)
+      .def_rw("importance_index", &tms::instance_spec::importance_index)
+      .def_rw("restart", &tms::instance_spec::restart);
+  m.def("config_instances", &tms::config_instances, "config"_a);
+  m.def("instance_stream_seed", &tms::instance_stream_seed, "config"_a, "instance"_a);
+
+  // W, b and the loss curves as NumPy arrays (copies) in the shapes the run folder uses.
+  nb::class_<tms::train_result>(m, "TrainResult")
+      .def(nb::init<>())
+      .def_rw("n", &tms::train_result::n)
+      .def_rw("m", &tms::train_result::m)
+      .def_rw("instances", &tms::train_result::instances)
+      .def_rw("stream_seed", &tms::train_result::stream_seed)
+      .def_rw("final_loss", &tms::train_result::final_loss)
+      .def_rw("curve_step", &tms::train_result::curve_step)
+      .def_rw("init_std", &tms::train_result::init_std)
+      .def_rw("threads", &tms::train_result::threads)
+      .def_rw("seconds", &tms::train_result::seconds)
+      .def_prop_ro("K", &tms::train_result::K)
+      .def_prop_rw(
+          "W",
+          [](const tms::train_result& r) {
+            return to_numpy(r.W, {static_cast<std::size_t>(r.K()), static_cast<std::size_t>(r.n),
+                                  static_cast<std::size_t>(r.m)});
+          },
+          [](tms::train_result& r, const array_in<float>& a) { r.W = from_numpy(a); })
+      .def_prop_rw(
+          "b",
+          [](const tms::train_result& r) {
+            return to_numpy(r.b, {static_cast<std::size_t>(r.K()), static_cast<std::size_t>(r.n)});
+          },
+          [](tms::train_result& r, const array_in<float>& a) { r.b = from_numpy(a); })
+      .def_prop_rw(
+          "curve_loss",
+          [](const tms::train_result& r) {
+            return to_numpy(r.curve_loss, {static_cast<std::size_t>(r.K()), curve_len(r)});
+          },
+          [](tms::train_result& r, const array_in<double>& a) { r.curve_loss = from_numpy(a); });
+  m.def("curve_points", &tms::curve_points, "steps"_a);
+
+  m.def("train", &train_with_signals, "config"_a, "progress"_a = nb::none(),
+        "Trains with the GIL released. progress(steps_done, steps_total) is called about every 100 ms; "
+        "returning False cancels. Ctrl-C raises KeyboardInterrupt.");
+
+  nb::class_<tms::instance_metrics>(m, "InstanceMetrics")
+      .def_ro("norms", &tms::instance_metrics::norms)
+      .def_ro("superposition", &tms::instance_metrics::superposition)
+      .def_ro("dimensionality", &tms::instance_metrics::dimensionality)
+      .def_ro("frobenius_sq", &tms::instance_metrics::frobenius_sq)
+      .def_ro("dims_per_feature", &tms::instance_metrics::dims_per_feature)
+      .def_ro("represented", &tms::instance_metrics::represented);
+  m.def(
+      "measure",
+      [](const array_in<float>& W) {
+        auto [n, k] = check_W(W);
+        return tms::measure(W.data(), n, k);
+      },
+      "W"_a);
+  m.def(
+      "gram",
+      [](const array_in<float>& W) {
+        auto [n, k] = check_W(W);
+        return to_numpy(tms::gram(W.data(), n, k),
+                        {static_cast<std::size_t>(n), static_cast<std::size_t>(n)});
+      },
+      "W"_a);
+
+  nb::class_<tms::linear_loss_terms>(m, "LinearLossTerms")
+      .def_ro("feature_benefit", &tms::linear_loss_terms::feature_benefit)
+      .def_ro("interference", &tms::linear_loss_terms::interference)
+      .def_ro("bias", &tms::linear_loss_terms::bias)
+      .def_ro("total", &tms::linear_loss_terms::total);
+  m.def(
+      "linear_loss_decomposition",
+      [](const array_in<float>& W, const array_in<float>& b, const array_in<float>& importance,
+         double density) {
+        auto [n, k] = check_W(W);
+        if (b.size() != static_cast<std::size_t>(n) || importance.size() != static_cast<std::size_t>(n))
+          throw std::invalid_argument("b, importance: expected " + std::to_string(n) + " entries each");
+        return tms::linear_loss_decomposition(W.data(), b.data(), importance.data(), density, n, k);
+      },
+      "W"_a, "b"_a, "importance"_a, "density"_a);
+
+  // Run folders: JSON crosses as text (json.loads on the Python side).
+  m.def(
+      "config_to_json", [](const tms::train_config& c) { return tms::io::config_to_json(c).dump(); },
+      "config"_a);
+  m.def(
+      "run_to_json",
+      [](const tms::train_config& c, const tms::train_result& r) {
+        check_result(r);
+        return tms::io::run_to_json(c, r).dump();
+      },
+      "config"_a, "result"_a);
+  m.def(
+      "prepare_run_dir", [](const std::string& dir) { tms::io::prepare_run_dir(dir); }, "dir"_a);
+  m.def(
+      "write_run",
+      [](const std::string& dir, const tms::train_config& c, const tms::train_result& r) {
+        check_result(r);
+        tms::io::write_run(dir, c, r);
+      },
+      "dir"_a, "config"_a, "result"_a);
+  m.def(
+      "read_metrics", [](const std::string& dir) { return tms::io::read_metrics(dir).dump(); }, "dir"_a);
+
+  m.def("cli_main", &cli_main_argv, "argv"_a,
+        "Runs the tms command line (argv[0] is the program name) and returns its exit status.");
+}
