@@ -1,58 +1,178 @@
 #include "core/data_sparse.hpp"
 
-#include <cmath>
+#include <algorithm>
+#include <cstring>
 
-#include "core/rng.hpp"
+#include "core/kernels/philox_simd.hpp"
+
+#define TMS_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 
 namespace tms {
 
+sampling_method choose_sampling(double density, int n) {
+  const double any_active = -std::expm1(n * std::log1p(-std::min(density, 1.0 - 1e-16)));
+  const double binomial_cost = 1.0 + 30.0 * (density * n / 2 + 0.75 * any_active);
+  return binomial_cost < n ? sampling_method::binomial : sampling_method::bernoulli;
+}
+
+std::vector<std::uint64_t> binomial_thresholds(int n, double density) {
+  std::vector<std::uint64_t> table;
+  const double log_p = std::log(density), log_q = std::log1p(-density);
+  const double lg_n = std::lgamma(n + 1.0);
+  double cdf = 0;
+  for (int k = 0; k <= n; ++k) {
+    cdf += std::exp(lg_n - std::lgamma(k + 1.0) - std::lgamma(n - k + 1.0) + k * log_p + (n - k) * log_q);
+    const double t = std::floor(std::ldexp(cdf, 32));
+    if (t >= 0x1.0p32 || k == n) {
+      table.push_back(std::uint64_t{1} << 32);
+      break;
+    }
+    table.push_back(static_cast<std::uint64_t>(t));
+  }
+  return table;
+}
+
+void batch_sampler::set_density(double d) {
+  if (d == density) return;
+  density = d;
+  method = choose_sampling(d, n);
+  table = method == sampling_method::binomial ? binomial_thresholds(n, d) : std::vector<std::uint64_t>{};
+}
+
+namespace {
+
+int binomial_count(std::uint32_t u, const std::vector<std::uint64_t>& table) {
+  int c = 0;
+  while (u >= table[c]) ++c;
+  return c;
+}
+
+}  // namespace
+
 void sample_sparse_batch(sparse_batch<float>& out, std::uint64_t seed, std::int64_t step, double density) {
-  const philox rng(seed);
   const int B = out.B, n = out.n;
+  batch_sampler& sp = out.sampler;
+  sp.set_density(density);
   const auto c0 = static_cast<std::uint32_t>(step + 1);  // counter word 0 is reserved (0 = initialisation)
   int nnz = 0;
-  if (density >= geometric_below) {
-    // x_i active iff u < density 2^32 (a 33-bit threshold so that density 1 is always active).
-    const auto threshold = static_cast<std::uint64_t>(std::ldexp(density, 32));
-    for (int b = 0; b < B; ++b) {
-      out.offset[b] = nnz;
-      for (int i = 0; i < n; i += 2) {
-        auto u =
-            rng(c0, static_cast<std::uint32_t>(b), static_cast<std::uint32_t>(i / 2), rng_tag::bernoulli);
-        for (int k = 0; k < 2 && i + k < n; ++k)
-          if (u[2 * k] < threshold) {
-            out.index[nnz] = i + k;
-            out.value[nnz] = uniform_float(u[2 * k + 1]);
-            ++nnz;
-          }
+  if (sp.method == sampling_method::bernoulli) {
+    kernels::philox_fill(sp.words.data(), static_cast<std::size_t>(B) * n, seed, c0, rng_tag::bernoulli);
+    const std::uint64_t threshold = bernoulli_threshold(density);
+    const float scale = bernoulli_scale(density);
+    for (int s = 0; s < B; ++s) {
+      out.offset[s] = nnz;
+      for (int i = 0; i < n; ++i) {
+        const std::uint32_t u = sp.words[static_cast<std::size_t>(i) * B + s];
+        if (u < threshold) {
+          out.index[nnz] = i;
+          out.value[nnz] = bernoulli_value(u, scale);
+          ++nnz;
+        }
       }
     }
   } else {
-    // Gap to the next active feature ~ Geometric(density): floor(log U / log(1 - density)), U on (0, 1].
-    const double log_keep = std::log1p(-density);
-    for (int b = 0; b < B; ++b) {
-      out.offset[b] = nnz;
-      int i = -1;
-      std::uint32_t block = 0;
-      while (true) {
-        auto u = rng(c0, static_cast<std::uint32_t>(b), block++, rng_tag::geometric);
-        bool done = false;
-        for (int k = 0; k < 2; ++k) {
-          double gap = std::floor(std::log(uniform_open0(u[2 * k])) / log_keep);
-          if (gap >= static_cast<double>(n - 1 - i)) {
-            done = true;
-            break;
-          }
-          i += 1 + static_cast<int>(gap);
-          out.index[nnz] = i;
-          out.value[nnz] = uniform_float(u[2 * k + 1]);
-          ++nnz;
-        }
-        if (done) break;
-      }
+    kernels::philox_fill(sp.words.data(), B, seed, c0, rng_tag::binomial);
+    for (int s = 0; s < B; ++s) {
+      out.offset[s] = nnz;
+      const int count = binomial_count(sp.words[s], sp.table);
+      binomial_sample(seed, c0, s, n, count, sp.picked.data(), [&](int i, float v) {
+        out.index[nnz] = i;
+        out.value[nnz] = v;
+        ++nnz;
+      });
+      // Ascending features within a sample (the draw order is random).
+      std::vector<std::pair<int, float>> pairs;
+      for (int e = out.offset[s]; e < nnz; ++e) pairs.emplace_back(out.index[e], out.value[e]);
+      std::sort(pairs.begin(), pairs.end());
+      for (int e = out.offset[s]; e < nnz; ++e)
+        out.index[e] = pairs[e - out.offset[s]].first, out.value[e] = pairs[e - out.offset[s]].second;
     }
   }
   out.offset[B] = nnz;
+}
+
+namespace {
+
+typedef float v16f __attribute__((vector_size(64)));
+typedef std::uint32_t v16u __attribute__((vector_size(64)));
+typedef std::int32_t v16i __attribute__((vector_size(64)));
+
+// Bernoulli method into tiles: 16 words of one feature -> one tile, branch-free; the same arithmetic as
+// bernoulli_value, lane by lane.
+TMS_CLONES std::int64_t bernoulli_tiles(float* X, std::uint8_t* tile_nz, const std::uint32_t* words, int B,
+                                        int n, std::uint64_t threshold64, float scale) {
+  const int tiles = (B + 15) / 16, full = B / 16;
+  const bool always = threshold64 > 0xffffffffu;
+  const auto threshold = static_cast<std::uint32_t>(std::min<std::uint64_t>(threshold64, 0xffffffffu));
+  const v16f top = v16f{} + 0x1.fffffep-1f;
+  std::int64_t nnz = 0;
+  for (int i = 0; i < n; ++i) {
+    const std::uint32_t* u = words + static_cast<std::size_t>(i) * B;
+    std::uint8_t* nz = tile_nz + static_cast<std::size_t>(i) * tiles;
+    for (int t = 0; t < full; ++t) {
+      v16u w;
+      std::memcpy(&w, u + 16 * t, sizeof w);
+      v16f v = __builtin_convertvector(w >> 8, v16f) * scale;
+      v = v < top ? v : top;
+      const v16i on = always ? v16i{} - 1 : (v16i)(w < threshold);
+      v = (v16f)((v16i)v & on);
+      std::memcpy(X + (static_cast<std::size_t>(t) * n + i) * 16, &v, sizeof v);
+      // Count the active lanes with a pairwise tree (on is 0 or -1 per lane).
+      v16i c = on + __builtin_shufflevector(on, on, 8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7);
+      c = c + __builtin_shufflevector(c, c, 4, 5, 6, 7, 0, 1, 2, 3, 4, 5, 6, 7, 0, 1, 2, 3);
+      c = c + __builtin_shufflevector(c, c, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3, 0, 1);
+      const int count = -(c[0] + c[1]);
+      nz[t] = count > 0;
+      nnz += count;
+    }
+    for (int t = full; t < tiles; ++t) {  // the last, partial tile
+      float* x = X + (static_cast<std::size_t>(t) * n + i) * 16;
+      int count = 0;
+      for (int l = 0; 16 * t + l < B; ++l) {
+        const std::uint32_t w = u[16 * t + l];
+        const bool on = always || w < threshold;
+        x[l] = on ? bernoulli_value(w, scale) : 0.0f;
+        count += on;
+      }
+      nz[t] = count > 0;
+      nnz += count;
+    }
+  }
+  return nnz;
+}
+
+}  // namespace
+
+std::int64_t sample_tiled(float* X, std::uint8_t* tile_nz, std::vector<std::int64_t>& written,
+                          batch_sampler& sp, std::uint64_t seed, std::int64_t step, double density) {
+  const int B = sp.B, n = sp.n, tiles = (B + 15) / 16;
+  sp.set_density(density);
+  const auto c0 = static_cast<std::uint32_t>(step + 1);
+  if (sp.method == sampling_method::bernoulli) {
+    kernels::philox_fill(sp.words.data(), static_cast<std::size_t>(B) * n, seed, c0, rng_tag::bernoulli);
+    written.assign(1, -1);  // every entry was written: the next binomial batch clears everything
+    return bernoulli_tiles(X, tile_nz, sp.words.data(), B, n, bernoulli_threshold(density),
+                           bernoulli_scale(density));
+  }
+  if (!written.empty() && written[0] < 0)
+    std::memset(X, 0, sizeof(float) * 16 * static_cast<std::size_t>(tiles) * n);
+  else
+    for (std::int64_t at : written) X[at] = 0.0f;
+  written.clear();
+  std::memset(tile_nz, 0, static_cast<std::size_t>(n) * tiles);
+  kernels::philox_fill(sp.words.data(), B, seed, c0, rng_tag::binomial);
+  for (int s = 0; s < B; ++s) {
+    const int count = binomial_count(sp.words[s], sp.table);
+    if (count == 0) continue;
+    const int t = s / 16, l = s % 16;
+    binomial_sample(seed, c0, s, n, count, sp.picked.data(), [&](int i, float v) {
+      const std::int64_t at = (static_cast<std::int64_t>(t) * n + i) * 16 + l;
+      X[at] = v;
+      written.push_back(at);
+      tile_nz[static_cast<std::size_t>(i) * tiles + t] = 1;
+    });
+  }
+  return static_cast<std::int64_t>(written.size());
 }
 
 }  // namespace tms

@@ -1,16 +1,76 @@
 // The paper's synthetic data (section "Demonstrating Superposition"): feature x_i is 0 with probability S and
-// otherwise uniform on [0, 1); the density 1 - S is set per instance. A fresh batch every step.
+// otherwise uniform on [0, 1); the density p = 1 - S is set per instance. A fresh batch every step.
 //
-// Batches are stored sparse (compressed rows), because at the densities of interest almost every x_i is 0 and
-// both the forward h = W x and the backward only need the active features.
+// The stream of a batch (seed, step) is defined here, once, for every consumer. Let c0 = step + 1 and
+// A = philox_fill(seed, c0, tag) (kernels/philox_simd.hpp).
+//  * Bernoulli method: word e = i B + s of A (tag bernoulli) decides x_si: active iff u < p 2^32, and then
+//    x_si = bernoulli_value(u), uniform on [0, 1) (given u < p 2^32, u is uniform below the threshold, so one
+//    32-bit word gives both the coin and the value).
+//  * Binomial method (sparse features): word s of A (tag binomial) gives sample s's number of active
+//  features,
+//    c ~ Binomial(n, p), by inverse CDF; if c > 0, the Philox blocks (seed; c0, s, j, tag binomial_draws),
+//    j = 0, 1, ..., give 32-bit words used in order: for each active feature a position (uniform on [0, n),
+//    Lemire's multiply-shift with rejection; a position already taken is rejected too) then its value.
+//    A binomial count and a uniform subset of that size is exactly n independent Bernoulli(p) coins.
+// Which method applies depends only on (p, n), never on threads or the instruction set.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <vector>
 
 namespace tms {
 
-// One instance's batch: sample b's active features are index[offset[b] .. offset[b+1]), ascending.
+enum class sampling_method { bernoulli, binomial };
+
+// The cheaper method for (p, n): Bernoulli costs one SIMD word per feature; binomial one SIMD word per sample
+// plus, for samples with an active feature, scalar Philox blocks (measured at about 30 SIMD words each).
+sampling_method choose_sampling(double density, int n);
+
+// Inverse-CDF thresholds of Binomial(n, p) on a 32-bit word: c = the first k with u < table[k]. The table
+// ends where the CDF reaches 1 at 32-bit resolution (its last entry is 2^32).
+std::vector<std::uint64_t> binomial_thresholds(int n, double density);
+
+// Bernoulli method: the threshold on the 32-bit word (33 bits, so that p = 1 is always active) ...
+inline std::uint64_t bernoulli_threshold(double density) {
+  return static_cast<std::uint64_t>(std::ldexp(density, 32));
+}
+// ... and the value of an active word: u / (p 2^32) on a 24-bit grid, kept below 1.
+inline float bernoulli_scale(double density) {
+  return static_cast<float>(0x1.0p-24 / density);
+}
+inline float bernoulli_value(std::uint32_t u, float scale) {
+  const float v = static_cast<float>(u >> 8) * scale;
+  return v < 0x1.fffffep-1f ? v : 0x1.fffffep-1f;
+}
+
+// Per-instance sampler state: the method, the binomial table and scratch words. Sized once.
+struct batch_sampler {
+  int B = 0;
+  int n = 0;
+  double density = -1;
+  sampling_method method = sampling_method::bernoulli;
+  std::vector<std::uint64_t> table;  // binomial thresholds
+  std::vector<std::uint32_t> words;  // [B n] (Bernoulli) or [B] (binomial)
+  std::vector<int> picked;           // [n] positions of the current sample (binomial)
+
+  void reserve(int B_, int n_) {
+    B = B_;
+    n = n_;
+    words.assign(static_cast<std::size_t>(B_) * n_, 0);
+    picked.assign(n_, 0);
+    density = -1;
+  }
+  void set_density(double density);  // recomputes the method and table when the density changes
+};
+
+// Binomial method, one sample: emits (feature, value) for its `count` active features, in draw order.
+// `picked` is scratch of at least `count` ints.
+template <class Emit>
+void binomial_sample(std::uint64_t seed, std::uint32_t c0, int s, int n, int count, int* picked, Emit&& emit);
+
+// One instance's batch in compressed rows: sample b's active features are index[offset[b] .. offset[b+1]),
+// ascending. The reference layout (tests, the double-precision model path).
 template <class T>
 struct sparse_batch {
   int B = 0;
@@ -18,6 +78,7 @@ struct sparse_batch {
   std::vector<int> offset;  // [B + 1]
   std::vector<int> index;   // [capacity B n], the first offset[B] are used
   std::vector<T> value;     // [capacity B n]
+  batch_sampler sampler;
 
   void reserve(int B_, int n_) {
     B = B_;
@@ -25,17 +86,21 @@ struct sparse_batch {
     offset.assign(B_ + 1, 0);
     index.assign(static_cast<std::size_t>(B_) * n_, 0);
     value.assign(static_cast<std::size_t>(B_) * n_, T(0));
+    sampler.reserve(B_, n_);
   }
   int nnz() const { return offset[B]; }
 };
 
-// Below this density the generator draws the gaps between active features (geometric skips, one log per
-// active feature); at or above it, one integer compare per feature. Both give exactly the same distribution;
-// the choice depends only on the density, so it never depends on threads.
-inline constexpr double geometric_below = 0.25;
-
-// Fills `out` (already reserved for B x n) with the batch of `step` from the stream keyed by `seed`.
-// Allocation-free.
+// The reference sampler: fills `out` (reserved for B x n) with the batch of `step` of the stream `seed`.
 void sample_sparse_batch(sparse_batch<float>& out, std::uint64_t seed, std::int64_t step, double density);
 
+// The same batch in the fast kernels' tiled layout: tile t (samples 16t .. 16t+15) of feature i is the 16
+// floats at X + (t n + i) 16; tile_nz[i tiles + t] = 1 when it has a non-zero. `written` keeps the entries
+// set by the previous call, so only those are cleared (reserve B n + 1; -1 first means all). Padding samples
+// s >= B stay 0. Returns the count of non-zeros.
+std::int64_t sample_tiled(float* X, std::uint8_t* tile_nz, std::vector<std::int64_t>& written,
+                          batch_sampler& sampler, std::uint64_t seed, std::int64_t step, double density);
+
 }  // namespace tms
+
+#include "core/data_sparse_impl.hpp"

@@ -11,7 +11,7 @@
 
 namespace tms {
 
-enum class rng_tag : std::uint32_t { bernoulli = 0, geometric = 1, init = 2 };
+enum class rng_tag : std::uint32_t { bernoulli = 0, binomial = 1, init = 2, binomial_draws = 3 };
 
 class philox {
  public:

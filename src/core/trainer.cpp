@@ -12,6 +12,7 @@
 #include "core/adamw.hpp"
 #include "core/errors.hpp"
 #include "core/init.hpp"
+#include "core/kernels/tied_fast.hpp"
 #include "core/model.hpp"
 
 namespace tms {
@@ -28,7 +29,7 @@ namespace {
 
 // Everything one worker thread needs; allocated once, reused for every instance it trains.
 struct worker_state {
-  model_workspace<float> ws;
+  kernels::tied_fast_workspace ws;
   std::vector<float> params, grad, adam_m, adam_v;  // [P] each
 };
 
@@ -59,10 +60,9 @@ void train_instance(std::int64_t k, const train_config& c, train_result& out, wo
   int window = 0, window_count = 0;
   for (int t = 0; t < steps; ++t) {
     if (shared.stop.load(std::memory_order_relaxed)) return;
-    sample_sparse_batch(st.ws.x, seed, t, inst.density);
     std::fill(st.grad.begin(), st.grad.end(), 0.0f);
-    const double loss =
-        model_loss_and_grad(c.model, st.grad.data(), st.params.data(), inst.importance.data(), n, m, st.ws);
+    const double loss = kernels::tied_fast_loss_and_grad(
+        c.model, st.grad.data(), st.params.data(), inst.importance.data(), inst.density, seed, t, st.ws);
     if (!std::isfinite(loss))
       throw run_error("training: the loss became " + std::string(std::isnan(loss) ? "NaN" : "infinite") +
                       " at step " + std::to_string(t + 1) + " of instance " + std::to_string(k) +

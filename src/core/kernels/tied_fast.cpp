@@ -1,0 +1,317 @@
+#include "core/kernels/tied_fast.hpp"
+
+#include <algorithm>
+#include <cstring>
+#include <new>
+
+#include "core/data_sparse.hpp"
+
+// Each kernel is compiled three times and picked once at load time (GCC function multiversioning).
+#define TMS_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#define TMS_INLINE inline __attribute__((always_inline))
+
+namespace tms::kernels {
+namespace {
+
+// One tile: 16 consecutive samples of one row. GCC lowers it to one AVX-512 register, two AVX2 registers or
+// four SSE registers, depending on the clone.
+typedef float v16 __attribute__((vector_size(64)));
+typedef int v16i __attribute__((vector_size(64)));
+constexpr int tile = 16;
+
+TMS_INLINE v16 load(const float* p) {
+  v16 v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+TMS_INLINE void store(float* p, v16 v) {
+  std::memcpy(p, &v, sizeof v);
+}
+TMS_INLINE v16 splat(float x) {
+  return v16{} + x;
+}
+
+// Sum of the 16 lanes in a fixed pairwise order.
+TMS_INLINE float hsum(v16 v) {
+  v16 a = v + __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7);
+  a = a + __builtin_shufflevector(a, a, 4, 5, 6, 7, 0, 1, 2, 3, 4, 5, 6, 7, 0, 1, 2, 3);
+  a = a + __builtin_shufflevector(a, a, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3, 0, 1);
+  return a[0] + a[1];
+}
+
+TMS_INLINE bool any_nonzero(v16 v) {
+  v16i z = v != v16{};
+  z = z | __builtin_shufflevector(z, z, 8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7);
+  z = z | __builtin_shufflevector(z, z, 4, 5, 6, 7, 0, 1, 2, 3, 4, 5, 6, 7, 0, 1, 2, 3);
+  z = z | __builtin_shufflevector(z, z, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3, 0, 1);
+  return (z[0] | z[1]) != 0;
+}
+
+// outT[k][t] = sum over the listed rows i of W[i][k] inT[i][t], for k in [k0, k0 + R): R outputs per pass.
+// Tile t of a tiled matrix with `rows` rows starts at (t rows) 16.
+TMS_INLINE std::size_t at(int t, int rows, int row) {
+  return (static_cast<std::size_t>(t) * rows + row) * tile;
+}
+
+// out[t][k] = sum over the listed rows i of W[i][k] in[t][i], for k in [k0, k0 + R): R outputs per pass.
+template <int R>
+TMS_INLINE void wT_block(float* out, const float* in, const std::int32_t* rows, int count, const float* W,
+                         int n, int m, int t, int k0) {
+  v16 acc[R];
+  for (int r = 0; r < R; ++r) acc[r] = v16{};
+  for (int j = 0; j < count; ++j) {
+    const int i = rows[j];
+    const v16 x = load(in + at(t, n, i));
+    const float* w = W + static_cast<std::size_t>(i) * m + k0;
+    for (int r = 0; r < R; ++r) acc[r] += w[r] * x;
+  }
+  for (int r = 0; r < R; ++r) store(out + at(t, m, k0 + r), acc[r]);
+}
+
+// h = W x (out = H, in = X) and dh = W^T g (out = DH, in = Y): tiled [m] from tiled [n], rows from `list`.
+TMS_CLONES void gemm_wT(float* out, const float* in, const std::int32_t* list, const float* W, int n, int m,
+                        int tiles) {
+  for (int t = 0; t < tiles; ++t) {
+    const std::int32_t* L = list + static_cast<std::size_t>(t) * (n + 1);
+    int k0 = 0;
+    for (; k0 + 8 <= m; k0 += 8) wT_block<8>(out, in, L + 1, L[0], W, n, m, t, k0);
+    switch (m - k0) {
+      case 7:
+        wT_block<7>(out, in, L + 1, L[0], W, n, m, t, k0);
+        break;
+      case 6:
+        wT_block<6>(out, in, L + 1, L[0], W, n, m, t, k0);
+        break;
+      case 5:
+        wT_block<5>(out, in, L + 1, L[0], W, n, m, t, k0);
+        break;
+      case 4:
+        wT_block<4>(out, in, L + 1, L[0], W, n, m, t, k0);
+        break;
+      case 3:
+        wT_block<3>(out, in, L + 1, L[0], W, n, m, t, k0);
+        break;
+      case 2:
+        wT_block<2>(out, in, L + 1, L[0], W, n, m, t, k0);
+        break;
+      case 1:
+        wT_block<1>(out, in, L + 1, L[0], W, n, m, t, k0);
+        break;
+      default:
+        break;
+    }
+  }
+}
+
+struct output_args {
+  float* Y;
+  std::uint8_t* g_nz;
+  const float* X;
+  const float* H;
+  const float* W;
+  const float* b;
+  const float* importance;
+  bool relu;
+  int n, m, B, tiles;
+  float c;  // 2 / (B n): the derivative of the mean
+};
+
+// pre = W h + b for rows [i0, i0 + R) of tile t; then x' = act(pre), r = x' - x, loss += I r^2 and
+// g = 2 I r / (B n), zeroed where the ReLU is off and on padding samples. Returns the tile's loss lanes.
+template <int R>
+TMS_INLINE v16 output_block(const output_args& a, int t, int i0, v16 valid) {
+  v16 acc[R];
+  for (int r = 0; r < R; ++r) acc[r] = splat(a.b[i0 + r]);
+  const float* H = a.H + at(t, a.m, 0);  // the tile's m vectors h_k, contiguous
+  for (int k = 0; k < a.m; ++k) {
+    const v16 h = load(H + tile * k);
+    for (int r = 0; r < R; ++r) acc[r] += a.W[static_cast<std::size_t>(i0 + r) * a.m + k] * h;
+  }
+  v16 loss{};
+  for (int r = 0; r < R; ++r) {
+    const std::size_t row = at(t, a.n, i0 + r);
+    const v16 pre = acc[r];
+    const v16 x_hat = a.relu ? (pre > v16{} ? pre : v16{}) : pre;
+    const v16 res = (x_hat - load(a.X + row)) * valid;
+    const float I = a.importance[i0 + r];
+    loss += I * (res * res);
+    v16 g = (a.c * I) * res;
+    if (a.relu) g = pre > v16{} ? g : v16{};
+    store(a.Y + row, g);
+    a.g_nz[static_cast<std::size_t>(i0 + r) * a.tiles + t] = any_nonzero(g);
+  }
+  return loss;
+}
+
+TMS_CLONES double output_and_grad(const output_args& a) {
+  double loss = 0;
+  for (int t = 0; t < a.tiles; ++t) {
+    v16 valid;
+    for (int l = 0; l < tile; ++l) valid[l] = tile * t + l < a.B ? 1.0f : 0.0f;
+    v16 tile_loss{};
+    int i0 = 0;
+    for (; i0 + 8 <= a.n; i0 += 8) tile_loss += output_block<8>(a, t, i0, valid);
+    switch (a.n - i0) {
+      case 7:
+        tile_loss += output_block<7>(a, t, i0, valid);
+        break;
+      case 6:
+        tile_loss += output_block<6>(a, t, i0, valid);
+        break;
+      case 5:
+        tile_loss += output_block<5>(a, t, i0, valid);
+        break;
+      case 4:
+        tile_loss += output_block<4>(a, t, i0, valid);
+        break;
+      case 3:
+        tile_loss += output_block<3>(a, t, i0, valid);
+        break;
+      case 2:
+        tile_loss += output_block<2>(a, t, i0, valid);
+        break;
+      case 1:
+        tile_loss += output_block<1>(a, t, i0, valid);
+        break;
+      default:
+        break;
+    }
+    loss += hsum(tile_loss);
+  }
+  return loss;
+}
+
+// dW[i][k0 + r] += sum over the listed tiles t of <aT[i][t], bT[k0 + r][t]>.
+template <int R>
+TMS_INLINE void abT_block(float* dW, const float* A, const float* Bm, const std::int32_t* tl, int count,
+                          int n, int m, int i, int k0) {
+  v16 acc[R];
+  for (int r = 0; r < R; ++r) acc[r] = v16{};
+  for (int j = 0; j < count; ++j) {
+    const int t = tl[j];
+    const v16 av = load(A + at(t, n, i));
+    const float* b = Bm + at(t, m, k0);
+    for (int r = 0; r < R; ++r) acc[r] += av * load(b + tile * r);
+  }
+  for (int r = 0; r < R; ++r) dW[k0 + r] += hsum(acc[r]);
+}
+
+// dW += A B^T over the non-zero tiles of each row of A (tiled [n] x tiled [m] -> [n][m]); db += row sums of A
+// when db is given. `tl` is scratch of `tiles` ints.
+TMS_CLONES void gemm_abT(float* dW, float* db, const float* A, const std::uint8_t* a_nz, const float* Bm,
+                         std::int32_t* tl, int n, int m, int tiles) {
+  for (int i = 0; i < n; ++i) {
+    int count = 0;
+    for (int t = 0; t < tiles; ++t)
+      if (a_nz[static_cast<std::size_t>(i) * tiles + t]) tl[count++] = t;
+    if (count == 0) continue;
+    float* dWi = dW + static_cast<std::size_t>(i) * m;
+    if (db) {
+      v16 s{};
+      for (int j = 0; j < count; ++j) s += load(A + at(tl[j], n, i));
+      db[i] += hsum(s);
+    }
+    int k0 = 0;
+    for (; k0 + 8 <= m; k0 += 8) abT_block<8>(dWi, A, Bm, tl, count, n, m, i, k0);
+    switch (m - k0) {
+      case 7:
+        abT_block<7>(dWi, A, Bm, tl, count, n, m, i, k0);
+        break;
+      case 6:
+        abT_block<6>(dWi, A, Bm, tl, count, n, m, i, k0);
+        break;
+      case 5:
+        abT_block<5>(dWi, A, Bm, tl, count, n, m, i, k0);
+        break;
+      case 4:
+        abT_block<4>(dWi, A, Bm, tl, count, n, m, i, k0);
+        break;
+      case 3:
+        abT_block<3>(dWi, A, Bm, tl, count, n, m, i, k0);
+        break;
+      case 2:
+        abT_block<2>(dWi, A, Bm, tl, count, n, m, i, k0);
+        break;
+      case 1:
+        abT_block<1>(dWi, A, Bm, tl, count, n, m, i, k0);
+        break;
+      default:
+        break;
+    }
+  }
+}
+
+// Per tile: how many rows have a non-zero in it, then which (ascending).
+void build_lists(std::int32_t* list, const std::uint8_t* nz, int n, int tiles) {
+  for (int t = 0; t < tiles; ++t) {
+    std::int32_t* L = list + static_cast<std::size_t>(t) * (n + 1);
+    int count = 0;
+    for (int i = 0; i < n; ++i)
+      if (nz[static_cast<std::size_t>(i) * tiles + t]) L[1 + count++] = i;
+    L[0] = count;
+  }
+}
+
+}  // namespace
+
+void aligned_floats::assign(std::size_t count) {
+  const std::size_t bytes = std::max<std::size_t>(64, (count * sizeof(float) + 63) / 64 * 64);
+  auto* p = static_cast<float*>(::operator new(bytes, std::align_val_t(64)));
+  std::memset(p, 0, bytes);
+  data = std::unique_ptr<float[], void (*)(float*)>(
+      p, [](float* q) { ::operator delete(q, std::align_val_t(64)); });
+}
+
+void tied_fast_workspace::reserve(int B_, int n_, int m_) {
+  B = B_, n = n_, m = m_;
+  tiles = (B + tile - 1) / tile;
+  X.assign(static_cast<std::size_t>(tiles) * n * tile);
+  H.assign(static_cast<std::size_t>(tiles) * m * tile);
+  Y.assign(static_cast<std::size_t>(tiles) * n * tile);
+  DH.assign(static_cast<std::size_t>(tiles) * m * tile);
+  sampler.reserve(B, n);
+  written.reserve(static_cast<std::size_t>(B) * n + 1);
+  written.clear();
+  x_nz.assign(static_cast<std::size_t>(n) * tiles, 0);
+  g_nz.assign(static_cast<std::size_t>(n) * tiles, 0);
+  list.assign(static_cast<std::size_t>(tiles) * (n + 1) + tiles, 0);
+}
+
+double tied_fast_loss_and_grad(model_kind kind, float* grad, const float* params, const float* importance,
+                               double density, std::uint64_t seed, std::int64_t step,
+                               tied_fast_workspace& ws) {
+  const int n = ws.n, m = ws.m, B = ws.B, tiles = ws.tiles;
+  const float* W = params;
+  const float* b = params + static_cast<std::size_t>(n) * m;
+  float* dW = grad;
+  float* db = grad + static_cast<std::size_t>(n) * m;
+  std::int32_t* tile_scratch = ws.list.data() + static_cast<std::size_t>(tiles) * (n + 1);
+
+  ws.last_nnz = sample_tiled(ws.X.get(), ws.x_nz.data(), ws.written, ws.sampler, seed, step, density);
+  build_lists(ws.list.data(), ws.x_nz.data(), n, tiles);
+  gemm_wT(ws.H.get(), ws.X.get(), ws.list.data(), W, n, m, tiles);  // h = W x
+
+  const output_args args{ws.Y.get(),
+                         ws.g_nz.data(),
+                         ws.X.get(),
+                         ws.H.get(),
+                         W,
+                         b,
+                         importance,
+                         kind == model_kind::relu_output,
+                         n,
+                         m,
+                         B,
+                         tiles,
+                         static_cast<float>(2.0 / (static_cast<double>(B) * n))};
+  const double loss = output_and_grad(args) / (static_cast<double>(B) * n);
+
+  gemm_abT(dW, db, ws.Y.get(), ws.g_nz.data(), ws.H.get(), tile_scratch, n, m,
+           tiles);  // dW += g h^T, db += g
+  build_lists(ws.list.data(), ws.g_nz.data(), n, tiles);
+  gemm_wT(ws.DH.get(), ws.Y.get(), ws.list.data(), W, n, m, tiles);                           // dh = W^T g
+  gemm_abT(dW, nullptr, ws.X.get(), ws.x_nz.data(), ws.DH.get(), tile_scratch, n, m, tiles);  // dW += x dh^T
+  return loss;
+}
+
+}  // namespace tms::kernels

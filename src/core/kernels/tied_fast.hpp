@@ -1,0 +1,54 @@
+// The fast training step of the tied models (linear, ReLU output): the same maths as model_linear.hpp /
+// model_relu_output.hpp / loss_weighted_mse.hpp (the reference, which tests compare against on odd sizes),
+// reorganised for speed:
+//  * batch-tiled layout (see tied_fast_workspace): every product vectorises over 16 samples at a time (one
+//    tile) for any n and m;
+//  * register-blocked products (8 outputs per pass) with the weight broadcast from memory;
+//  * sparsity: the tiles of x and of the output gradient g that are all zero are skipped in h = W x,
+//    dh = W^T g, dW += g h^T and dW += x dh^T (with a ReLU and a negative bias most of g is exactly zero);
+//  * loss, ReLU and gradient fused into the output product.
+// Compiled for AVX-512, AVX2 and baseline x86-64, chosen once at run time. Results are identical for any
+// thread count; they differ in the last bits between instruction sets (fused multiply-adds).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "core/config.hpp"
+#include "core/data_sparse.hpp"
+
+namespace tms::kernels {
+
+struct aligned_floats {
+  std::unique_ptr<float[], void (*)(float*)> data{nullptr, [](float*) {}};
+  void assign(std::size_t count);  // zero-filled, 64-byte aligned
+  float* get() const { return data.get(); }
+};
+
+// Scratch for one instance-step; sized once (reserve), reused every step. The batch-sized buffers are tiled:
+// tile t (samples 16t .. 16t+15) of row r of a matrix with R rows is the 16 floats at ((t R) + r) 16, so one
+// tile of every row is contiguous (no cache-set conflicts between rows).
+struct tied_fast_workspace {
+  int B = 0, n = 0, m = 0;
+  int tiles = 0;      // ceil(B / 16); samples s >= B are padding (x = 0, excluded from loss and gradient)
+  aligned_floats X;   // tiled [n] the batch
+  aligned_floats H;   // tiled [m] h = W x
+  aligned_floats Y;   // tiled [n] g = dL/d(pre-activation)
+  aligned_floats DH;  // tiled [m] dL/dh
+  std::vector<std::uint8_t> x_nz, g_nz;  // [n][tiles] tile has a non-zero
+  std::vector<std::int32_t> list;        // [tiles][n + 1] per tile: count, then the rows that are non-zero
+  batch_sampler sampler;
+  std::vector<std::int64_t> written;  // entries of X set by the last batch
+  std::int64_t last_nnz = 0;          // non-zeros in the last batch (for benchmarks)
+
+  void reserve(int B, int n, int m);
+};
+
+// Samples the batch of `step` (data_sparse.hpp's stream), then returns the loss and accumulates (+=) its
+// gradient into grad (layout of model_param_count). The same contract as model_loss_and_grad.
+double tied_fast_loss_and_grad(model_kind kind, float* grad, const float* params, const float* importance,
+                               double density, std::uint64_t seed, std::int64_t step,
+                               tied_fast_workspace& ws);
+
+}  // namespace tms::kernels
