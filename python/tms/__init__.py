@@ -1,0 +1,29 @@
+"""tms: toy models of superposition (Elhage et al., 2022) over a fast C++ engine.
+
+    import tms
+    run = tms.train(model="relu", features=20, hidden=5, importance=0.7, density=[1, 0.1, 0.01], steps=10_000)
+    run.W, run.b, run.norms, run.superposition       # NumPy arrays, one row per instance
+    tms.figures.basic_grid(run, path="basic.png")    # the paper's figures
+    run.save("runs/demo"); tms.load("runs/demo")     # the run folder `tms train` writes
+
+The command line is the same engine: `tms train`, `tms analyze`, `tms reproduce` (see `tms --help`).
+"""
+from . import _tms
+from .api import Run, defaults, load, make_config, preset_names, train
+
+__version__ = _tms.__version__
+represented_norm = _tms.represented_norm
+
+__all__ = ["Run", "train", "load", "make_config", "defaults", "preset_names", "figures", "report", "reproduce",
+           "__version__", "represented_norm"]
+
+
+def __getattr__(name):
+    # figures, report and reproduce import matplotlib; load them on first use so `import tms` stays light.
+    if name in ("figures", "report", "reproduce"):
+        import importlib
+
+        module = importlib.import_module(f".{name}", __name__)
+        globals()[name] = module
+        return module
+    raise AttributeError(f"module 'tms' has no attribute {name!r}")

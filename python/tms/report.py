@@ -1,0 +1,141 @@
+"""A self-contained report.html: figures embedded as data URIs, the configuration, the measurements and the
+paper's claims next to what the run found. Opens from disk in any browser, with no network and no scripts."""
+from __future__ import annotations
+
+import base64
+import html
+import json
+import os
+from typing import List, Optional, Sequence
+
+from .claims import Finding
+
+_CSS = """
+body { font-family: -apple-system, "Segoe UI", "DejaVu Sans", Helvetica, Arial, sans-serif; color: #222;
+       max-width: 1500px; margin: 2em auto; padding: 0 1.5em; line-height: 1.45; }
+h1 { font-size: 1.6em; margin-bottom: 0.2em; } h2 { margin-top: 1.8em; border-bottom: 1px solid #ddd; }
+.meta { color: #555; } code, pre { font-family: "DejaVu Sans Mono", Menlo, Consolas, monospace; font-size: 0.9em; }
+pre { background: #f6f6f4; padding: 0.8em; overflow-x: auto; }
+table { border-collapse: collapse; margin: 0.6em 0 1.2em; font-size: 0.92em; }
+th, td { border: 1px solid #ddd; padding: 0.3em 0.6em; text-align: left; vertical-align: top; }
+th { background: #f3f3f0; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
+figure { margin: 1.2em 0 2em; } figure img { max-width: 100%; height: auto; border: 1px solid #eee; }
+figcaption { color: #444; font-size: 0.92em; margin-top: 0.3em; }
+.verdict { font-weight: bold; padding: 0.1em 0.5em; border-radius: 0.3em; white-space: nowrap; }
+.agrees { background: #dcefdc; color: #1d5e1d; } .partly { background: #fbefc8; color: #7a5a00; }
+.differs { background: #f6d5d5; color: #8a1c1c; } .na { background: #eee; color: #555; }
+"""
+
+
+def data_uri(path: str) -> str:
+    """The file as a data: URI (PNG, SVG or JPEG by suffix)."""
+    mime = {".png": "image/png", ".svg": "image/svg+xml", ".jpg": "image/jpeg"}[os.path.splitext(path)[1].lower()]
+    with open(path, "rb") as f:
+        return f"data:{mime};base64," + base64.b64encode(f.read()).decode("ascii")
+
+
+def _fmt(v) -> str:
+    if isinstance(v, float):
+        if v != v:
+            return "NaN"
+        return f"{v:.4g}"
+    return html.escape(str(v))
+
+
+def _table(rows: Sequence[dict], columns: Sequence[tuple]) -> str:
+    head = "".join(f"<th>{html.escape(label)}</th>" for _, label in columns)
+    body = []
+    for row in rows:
+        cells = []
+        for key, _ in columns:
+            v = row.get(key, "")
+            cls = ' class="num"' if isinstance(v, (int, float)) else ""
+            cells.append(f"<td{cls}>{_fmt(v)}</td>")
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+def findings_table(findings: Sequence[Finding]) -> str:
+    rows = []
+    for f in findings:
+        cls = {"agrees": "agrees", "partly": "partly", "differs": "differs"}.get(f.verdict, "na")
+        rows.append(f"<tr><td>{html.escape(f.claim)}<br><small>{html.escape(f.source)}</small></td>"
+                    f"<td>{html.escape(f.found)}</td>"
+                    f'<td><span class="verdict {cls}">{html.escape(f.verdict)}</span></td></tr>')
+    return ("<table><thead><tr><th>The paper claims</th><th>This run found</th><th>Verdict</th></tr></thead>"
+            f"<tbody>{''.join(rows)}</tbody></table>")
+
+
+MEASUREMENT_COLUMNS = [
+    ("instance", "instance"), ("density", "1−S"), ("restart", "restart"), ("loss", "final loss"),
+    ("frobenius_sq", "‖W‖_F²"), ("dims_per_feature", "m/‖W‖_F²"), ("represented", "represented"),
+    ("superposition_represented", "mean superposition (represented)"),
+]
+LINEAR_COLUMNS = [("feature_benefit", "feature benefit lost"), ("interference", "interference"),
+                  ("bias", "bias term")]
+
+
+def measurement_table(run, chosen: Optional[Sequence[int]] = None) -> str:
+    """Every instance's scalar measurements; instances in `chosen` are marked with ✓."""
+    rows = run.rows()
+    columns = list(MEASUREMENT_COLUMNS)
+    if run.loss_decomposition is not None:
+        columns += LINEAR_COLUMNS
+    if chosen is not None:
+        chosen = set(int(k) for k in chosen)
+        for row in rows:
+            row["chosen"] = "✓" if row["instance"] in chosen else ""
+        columns = [("chosen", "shown")] + columns
+    return _table(rows, columns)
+
+
+def write_report(path: str, *, title: str, subtitle: str, command: str, intro_html: str,
+                 findings: Sequence[Finding], figures: Sequence[dict], runs: Sequence[dict],
+                 seconds: float, notes: Sequence[str] = ()) -> str:
+    """Writes report.html. figures: dicts with png (path), caption, and optionally svg (path, linked).
+    runs: dicts with name, run, folder (relative path), chosen (instances shown in the figures)."""
+    directory = os.path.dirname(os.path.abspath(path))
+    parts: List[str] = []
+    parts.append(f"<h1>{html.escape(title)}</h1>")
+    parts.append(f'<p class="meta">{html.escape(subtitle)}<br>Command: <code>{html.escape(command)}</code><br>'
+                 f"Run time: {seconds:.1f} s in total (training "
+                 + ", ".join(f"{html.escape(r['name'])} {r['run'].seconds:.1f} s" for r in runs)
+                 + ").</p>")
+    parts.append(intro_html)
+    verdicts = [f.verdict for f in findings]
+    summary = ", ".join(f"{verdicts.count(v)} {v}" for v in ("agrees", "partly", "differs") if verdicts.count(v))
+    parts.append(f"<h2>The paper's claims and what this run found</h2><p>{len(findings)} claims checked: "
+                 f"{html.escape(summary or 'none')}. The numbers are computed from the trained weights of this run.</p>")
+    parts.append(findings_table(findings))
+    for note in notes:
+        parts.append(f"<p>{html.escape(note)}</p>")
+    parts.append("<h2>Figures</h2>")
+    for fig in figures:
+        rel_links = []
+        for key in ("png", "svg"):
+            if fig.get(key):
+                rel = os.path.relpath(fig[key], directory)
+                rel_links.append(f'<a href="{html.escape(rel)}">{key.upper()}</a>')
+        parts.append(f'<figure><img src="{data_uri(fig["png"])}" alt="{html.escape(fig["caption"])}">'
+                     f"<figcaption>{html.escape(fig['caption'])} ({' · '.join(rel_links)})</figcaption></figure>")
+    parts.append("<h2>Measurements</h2>")
+    for r in runs:
+        run = r["run"]
+        parts.append(f"<h3>{html.escape(r['name'])} — run folder <code>{html.escape(r['folder'])}</code></h3>")
+        parts.append(measurement_table(run, r.get("chosen")))
+    parts.append("<h2>Configuration</h2>")
+    for r in runs:
+        run = r["run"]
+        cfg = dict(run.config)
+        parts.append(f"<h3>{html.escape(r['name'])}</h3><pre>{html.escape(json.dumps(cfg, indent=1))}</pre>"
+                     f"<p class=\"meta\">{run.K} instances, init std {run.init_std:.4g}, {run.threads} threads, "
+                     f"{run.seconds:.2f} s.</p>")
+    body = "\n".join(parts)
+    doc = (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
+           f'<meta name="viewport" content="width=device-width, initial-scale=1"><style>{_CSS}</style></head>'
+           f"<body>\n{body}\n</body></html>\n")
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(doc)
+    os.replace(tmp, path)
+    return path
