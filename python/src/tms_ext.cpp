@@ -206,19 +206,20 @@ NB_MODULE(_tms, m) {
             return to_numpy(r.W, {static_cast<std::size_t>(r.K()), static_cast<std::size_t>(r.n),
                                   static_cast<std::size_t>(r.m)});
           },
-          [](tms::train_result& r, const array_in<float>& a) { r.W = from_numpy(a); })
+          [](tms::train_result& r, const array_in<float>& a) { r.W = from_numpy(a); }, nb::rv_policy::move)
       .def_prop_rw(
           "b",
           [](const tms::train_result& r) {
             return to_numpy(r.b, {static_cast<std::size_t>(r.K()), static_cast<std::size_t>(r.n)});
           },
-          [](tms::train_result& r, const array_in<float>& a) { r.b = from_numpy(a); })
+          [](tms::train_result& r, const array_in<float>& a) { r.b = from_numpy(a); }, nb::rv_policy::move)
       .def_prop_rw(
           "curve_loss",
           [](const tms::train_result& r) {
             return to_numpy(r.curve_loss, {static_cast<std::size_t>(r.K()), curve_len(r)});
           },
-          [](tms::train_result& r, const array_in<double>& a) { r.curve_loss = from_numpy(a); });
+          [](tms::train_result& r, const array_in<double>& a) { r.curve_loss = from_numpy(a); },
+          nb::rv_policy::move);
   m.def("curve_points", &tms::curve_points, "steps"_a);
 
   m.def("train", &train_with_signals, "config"_a, "progress"_a = nb::none(),

@@ -6,6 +6,7 @@ value. Every number is computed by the engine; this module only converts argumen
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import json
 import math
 import numbers
@@ -156,6 +157,9 @@ def config_from_dict(d: dict) -> "_tms.TrainConfig":
     config = make_config(preset=d.get("preset", "reference"), importances=importances or None,
                          **{k: d[k] for k in keys if k in d})
     return config
+
+
+_SETTINGS = frozenset(inspect.signature(make_config).parameters)
 
 
 @dataclasses.dataclass(eq=False, repr=False)
@@ -367,6 +371,9 @@ def train(*, progress: Union[bool, Callable[[int, int], Optional[bool]], None] =
                         steps=10_000, seed=0)
         run.W.shape  # (3, 20, 5)
     """
+    unknown = sorted(set(settings) - _SETTINGS)
+    if unknown:
+        raise TypeError(f"train() got an unexpected keyword argument '{unknown[0]}'")
     config = make_config(**settings)
     callback = _ProgressLine() if progress is True else (progress or None)
     result = _tms.train(config, callback)

@@ -206,14 +206,16 @@ def basic_findings(linear, relu, m: int) -> List[Finding]:
     off = G[np.ix_(rep, rep)] - np.diag(np.diag(G[np.ix_(rep, rep)]))
     positive = float(off.max()) if off.size else 0.0
     dense_negative = int(np.sum((np.asarray(relu.b[dense]) < NEGATIVE_BIAS) & (relu.norms[dense] > REPRESENTED)))
+    shared = int(np.sum(rep & (np.asarray(relu.superposition[sparsest]) > SHARED)))
     out.append(Finding(
-        claim="At high sparsity all features are in superposition, with positive interference and negative "
-              "biases.",
+        claim="At high sparsity the model puts all features in superposition and keeps packing in more, with "
+              "positive interference and negative biases.",
         source="Basic Results, E3 figure annotation",
         found=f"at 1−S = {float(relu.density[sparsest]):g}: {int(rep.sum())} of {relu.n} features represented, "
-              f"{negative} of them with b_i < {NEGATIVE_BIAS:g} (at 1−S = {float(relu.density[dense]):g}: "
-              f"{dense_negative}); largest positive Wᵢ·Wⱼ between represented features {positive:.2f}.",
-        verdict=_verdict(negative > 0 and positive > SHARED and int(rep.sum()) == relu.n,
+              f"{shared} of them sharing dimensions and {negative} with b_i < {NEGATIVE_BIAS:g} (at 1−S = "
+              f"{float(relu.density[dense]):g}: {dense_negative}); largest positive Wᵢ·Wⱼ between represented "
+              f"features {positive:.2f}.",
+        verdict=_verdict(shared == int(rep.sum()) and negative > 0 and positive > SHARED,
                          negative > 0 and positive > SHARED)))
     return out
 
