@@ -20,7 +20,7 @@ __all__ = ["Run", "train", "load", "make_config", "defaults", "preset_names", "f
 
 def __getattr__(name):
     # figures, report and reproduce import matplotlib; load them on first use so `import tms` stays light.
-    if name in ("figures", "report", "reproduce"):
+    if name in ("figures", "report", "reproduce", "claims", "cli"):
         import importlib
 
         module = importlib.import_module(f".{name}", __name__)

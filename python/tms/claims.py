@@ -109,9 +109,10 @@ def basic_findings(linear, relu, m: int) -> List[Finding]:
     top = set(range(m))
     if linear is not None:
         ks = _sorted_by_density(linear)
-        reps = [int(linear.represented[k]) for k in ks]
-        exact = [set(_represented(linear, k).tolist()) == top for k in ks]
-        per = "; ".join(f"1−S = {float(linear.density[k]):g}: {r}" for k, r in zip(ks, reps))
+        sets = [_represented(linear, k).tolist() for k in ks]
+        exact = [set(s) == top for s in sets]
+        per = "; ".join(f"1−S = {float(linear.density[k]):g}: {len(s)}" + ("" if ok else f" (features {_features(s)})")
+                        for k, s, ok in zip(ks, sets, exact))
         out.append(Finding(
             claim=f"The linear model always learns the top-m most important features (m = {m}), like the top "
                   "principal components.",

@@ -1,0 +1,210 @@
+"""tms.train / tms.load: shapes, dtypes, defaults from the engine, errors with the engine's message,
+cancellation, and run folders that round-trip."""
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pytest
+
+import tms
+from conftest import SMALL
+
+
+def test_shapes_and_dtypes(relu_run):
+    run = relu_run
+    K, n, m = 2, SMALL["features"], SMALL["hidden"]
+    P = run.curve_steps.shape[0]
+    assert (run.K, run.n, run.m) == (K, n, m)
+    expected = {
+        "W": ((K, n, m), np.float32), "b": ((K, n), np.float32), "density": ((K,), np.float64),
+        "importance": ((K, n), np.float32), "restart": ((K,), np.int64), "loss": ((K,), np.float64),
+        "loss_curve": ((K, P), np.float64), "curve_steps": ((P,), np.int64), "norms": ((K, n), np.float64),
+        "superposition": ((K, n), np.float64), "dimensionality": ((K, n), np.float64),
+        "frobenius_sq": ((K,), np.float64), "dims_per_feature": ((K,), np.float64),
+        "represented": ((K,), np.int64), "stream_seed": ((K,), np.uint64),
+    }
+    for name, (shape, dtype) in expected.items():
+        a = getattr(run, name)
+        assert isinstance(a, np.ndarray), name
+        assert a.shape == shape, (name, a.shape)
+        assert a.dtype == dtype, (name, a.dtype)
+    assert 0 < P <= 200 and run.curve_steps[-1] == SMALL["steps"]
+    assert np.allclose(run.density, [1, 0.1])
+    assert np.allclose(run.importance[0], 0.8 ** np.arange(n))
+    assert run.loss_decomposition is None
+    assert run.model == "relu" and run.config["steps"] == 300 and run.config["model"] == "relu"
+    assert "relu" in repr(run)
+
+
+def test_measurements_match_numpy(relu_run):
+    run = relu_run
+    for k in range(run.K):
+        W = run.W[k].astype(np.float64)
+        G = W @ W.T
+        assert np.allclose(run.gram(k), G, atol=1e-6)
+        norms = np.linalg.norm(W, axis=1)
+        assert np.allclose(run.norms[k], norms, atol=1e-6)
+        assert np.isclose(run.frobenius_sq[k], (W**2).sum(), rtol=1e-6)
+        assert run.represented[k] == int((norms > tms.represented_norm).sum())
+        U = W / norms[:, None]
+        sup = ((U @ W.T) ** 2).sum(axis=1) - norms**2
+        assert np.allclose(run.superposition[k], sup, atol=1e-5)
+
+
+def test_linear_loss_decomposition(linear_run):
+    d = linear_run.loss_decomposition
+    assert set(d) == {"feature_benefit", "interference", "bias", "total"}
+    for a in d.values():
+        assert a.shape == (linear_run.K,)
+    assert np.allclose(d["total"], d["feature_benefit"] + d["interference"] + d["bias"])
+
+
+def test_defaults_come_from_the_engine():
+    d = tms.defaults()
+    assert d["steps"] == 10000 and d["batch"] == 1024 and d["lr"] == 1e-3 and d["model"] == "relu"
+    config = tms.make_config()
+    assert config.features == d["features"] and list(config.density) == d["density"]
+    assert "arena" in tms.preset_names() and tms.defaults("arena")["steps"] == 5000
+
+
+def test_scalars_and_lists():
+    config = tms.make_config(density=0.1, importance=0.9, features=4)
+    assert list(config.density) == [0.1] and config.importance[0].base == 0.9
+    config = tms.make_config(density=np.array([1, 0.5]), importance=[1, 0.5, 0.25, 0.1], features=4)
+    assert list(config.density) == [1, 0.5] and list(config.importance[0].values) == [1, 0.5, 0.25, 0.1]
+    config = tms.make_config(importances=[0.7, [1, 1, 1, 1]], features=4, steps=1e4)
+    assert len(config.importance) == 2 and config.steps == 10000
+
+
+def test_restarts_and_best(tmp_path):
+    run = tms.train(model="relu", features=5, hidden=2, density=[1, 0.2], restarts=3, steps=200, batch=64, seed=5)
+    assert run.K == 6 and run.restart.tolist() == [0, 1, 2, 0, 1, 2]
+    assert run.stream_seed.tolist() == [5, 6, 7, 5, 6, 7]
+    best = run.best_restarts()
+    assert best.K == 2 and best.density.tolist() == [1, 0.2]
+    for j, k in enumerate(run.best_restart_indices()):
+        group = run.density == run.density[k]
+        assert run.loss[k] == run.loss[group].min()
+        assert np.array_equal(best.W[j], run.W[k])
+
+
+@pytest.mark.parametrize("settings, fragment", [
+    (dict(features=-1), "features: -1 is out of range"),
+    (dict(density=[1, 1.5]), "density: 1.5"),
+    (dict(density=[]), "density: the list is empty"),
+    (dict(model="mlp"), "model: unknown model 'mlp'; allowed: linear, relu"),
+    (dict(schedule="step"), "schedule: unknown"),
+    (dict(preset="fast"), "preset"),
+    (dict(importance=[1, 2, 3], features=4), "importance: an explicit list has 3 weights"),
+    (dict(seed=-1), "seed: -1 is negative"),
+    (dict(steps=2**40), "steps: 1099511627776 is too large"),
+])
+def test_bad_settings_raise_value_error_with_engine_message(settings, fragment):
+    with pytest.raises(ValueError) as info:
+        tms.train(**settings)
+    assert fragment in str(info.value)
+
+
+def test_wrong_types_raise_type_error():
+    with pytest.raises(TypeError, match="unexpected keyword argument 'feature'"):
+        tms.train(feature=5)
+    with pytest.raises(TypeError, match="steps"):
+        tms.train(steps="100")
+    with pytest.raises(TypeError):
+        tms.train(importance=0.7, importances=[0.7])
+
+
+def test_run_time_error_raises_runtime_error():
+    with pytest.raises(RuntimeError, match="loss became"):
+        tms.train(features=5, hidden=2, density=1, steps=50, batch=64, lr=1e30)
+
+
+def test_progress_callback_and_cancel():
+    calls = []
+
+    def record(done, total):
+        calls.append((done, total))
+
+    tms.train(features=5, hidden=2, density=1, steps=300, batch=64, progress=record)
+    assert calls and calls[-1][0] <= calls[-1][1]
+    with pytest.raises(KeyboardInterrupt):
+        tms.train(features=20, hidden=5, density=[1] * 4, steps=10**7, progress=lambda done, total: False)
+
+    def fail(done, total):
+        raise ZeroDivisionError("from the callback")
+
+    with pytest.raises(ZeroDivisionError, match="from the callback"):
+        tms.train(features=20, hidden=5, density=[1] * 4, steps=10**7, progress=fail)
+
+
+def test_ctrl_c_raises_keyboard_interrupt():
+    script = textwrap.dedent("""
+        import sys, tms
+        print("started", flush=True)
+        try:
+            tms.train(features=20, hidden=5, density=[1, 1, 1, 1], steps=10**8)
+        except KeyboardInterrupt:
+            print("interrupted", flush=True)
+            sys.exit(3)
+        sys.exit(4)
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "started"
+        time.sleep(1.0)
+        sent = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=30)
+        assert proc.returncode == 3, out
+        assert "interrupted" in out
+        assert time.monotonic() - sent < 10
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def test_save_and_load_round_trip(relu_run, linear_run, tmp_path):
+    for run in (relu_run, linear_run):
+        folder = tmp_path / run.model
+        run.save(folder)
+        assert (folder / "weights.npz").exists() and (folder / "metrics.json").exists()
+        back = tms.load(folder)
+        assert back.path == os.fspath(folder)
+        for name in ("W", "b", "density", "importance", "restart", "density_index", "importance_index",
+                     "stream_seed", "curve_steps", "norms", "superposition", "dimensionality", "frobenius_sq",
+                     "dims_per_feature", "represented"):
+            a, b = getattr(run, name), getattr(back, name)
+            assert a.dtype == b.dtype and np.array_equal(a, b), name
+        # metrics.json holds losses at float precision.
+        assert np.allclose(back.loss, run.loss, rtol=1e-6)
+        assert np.allclose(back.loss_curve, run.loss_curve, rtol=1e-6)
+        assert back.config == run.config
+        if run.model == "linear":
+            for key in run.loss_decomposition:
+                assert np.array_equal(back.loss_decomposition[key], run.loss_decomposition[key])
+        # Saving a loaded run writes the same files again.
+        again = tmp_path / (run.model + "-again")
+        back.save(again)
+        assert np.array_equal(tms.load(again).W, run.W)
+        with np.load(again / "weights.npz") as z1, np.load(folder / "weights.npz") as z2:
+            for key in z1.files:
+                assert np.array_equal(z1[key], z2[key]), key
+
+
+def test_load_errors(tmp_path):
+    with pytest.raises(ValueError, match="holds no metrics.json"):
+        tms.load(tmp_path / "missing")
+    (tmp_path / "garbled").mkdir()
+    (tmp_path / "garbled" / "metrics.json").write_text("{not json")
+    with pytest.raises(ValueError, match="is not valid JSON"):
+        tms.load(tmp_path / "garbled")
+
+
+def test_thread_count_never_changes_bits():
+    a = tms.train(features=8, hidden=3, density=[1, 0.3, 0.1], steps=200, batch=64, threads=1, seed=9)
+    b = tms.train(features=8, hidden=3, density=[1, 0.3, 0.1], steps=200, batch=64, threads=2, seed=9)
+    assert np.array_equal(a.W, b.W) and np.array_equal(a.b, b.b) and np.array_equal(a.loss, b.loss)
