@@ -1,6 +1,7 @@
 #include "core/kernels/tied_fast.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 #include <new>
 
@@ -181,64 +182,77 @@ TMS_CLONES double output_and_grad(const output_args& a) {
   return loss;
 }
 
-// dW[i][k0 + r] += sum over the listed tiles t of <aT[i][t], bT[k0 + r][t]>.
-template <int R>
-TMS_INLINE void abT_block(float* dW, const float* A, const float* Bm, const std::int32_t* tl, int count,
-                          int n, int m, int i, int k0) {
-  v16 acc[R];
-  for (int r = 0; r < R; ++r) acc[r] = v16{};
+// dW[i0 + r][k0 + q] += sum over the listed tiles t of <A[t][i0 + r], B[t][k0 + q]>: R rows x K columns per
+// pass, so each tile costs R + K loads for R K fused multiply-adds.
+template <int R, int K>
+TMS_INLINE void abT_rows_block(float* dW, const float* A, const float* Bm, const std::int32_t* tl, int count,
+                               int n, int m, int i0, int k0) {
+  v16 acc[R][K];
+  for (int r = 0; r < R; ++r)
+    for (int q = 0; q < K; ++q) acc[r][q] = v16{};
   for (int j = 0; j < count; ++j) {
     const int t = tl[j];
-    const v16 av = load(A + at(t, n, i));
-    const float* b = Bm + at(t, m, k0);
-    for (int r = 0; r < R; ++r) acc[r] += av * load(b + tile * r);
+    v16 b[K];
+    for (int q = 0; q < K; ++q) b[q] = load(Bm + at(t, m, k0 + q));
+    for (int r = 0; r < R; ++r) {
+      const v16 a = load(A + at(t, n, i0 + r));
+      for (int q = 0; q < K; ++q) acc[r][q] += a * b[q];
+    }
   }
-  for (int r = 0; r < R; ++r) dW[k0 + r] += hsum(acc[r]);
+  for (int r = 0; r < R; ++r)
+    for (int q = 0; q < K; ++q) dW[static_cast<std::size_t>(i0 + r) * m + k0 + q] += hsum(acc[r][q]);
 }
 
-// dW += A B^T over the non-zero tiles of each row of A (tiled [n] x tiled [m] -> [n][m]); db += row sums of A
-// when db is given. `tl` is scratch of `tiles` ints.
+// Rows [i0, i0 + R) over the tiles in tl: db (when given) and every column block of dW.
+template <int R>
+TMS_INLINE void abT_rows(float* dW, float* db, const float* A, const float* Bm, const std::int32_t* tl,
+                         int count, int n, int m, int i0) {
+  if (db)
+    for (int r = 0; r < R; ++r) {
+      v16 s{};
+      for (int j = 0; j < count; ++j) s += load(A + at(tl[j], n, i0 + r));
+      db[i0 + r] += hsum(s);
+    }
+  constexpr int K = R == 1 ? 8 : 2;
+  int k0 = 0;
+  for (; k0 + K <= m; k0 += K) abT_rows_block<R, K>(dW, A, Bm, tl, count, n, m, i0, k0);
+  for (; k0 < m; ++k0) abT_rows_block<R, 1>(dW, A, Bm, tl, count, n, m, i0, k0);
+}
+
+// dW += A B^T over the non-zero tiles of A (tiled [n] x tiled [m] -> [n][m]); db += row sums of A when db is
+// given. Rows go eight at a time over the union of their non-zero tiles, unless that union would more than
+// double the work (sparse, scattered rows), in which case each row goes alone over its own tiles.
+// `tl` is scratch of `tiles` ints.
 TMS_CLONES void gemm_abT(float* dW, float* db, const float* A, const std::uint8_t* a_nz, const float* Bm,
                          std::int32_t* tl, int n, int m, int tiles) {
-  for (int i = 0; i < n; ++i) {
-    int count = 0;
-    for (int t = 0; t < tiles; ++t)
-      if (a_nz[static_cast<std::size_t>(i) * tiles + t]) tl[count++] = t;
-    if (count == 0) continue;
-    float* dWi = dW + static_cast<std::size_t>(i) * m;
-    if (db) {
-      v16 s{};
-      for (int j = 0; j < count; ++j) s += load(A + at(tl[j], n, i));
-      db[i] += hsum(s);
+  auto row_list = [&](int i) {
+    int count = 0;  // branch-free: the pattern of non-zero tiles is random
+    for (int t = 0; t < tiles; ++t) {
+      tl[count] = t;
+      count += a_nz[static_cast<std::size_t>(i) * tiles + t];
     }
-    int k0 = 0;
-    for (; k0 + 8 <= m; k0 += 8) abT_block<8>(dWi, A, Bm, tl, count, n, m, i, k0);
-    switch (m - k0) {
-      case 7:
-        abT_block<7>(dWi, A, Bm, tl, count, n, m, i, k0);
-        break;
-      case 6:
-        abT_block<6>(dWi, A, Bm, tl, count, n, m, i, k0);
-        break;
-      case 5:
-        abT_block<5>(dWi, A, Bm, tl, count, n, m, i, k0);
-        break;
-      case 4:
-        abT_block<4>(dWi, A, Bm, tl, count, n, m, i, k0);
-        break;
-      case 3:
-        abT_block<3>(dWi, A, Bm, tl, count, n, m, i, k0);
-        break;
-      case 2:
-        abT_block<2>(dWi, A, Bm, tl, count, n, m, i, k0);
-        break;
-      case 1:
-        abT_block<1>(dWi, A, Bm, tl, count, n, m, i, k0);
-        break;
-      default:
-        break;
+    return count;
+  };
+  int i0 = 0;
+  for (; i0 + 8 <= n; i0 += 8) {
+    int union_count = 0, row_sum = 0;
+    for (int t = 0; t < tiles; ++t) {
+      int any = 0;
+      for (int r = 0; r < 8; ++r) any += a_nz[static_cast<std::size_t>(i0 + r) * tiles + t];
+      row_sum += any;
+      tl[union_count] = t;
+      union_count += any > 0;
+    }
+    if (union_count == 0) continue;
+    if (8 * union_count <= 2 * row_sum) {
+      abT_rows<8>(dW, db, A, Bm, tl, union_count, n, m, i0);
+    } else {
+      for (int i = i0; i < i0 + 8; ++i)
+        if (const int count = row_list(i)) abT_rows<1>(dW, db, A, Bm, tl, count, n, m, i);
     }
   }
+  for (int i = i0; i < n; ++i)
+    if (const int count = row_list(i)) abT_rows<1>(dW, db, A, Bm, tl, count, n, m, i);
 }
 
 // Per tile: how many rows have a non-zero in it, then which (ascending).
@@ -246,8 +260,10 @@ void build_lists(std::int32_t* list, const std::uint8_t* nz, int n, int tiles) {
   for (int t = 0; t < tiles; ++t) {
     std::int32_t* L = list + static_cast<std::size_t>(t) * (n + 1);
     int count = 0;
-    for (int i = 0; i < n; ++i)
-      if (nz[static_cast<std::size_t>(i) * tiles + t]) L[1 + count++] = i;
+    for (int i = 0; i < n; ++i) {
+      L[1 + count] = i;
+      count += nz[static_cast<std::size_t>(i) * tiles + t];
+    }
     L[0] = count;
   }
 }
@@ -287,9 +303,22 @@ double tied_fast_loss_and_grad(model_kind kind, float* grad, const float* params
   float* db = grad + static_cast<std::size_t>(n) * m;
   std::int32_t* tile_scratch = ws.list.data() + static_cast<std::size_t>(tiles) * (n + 1);
 
+  // Phase clock, read only when a benchmark asked for a profile.
+  using clock = std::chrono::steady_clock;
+  clock::time_point mark;
+  auto phase = [&](double* slot) {
+    if (!ws.profile) return;
+    const auto now = clock::now();
+    if (slot) *slot += std::chrono::duration<double>(now - mark).count();
+    mark = now;
+  };
+  phase(nullptr);
+
   ws.last_nnz = sample_tiled(ws.X.get(), ws.x_nz.data(), ws.written, ws.sampler, seed, step, density);
   build_lists(ws.list.data(), ws.x_nz.data(), n, tiles);
+  phase(ws.profile ? &ws.profile->sample : nullptr);
   gemm_wT(ws.H.get(), ws.X.get(), ws.list.data(), W, n, m, tiles);  // h = W x
+  phase(ws.profile ? &ws.profile->h : nullptr);
 
   const output_args args{ws.Y.get(),
                          ws.g_nz.data(),
@@ -305,12 +334,15 @@ double tied_fast_loss_and_grad(model_kind kind, float* grad, const float* params
                          tiles,
                          static_cast<float>(2.0 / (static_cast<double>(B) * n))};
   const double loss = output_and_grad(args) / (static_cast<double>(B) * n);
+  phase(ws.profile ? &ws.profile->output : nullptr);
 
   gemm_abT(dW, db, ws.Y.get(), ws.g_nz.data(), ws.H.get(), tile_scratch, n, m,
            tiles);  // dW += g h^T, db += g
   build_lists(ws.list.data(), ws.g_nz.data(), n, tiles);
   gemm_wT(ws.DH.get(), ws.Y.get(), ws.list.data(), W, n, m, tiles);                           // dh = W^T g
   gemm_abT(dW, nullptr, ws.X.get(), ws.x_nz.data(), ws.DH.get(), tile_scratch, n, m, tiles);  // dW += x dh^T
+  phase(ws.profile ? &ws.profile->backward : nullptr);
+  if (ws.profile) ++ws.profile->steps;
   return loss;
 }
 

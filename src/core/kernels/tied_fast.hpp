@@ -26,6 +26,12 @@ struct aligned_floats {
   float* get() const { return data.get(); }
 };
 
+// Optional per-phase wall time, for benchmarks (null in training: no clock reads).
+struct tied_fast_profile {
+  double sample = 0, h = 0, output = 0, backward = 0;  // seconds
+  std::int64_t steps = 0;
+};
+
 // Scratch for one instance-step; sized once (reserve), reused every step. The batch-sized buffers are tiled:
 // tile t (samples 16t .. 16t+15) of row r of a matrix with R rows is the 16 floats at ((t R) + r) 16, so one
 // tile of every row is contiguous (no cache-set conflicts between rows).
@@ -41,6 +47,7 @@ struct tied_fast_workspace {
   batch_sampler sampler;
   std::vector<std::int64_t> written;  // entries of X set by the last batch
   std::int64_t last_nnz = 0;          // non-zeros in the last batch (for benchmarks)
+  tied_fast_profile* profile = nullptr;  // set by benchmarks only
 
   void reserve(int B, int n, int m);
 };

@@ -1,0 +1,160 @@
+// Times tms's training step on one configuration and prints one JSON line:
+//   seconds_per_step      median over --reps runs of train() (threads as given), init excluded by difference
+//   peak_rss_mib          the process's peak resident memory
+//   dense_gflops          GFLOP/s of the dense part of the step (the output product pre = W h + b, 2 B n m
+//                         flops per instance-step), from a per-phase profile on the trained weights
+//   fma_peak_gflops       the measured fp32 FMA peak of this machine on all threads (independent FMA chains)
+//   phase_us              per instance-step: sampling, h = W x, output + loss + gradient, backward products
+// Usage: bench_step --model relu -n 20 -m 5 --density 1,0.3 --importance 0.7 --steps 300 --reps 5 --threads 2
+#include <sys/resource.h>
+
+#include <immintrin.h>
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <thread>
+
+#include "core/kernels/tied_fast.hpp"
+#include "core/trainer.hpp"
+
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+
+// Independent FMA chains (enough to cover latency x ports), per thread; returns GFLOP/s summed over threads.
+__attribute__((target("avx512f"))) double fma_loop_avx512(long iters) {
+  __m512 acc[16];
+  for (int j = 0; j < 16; ++j) acc[j] = _mm512_set1_ps(0.001f * j);
+  const __m512 a = _mm512_set1_ps(0.9999f), b = _mm512_set1_ps(0.0001f);
+  for (long it = 0; it < iters; ++it)
+    for (int j = 0; j < 16; ++j) acc[j] = _mm512_fmadd_ps(acc[j], a, b);
+  float sink = 0;
+  for (int j = 0; j < 16; ++j) sink += _mm512_reduce_add_ps(acc[j]);
+  return sink;
+}
+
+__attribute__((target("avx2,fma"))) double fma_loop_avx2(long iters) {
+  __m256 acc[16];
+  for (int j = 0; j < 16; ++j) acc[j] = _mm256_set1_ps(0.001f * j);
+  const __m256 a = _mm256_set1_ps(0.9999f), b = _mm256_set1_ps(0.0001f);
+  for (long it = 0; it < iters; ++it)
+    for (int j = 0; j < 16; ++j) acc[j] = _mm256_fmadd_ps(acc[j], a, b);
+  float sink = 0, lanes[8];
+  for (int j = 0; j < 16; ++j) {
+    _mm256_storeu_ps(lanes, acc[j]);
+    for (float v : lanes) sink += v;
+  }
+  return sink;
+}
+
+double fma_peak(int threads) {
+  __builtin_cpu_init();
+  const bool avx512 = __builtin_cpu_supports("avx512f");
+  const int lanes = avx512 ? 16 : 8;
+  const long iters = 20'000'000;
+  std::vector<std::thread> pool;
+  std::vector<double> sink(threads);
+  const auto t0 = clock_type::now();
+  for (int t = 0; t < threads; ++t)
+    pool.emplace_back([&, t] { sink[t] = avx512 ? fma_loop_avx512(iters) : fma_loop_avx2(iters); });
+  for (auto& th : pool) th.join();
+  const double s = std::chrono::duration<double>(clock_type::now() - t0).count();
+  return threads * iters * 16.0 * lanes * 2 / s / 1e9;
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"Times the tms training step"};
+  tms::train_config c;
+  std::string model = "relu", density = "1", importance = "0.7";
+  int reps = 5, threads = 0;
+  bool peak_only = false;
+  app.add_option("--model", model);
+  app.add_option("-n,--features", c.features);
+  app.add_option("-m,--hidden", c.hidden);
+  app.add_option("--density", density, "comma list");
+  app.add_option("--importance", importance,
+                 "comma list of bases (I_i = base^i), one importance axis entry each");
+  app.add_option("--batch", c.batch);
+  app.add_option("--steps", c.steps);
+  app.add_option("--reps", reps);
+  app.add_option("--threads", threads);
+  app.add_flag("--peak-only", peak_only);
+  CLI11_PARSE(app, argc, argv);
+  if (threads <= 0) threads = static_cast<int>(std::thread::hardware_concurrency());
+  const double peak = fma_peak(threads);
+  if (peak_only) {
+    std::printf("{\"fma_peak_gflops\": %.1f, \"threads\": %d}\n", peak, threads);
+    return 0;
+  }
+  c.model = tms::parse_model(model);
+  c.density = tms::parse_number_list(density, "density");
+  c.importance.clear();
+  for (double base : tms::parse_number_list(importance, "importance")) c.importance.push_back({base, {}});
+  c.threads = threads;
+
+  // Per-step time by difference of a long and a short run, so initialisation and thread start cancel out.
+  const int long_steps = c.steps, short_steps = std::max(1, c.steps / 10);
+  std::vector<double> per_step;
+  tms::train_result last;
+  for (int r = 0; r < reps; ++r) {
+    c.steps = short_steps;
+    auto t0 = clock_type::now();
+    tms::train(c);
+    const double s_short = std::chrono::duration<double>(clock_type::now() - t0).count();
+    c.steps = long_steps;
+    t0 = clock_type::now();
+    last = tms::train(c);
+    const double s_long = std::chrono::duration<double>(clock_type::now() - t0).count();
+    per_step.push_back((s_long - s_short) / (long_steps - short_steps));
+  }
+
+  // Phase profile on the trained weights, one thread, no updates.
+  tms::kernels::tied_fast_profile prof;
+  const int n = c.features, m = c.hidden;
+  std::vector<float> params(static_cast<std::size_t>(n) * m + n), grad(params.size());
+  double dense_flops = 0;
+  for (std::int64_t k = 0; k < last.K(); ++k) {
+    std::copy_n(last.W.data() + k * n * m, n * m, params.data());
+    std::copy_n(last.b.data() + k * n, n, params.data() + n * m);
+    tms::kernels::tied_fast_workspace ws;
+    ws.reserve(c.batch, n, m);
+    ws.profile = &prof;
+    const int profile_steps = 20;
+    for (int t = 0; t < profile_steps; ++t)
+      tms::kernels::tied_fast_loss_and_grad(c.model, grad.data(), params.data(),
+                                            last.instances[k].importance.data(), last.instances[k].density,
+                                            99, t, ws);
+    dense_flops += profile_steps * 2.0 * c.batch * n * m;
+  }
+  const double steps = static_cast<double>(prof.steps);
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  std::printf("{\"seconds_per_step\": %.9g, \"reps\": [", median(per_step));
+  for (std::size_t r = 0; r < per_step.size(); ++r) std::printf("%s%.9g", r ? ", " : "", per_step[r]);
+  std::printf(
+      "], \"peak_rss_mib\": %.1f, \"dense_gflops\": %.2f, \"fma_peak_gflops\": %.1f, \"threads\": %d, "
+      "\"phase_us\": {\"sample\": %.2f, \"h\": %.2f, \"output\": %.2f, \"backward\": %.2f}, "
+      "\"represented\": [",
+      ru.ru_maxrss / 1024.0, dense_flops / prof.output / 1e9, peak, threads, prof.sample / steps * 1e6,
+      prof.h / steps * 1e6, prof.output / steps * 1e6, prof.backward / steps * 1e6);
+  for (std::int64_t k = 0; k < last.K(); ++k) {
+    int rep = 0;
+    for (int i = 0; i < n; ++i) {
+      double s = 0;
+      for (int j = 0; j < m; ++j) s += double(last.W[(k * n + i) * m + j]) * last.W[(k * n + i) * m + j];
+      rep += s > 0.25;
+    }
+    std::printf("%s%d", k ? ", " : "", rep);
+  }
+  std::printf("], \"loss\": [");
+  for (std::int64_t k = 0; k < last.K(); ++k) std::printf("%s%.9g", k ? ", " : "", last.final_loss[k]);
+  std::printf("]}\n");
+}
