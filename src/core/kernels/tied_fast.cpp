@@ -40,12 +40,13 @@ TMS_INLINE float hsum(v16 v) {
   return a[0] + a[1];
 }
 
+// Narrow the 16 lane flags to bytes (one instruction with AVX-512) and test them as two 64-bit words.
 TMS_INLINE bool any_nonzero(v16 v) {
-  v16i z = v != v16{};
-  z = z | __builtin_shufflevector(z, z, 8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7);
-  z = z | __builtin_shufflevector(z, z, 4, 5, 6, 7, 0, 1, 2, 3, 4, 5, 6, 7, 0, 1, 2, 3);
-  z = z | __builtin_shufflevector(z, z, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3, 0, 1);
-  return (z[0] | z[1]) != 0;
+  typedef signed char v16c __attribute__((vector_size(16)));
+  const v16c c = __builtin_convertvector(v != v16{}, v16c);
+  std::uint64_t half[2];
+  std::memcpy(half, &c, sizeof half);
+  return (half[0] | half[1]) != 0;
 }
 
 // outT[k][t] = sum over the listed rows i of W[i][k] inT[i][t], for k in [k0, k0 + R): R outputs per pass.
@@ -118,68 +119,65 @@ struct output_args {
 };
 
 // pre = W h + b for rows [i0, i0 + R) of tile t; then x' = act(pre), r = x' - x, loss += I r^2 and
-// g = 2 I r / (B n), zeroed where the ReLU is off and on padding samples. Returns the tile's loss lanes.
-template <int R>
+// g = 2 I r / (B n), zeroed where the ReLU is off and (Partial: the last tile) on padding samples.
+// Returns the tile's loss lanes.
+template <int R, bool Relu, bool Partial>
 TMS_INLINE v16 output_block(const output_args& a, int t, int i0, v16 valid) {
   v16 acc[R];
   for (int r = 0; r < R; ++r) acc[r] = splat(a.b[i0 + r]);
   const float* H = a.H + at(t, a.m, 0);  // the tile's m vectors h_k, contiguous
+  const float* W = a.W + static_cast<std::size_t>(i0) * a.m;
   for (int k = 0; k < a.m; ++k) {
     const v16 h = load(H + tile * k);
-    for (int r = 0; r < R; ++r) acc[r] += a.W[static_cast<std::size_t>(i0 + r) * a.m + k] * h;
+    for (int r = 0; r < R; ++r) acc[r] += W[r * a.m + k] * h;
   }
   v16 loss{};
   for (int r = 0; r < R; ++r) {
     const std::size_t row = at(t, a.n, i0 + r);
-    const v16 pre = acc[r];
-    const v16 x_hat = a.relu ? (pre > v16{} ? pre : v16{}) : pre;
-    const v16 res = (x_hat - load(a.X + row)) * valid;
     const float I = a.importance[i0 + r];
+    v16 res, g;
+    if constexpr (Relu) {
+      const v16i on = acc[r] > v16{};
+      res = (v16)((v16i)acc[r] & on) - load(a.X + row);
+      if constexpr (Partial) res *= valid;
+      g = (v16)((v16i)((a.c * I) * res) & on);
+    } else {
+      res = acc[r] - load(a.X + row);
+      if constexpr (Partial) res *= valid;
+      g = (a.c * I) * res;
+    }
     loss += I * (res * res);
-    v16 g = (a.c * I) * res;
-    if (a.relu) g = pre > v16{} ? g : v16{};
     store(a.Y + row, g);
     a.g_nz[static_cast<std::size_t>(i0 + r) * a.tiles + t] = any_nonzero(g);
   }
   return loss;
 }
 
-TMS_CLONES double output_and_grad(const output_args& a) {
+template <bool Relu, bool Partial>
+TMS_INLINE v16 output_tile(const output_args& a, int t, v16 valid) {
+  v16 tile_loss{};
+  int i0 = 0;
+  for (; i0 + 8 <= a.n; i0 += 8) tile_loss += output_block<8, Relu, Partial>(a, t, i0, valid);
+  for (; i0 + 4 <= a.n; i0 += 4) tile_loss += output_block<4, Relu, Partial>(a, t, i0, valid);
+  for (; i0 < a.n; ++i0) tile_loss += output_block<1, Relu, Partial>(a, t, i0, valid);
+  return tile_loss;
+}
+
+template <bool Relu>
+TMS_INLINE double output_tiles(const output_args& a) {
   double loss = 0;
-  for (int t = 0; t < a.tiles; ++t) {
+  const int full = a.B / tile;
+  for (int t = 0; t < full; ++t) loss += hsum(output_tile<Relu, false>(a, t, v16{}));
+  if (full < a.tiles) {
     v16 valid;
-    for (int l = 0; l < tile; ++l) valid[l] = tile * t + l < a.B ? 1.0f : 0.0f;
-    v16 tile_loss{};
-    int i0 = 0;
-    for (; i0 + 8 <= a.n; i0 += 8) tile_loss += output_block<8>(a, t, i0, valid);
-    switch (a.n - i0) {
-      case 7:
-        tile_loss += output_block<7>(a, t, i0, valid);
-        break;
-      case 6:
-        tile_loss += output_block<6>(a, t, i0, valid);
-        break;
-      case 5:
-        tile_loss += output_block<5>(a, t, i0, valid);
-        break;
-      case 4:
-        tile_loss += output_block<4>(a, t, i0, valid);
-        break;
-      case 3:
-        tile_loss += output_block<3>(a, t, i0, valid);
-        break;
-      case 2:
-        tile_loss += output_block<2>(a, t, i0, valid);
-        break;
-      case 1:
-        tile_loss += output_block<1>(a, t, i0, valid);
-        break;
-      default:
-        break;
-    }
-    loss += hsum(tile_loss);
+    for (int l = 0; l < tile; ++l) valid[l] = tile * full + l < a.B ? 1.0f : 0.0f;
+    loss += hsum(output_tile<Relu, true>(a, full, valid));
   }
   return loss;
+}
+
+TMS_CLONES double output_and_grad(const output_args& a) {
+  return a.relu ? output_tiles<true>(a) : output_tiles<false>(a);
 }
 
 // dW[i0 + r][k0 + q] += sum over the listed tiles t of <A[t][i0 + r], B[t][k0 + q]>: R rows x K columns per
@@ -192,16 +190,22 @@ TMS_INLINE void abT_rows_block(float* dW, const float* A, const float* Bm, const
     for (int q = 0; q < K; ++q) acc[r][q] = v16{};
   for (int j = 0; j < count; ++j) {
     const int t = tl[j];
+    // Within a tile the rows are consecutive 16-float vectors.
+    const float* a_tile = A + at(t, n, i0);
+    const float* b_tile = Bm + at(t, m, k0);
     v16 b[K];
-    for (int q = 0; q < K; ++q) b[q] = load(Bm + at(t, m, k0 + q));
+    for (int q = 0; q < K; ++q) b[q] = load(b_tile + tile * q);
     for (int r = 0; r < R; ++r) {
-      const v16 a = load(A + at(t, n, i0 + r));
+      const v16 a = load(a_tile + tile * r);
       for (int q = 0; q < K; ++q) acc[r][q] += a * b[q];
     }
   }
   for (int r = 0; r < R; ++r)
     for (int q = 0; q < K; ++q) dW[static_cast<std::size_t>(i0 + r) * m + k0 + q] += hsum(acc[r][q]);
 }
+
+// Rows per block of gemm_abT: 6 rows x 4 columns = 24 accumulators, 10 loads per 24 multiply-adds.
+constexpr int abT_block_rows = 6;
 
 // Rows [i0, i0 + R) over the tiles in tl: db (when given) and every column block of dW.
 template <int R>
@@ -213,7 +217,7 @@ TMS_INLINE void abT_rows(float* dW, float* db, const float* A, const float* Bm, 
       for (int j = 0; j < count; ++j) s += load(A + at(tl[j], n, i0 + r));
       db[i0 + r] += hsum(s);
     }
-  constexpr int K = R == 1 ? 8 : 2;
+  constexpr int K = R == 1 ? 8 : 4;
   int k0 = 0;
   for (; k0 + K <= m; k0 += K) abT_rows_block<R, K>(dW, A, Bm, tl, count, n, m, i0, k0);
   for (; k0 < m; ++k0) abT_rows_block<R, 1>(dW, A, Bm, tl, count, n, m, i0, k0);
@@ -234,20 +238,20 @@ TMS_CLONES void gemm_abT(float* dW, float* db, const float* A, const std::uint8_
     return count;
   };
   int i0 = 0;
-  for (; i0 + 8 <= n; i0 += 8) {
+  for (; i0 + abT_block_rows <= n; i0 += abT_block_rows) {
     int union_count = 0, row_sum = 0;
     for (int t = 0; t < tiles; ++t) {
       int any = 0;
-      for (int r = 0; r < 8; ++r) any += a_nz[static_cast<std::size_t>(i0 + r) * tiles + t];
+      for (int r = 0; r < abT_block_rows; ++r) any += a_nz[static_cast<std::size_t>(i0 + r) * tiles + t];
       row_sum += any;
       tl[union_count] = t;
       union_count += any > 0;
     }
     if (union_count == 0) continue;
-    if (8 * union_count <= 2 * row_sum) {
-      abT_rows<8>(dW, db, A, Bm, tl, union_count, n, m, i0);
+    if (abT_block_rows * union_count <= 2 * row_sum) {
+      abT_rows<abT_block_rows>(dW, db, A, Bm, tl, union_count, n, m, i0);
     } else {
-      for (int i = i0; i < i0 + 8; ++i)
+      for (int i = i0; i < i0 + abT_block_rows; ++i)
         if (const int count = row_list(i)) abT_rows<1>(dW, db, A, Bm, tl, count, n, m, i);
     }
   }
