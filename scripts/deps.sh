@@ -35,6 +35,6 @@ then
   PYTHON="$PWD/.venv/bin/python"
 fi
 # Build requirements (the package is installed with --no-build-isolation) and the test requirements.
-"$PYTHON" -m pip install -q --disable-pip-version-check "scikit-build-core>=0.10" "nanobind>=2.0" numpy \
+"$PYTHON" -m pip install -q --disable-pip-version-check --root-user-action=ignore "scikit-build-core>=0.10" "nanobind>=2.0" numpy \
   matplotlib pytest pillow
 export PYTHON

@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 source scripts/deps.sh
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build -j 2
-CMAKE_BUILD_PARALLEL_LEVEL=2 "$PYTHON" -m pip install -q --disable-pip-version-check --no-build-isolation .
+CMAKE_BUILD_PARALLEL_LEVEL=2 "$PYTHON" -m pip install -q --disable-pip-version-check --root-user-action=ignore \
+  --no-build-isolation .
 "$PYTHON" -m tms reproduce basic --out tms-output/basic
 echo "Open the report: file://$PWD/tms-output/basic/report.html"

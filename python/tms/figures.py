@@ -115,7 +115,9 @@ def _draw_gram(ax, run, k: int, title: Optional[str], show_labels: bool = True):
         ax.set_ylabel("feature (most important at top)", fontsize=8)
     ax.set_title(title if title is not None else "WᵀW", fontsize=9)
     # The bias as one extra column beside the matrix, on the same colour scale.
-    bias_ax = ax.inset_axes([1.0 + 1.2 / max(n, 1), 0.0, 1.0 / max(n, 1), 1.0])
+    # One cell wide, but never thinner than a readable strip (n = 80 would give a hairline).
+    width = max(1.0 / max(n, 1), 0.07)
+    bias_ax = ax.inset_axes([1.0 + max(1.2 / max(n, 1), 0.04), 0.0, width, 1.0])
     bias_ax.imshow(bias[:, None], cmap=WEIGHT_CMAP, norm=WEIGHT_NORM, interpolation="nearest", aspect="auto")
     bias_ax.set_xticks([0])
     bias_ax.set_xticklabels(["b"], fontsize=8)

@@ -125,6 +125,8 @@ def reproduce(target: str, out: Optional[str] = None, *, restarts: Optional[int]
     steps_used = runs[t.models[0]].config["steps"]
     settings = (f"n = {t.features}, m = {t.hidden}, I = {t.importance:g}^i, {steps_used:,} steps, "
                 f"batch {runs[t.models[0]].config['batch']}")
+    fig_settings = (f"n = {t.features}, m = {t.hidden}, $I_i = {t.importance:g}^i$, {steps_used:,} steps, "
+                    f"batch {runs[t.models[0]].config['batch']}")
     figs: List[dict] = []
 
     def add(fig, name: str, caption: str) -> None:
@@ -134,15 +136,15 @@ def reproduce(target: str, out: Optional[str] = None, *, restarts: Optional[int]
     restart_note = f", the lowest-loss of {restarts} restarts at each density" if restarts > 1 else ""
     if target == "intro":
         relu = best["relu"]
-        add(figures.vectors_grid(relu, suptitle=f"ReLU output model, {settings}"), "intro_vectors",
+        add(figures.vectors_grid(relu, suptitle=f"ReLU output model, {fig_settings}"), "intro_vectors",
             "The columns Wᵢ of W drawn as vectors in the 2-D hidden space, coloured by importance, at 1−S = 1, "
             f"0.2 and 0.1 (sparsity 0%, 80%, 90%){restart_note}.")
-        add(figures.basic_grid(columns=figures.basic_columns(None, relu), suptitle=f"ReLU output model, {settings}"),
+        add(figures.basic_grid(columns=figures.basic_columns(None, relu), suptitle=f"ReLU output model, {fig_settings}"),
             "intro_grid", "WᵀW with the bias b beside it, and the feature norms ‖Wᵢ‖ coloured by superposition, "
             "for the same models.")
         findings = claims.intro_findings(relu, t.density)
     else:
-        add(figures.basic_grid(best.get("linear"), best.get("relu"), suptitle=settings), f"{target}_grid",
+        add(figures.basic_grid(best.get("linear"), best.get("relu"), suptitle=fig_settings), f"{target}_grid",
             "One column per model: the linear model, then the ReLU output model from dense to sparse. Top: WᵀW and "
             "the bias b (blue −1, white 0, red +1; features from most to least important). Bottom: ‖Wᵢ‖ coloured "
             f"by superposition Σⱼ≠ᵢ(Ŵᵢ·Wⱼ)² (dark blue 0, yellow ≥ 1); the dashed line marks m{restart_note}.")
@@ -150,7 +152,7 @@ def reproduce(target: str, out: Optional[str] = None, *, restarts: Optional[int]
             lin = best["linear"]
             cols = [(lin, k, f"Linear\n1−S = {float(lin.density[k]):g}")
                     for k in sorted(range(lin.K), key=lambda k: -float(lin.density[k]))]
-            add(figures.basic_grid(columns=cols, suptitle=f"Linear model at every density, {settings}"),
+            add(figures.basic_grid(columns=cols, suptitle=f"Linear model at every density, {fig_settings}"),
                 f"{target}_linear", "The linear model at every density: the paper expects the same solution "
                 "(the top m features) regardless of sparsity.")
         findings = claims.basic_findings(best.get("linear"), best.get("relu"), t.hidden)
