@@ -55,53 +55,45 @@ TMS_INLINE std::size_t at(int t, int rows, int row) {
   return (static_cast<std::size_t>(t) * rows + row) * tile;
 }
 
-// out[t][k] = sum over the listed rows i of W[i][k] in[t][i], for k in [k0, k0 + R): R outputs per pass.
-template <int R>
+// out[t][k] = sum over the listed rows i of W[i][k] in[t][i], for tiles t0 .. t0 + T - 1 and k in [k0, k0 +
+// R): R T outputs per pass, so each listed row costs T loads and R broadcasts for R T multiply-adds.
+template <int R, int T>
 TMS_INLINE void wT_block(float* out, const float* in, const std::int32_t* rows, int count, const float* W,
-                         int n, int m, int t, int k0) {
-  v16 acc[R];
-  for (int r = 0; r < R; ++r) acc[r] = v16{};
+                         int n, int m, int t0, int k0) {
+  v16 acc[R][T];
+  for (int r = 0; r < R; ++r)
+    for (int u = 0; u < T; ++u) acc[r][u] = v16{};
   for (int j = 0; j < count; ++j) {
     const int i = rows[j];
-    const v16 x = load(in + at(t, n, i));
+    v16 x[T];
+    for (int u = 0; u < T; ++u) x[u] = load(in + at(t0 + u, n, i));
     const float* w = W + static_cast<std::size_t>(i) * m + k0;
-    for (int r = 0; r < R; ++r) acc[r] += w[r] * x;
+    for (int r = 0; r < R; ++r)
+      for (int u = 0; u < T; ++u) acc[r][u] += w[r] * x[u];
   }
-  for (int r = 0; r < R; ++r) store(out + at(t, m, k0 + r), acc[r]);
+  for (int r = 0; r < R; ++r)
+    for (int u = 0; u < T; ++u) store(out + at(t0 + u, m, k0 + r), acc[r][u]);
 }
 
-// h = W x (out = H, in = X) and dh = W^T g (out = DH, in = Y): tiled [m] from tiled [n], rows from `list`.
+template <int T>
+TMS_INLINE void wT_tiles(float* out, const float* in, const std::int32_t* L, const float* W, int n, int m,
+                         int t0) {
+  int k0 = 0;
+  for (; k0 + 8 <= m; k0 += 8) wT_block<8, T>(out, in, L + 1, L[0], W, n, m, t0, k0);
+  for (; k0 + 4 <= m; k0 += 4) wT_block<4, T>(out, in, L + 1, L[0], W, n, m, t0, k0);
+  for (; k0 < m; ++k0) wT_block<1, T>(out, in, L + 1, L[0], W, n, m, t0, k0);
+}
+
+// h = W x (out = H, in = X) and dh = W^T g (out = DH, in = Y): tiled [m] from tiled [n]. Tiles go in pairs;
+// `list` holds, per pair, the rows non-zero in either tile (see build_lists).
 TMS_CLONES void gemm_wT(float* out, const float* in, const std::int32_t* list, const float* W, int n, int m,
                         int tiles) {
-  for (int t = 0; t < tiles; ++t) {
-    const std::int32_t* L = list + static_cast<std::size_t>(t) * (n + 1);
-    int k0 = 0;
-    for (; k0 + 8 <= m; k0 += 8) wT_block<8>(out, in, L + 1, L[0], W, n, m, t, k0);
-    switch (m - k0) {
-      case 7:
-        wT_block<7>(out, in, L + 1, L[0], W, n, m, t, k0);
-        break;
-      case 6:
-        wT_block<6>(out, in, L + 1, L[0], W, n, m, t, k0);
-        break;
-      case 5:
-        wT_block<5>(out, in, L + 1, L[0], W, n, m, t, k0);
-        break;
-      case 4:
-        wT_block<4>(out, in, L + 1, L[0], W, n, m, t, k0);
-        break;
-      case 3:
-        wT_block<3>(out, in, L + 1, L[0], W, n, m, t, k0);
-        break;
-      case 2:
-        wT_block<2>(out, in, L + 1, L[0], W, n, m, t, k0);
-        break;
-      case 1:
-        wT_block<1>(out, in, L + 1, L[0], W, n, m, t, k0);
-        break;
-      default:
-        break;
-    }
+  for (int t0 = 0; t0 < tiles; t0 += 2) {
+    const std::int32_t* L = list + static_cast<std::size_t>(t0 / 2) * (n + 1);
+    if (t0 + 1 < tiles)
+      wT_tiles<2>(out, in, L, W, n, m, t0);
+    else
+      wT_tiles<1>(out, in, L, W, n, m, t0);
   }
 }
 
@@ -118,60 +110,67 @@ struct output_args {
   float c;  // 2 / (B n): the derivative of the mean
 };
 
-// pre = W h + b for rows [i0, i0 + R) of tile t; then x' = act(pre), r = x' - x, loss += I r^2 and
-// g = 2 I r / (B n), zeroed where the ReLU is off and (Partial: the last tile) on padding samples.
-// Returns the tile's loss lanes.
-template <int R, bool Relu, bool Partial>
-TMS_INLINE v16 output_block(const output_args& a, int t, int i0, v16 valid) {
-  v16 acc[R];
-  for (int r = 0; r < R; ++r) acc[r] = splat(a.b[i0 + r]);
-  const float* H = a.H + at(t, a.m, 0);  // the tile's m vectors h_k, contiguous
+// pre = W h + b for rows [i0, i0 + R) of tiles t0 .. t0 + T - 1; then x' = act(pre), r = x' - x,
+// loss += I r^2 and g = 2 I r / (B n), zeroed where the ReLU is off and (Partial: the last tile, T = 1) on
+// padding samples. Returns the loss lanes.
+template <int R, int T, bool Relu, bool Partial>
+TMS_INLINE v16 output_block(const output_args& a, int t0, int i0, v16 valid) {
+  v16 acc[R][T];
+  for (int r = 0; r < R; ++r)
+    for (int u = 0; u < T; ++u) acc[r][u] = splat(a.b[i0 + r]);
   const float* W = a.W + static_cast<std::size_t>(i0) * a.m;
   for (int k = 0; k < a.m; ++k) {
-    const v16 h = load(H + tile * k);
-    for (int r = 0; r < R; ++r) acc[r] += W[r * a.m + k] * h;
+    v16 h[T];
+    for (int u = 0; u < T; ++u) h[u] = load(a.H + at(t0 + u, a.m, k));
+    for (int r = 0; r < R; ++r)
+      for (int u = 0; u < T; ++u) acc[r][u] += W[r * a.m + k] * h[u];
   }
   v16 loss{};
   for (int r = 0; r < R; ++r) {
-    const std::size_t row = at(t, a.n, i0 + r);
     const float I = a.importance[i0 + r];
-    v16 res, g;
-    if constexpr (Relu) {
-      const v16i on = acc[r] > v16{};
-      res = (v16)((v16i)acc[r] & on) - load(a.X + row);
-      if constexpr (Partial) res *= valid;
-      g = (v16)((v16i)((a.c * I) * res) & on);
-    } else {
-      res = acc[r] - load(a.X + row);
-      if constexpr (Partial) res *= valid;
-      g = (a.c * I) * res;
+    for (int u = 0; u < T; ++u) {
+      const std::size_t row = at(t0 + u, a.n, i0 + r);
+      v16 res, g;
+      if constexpr (Relu) {
+        const v16i on = acc[r][u] > v16{};
+        res = (v16)((v16i)acc[r][u] & on) - load(a.X + row);
+        if constexpr (Partial) res *= valid;
+        g = (v16)((v16i)((a.c * I) * res) & on);
+      } else {
+        res = acc[r][u] - load(a.X + row);
+        if constexpr (Partial) res *= valid;
+        g = (a.c * I) * res;
+      }
+      loss += I * (res * res);
+      store(a.Y + row, g);
+      a.g_nz[static_cast<std::size_t>(i0 + r) * a.tiles + t0 + u] = any_nonzero(g);
     }
-    loss += I * (res * res);
-    store(a.Y + row, g);
-    a.g_nz[static_cast<std::size_t>(i0 + r) * a.tiles + t] = any_nonzero(g);
   }
   return loss;
 }
 
-template <bool Relu, bool Partial>
-TMS_INLINE v16 output_tile(const output_args& a, int t, v16 valid) {
-  v16 tile_loss{};
+template <int T, bool Relu, bool Partial>
+TMS_INLINE v16 output_tiles_at(const output_args& a, int t0, v16 valid) {
+  v16 loss{};
   int i0 = 0;
-  for (; i0 + 8 <= a.n; i0 += 8) tile_loss += output_block<8, Relu, Partial>(a, t, i0, valid);
-  for (; i0 + 4 <= a.n; i0 += 4) tile_loss += output_block<4, Relu, Partial>(a, t, i0, valid);
-  for (; i0 < a.n; ++i0) tile_loss += output_block<1, Relu, Partial>(a, t, i0, valid);
-  return tile_loss;
+  for (; i0 + 8 <= a.n; i0 += 8) loss += output_block<8, T, Relu, Partial>(a, t0, i0, valid);
+  for (; i0 + 4 <= a.n; i0 += 4) loss += output_block<4, T, Relu, Partial>(a, t0, i0, valid);
+  for (; i0 < a.n; ++i0) loss += output_block<1, T, Relu, Partial>(a, t0, i0, valid);
+  return loss;
 }
 
+// Full tiles in pairs, then a last full tile alone, then the partial tile with its padding mask.
 template <bool Relu>
 TMS_INLINE double output_tiles(const output_args& a) {
   double loss = 0;
   const int full = a.B / tile;
-  for (int t = 0; t < full; ++t) loss += hsum(output_tile<Relu, false>(a, t, v16{}));
+  int t0 = 0;
+  for (; t0 + 2 <= full; t0 += 2) loss += hsum(output_tiles_at<2, Relu, false>(a, t0, v16{}));
+  if (t0 < full) loss += hsum(output_tiles_at<1, Relu, false>(a, t0++, v16{}));
   if (full < a.tiles) {
     v16 valid;
     for (int l = 0; l < tile; ++l) valid[l] = tile * full + l < a.B ? 1.0f : 0.0f;
-    loss += hsum(output_tile<Relu, true>(a, full, valid));
+    loss += hsum(output_tiles_at<1, Relu, true>(a, full, valid));
   }
   return loss;
 }
@@ -259,14 +258,16 @@ TMS_CLONES void gemm_abT(float* dW, float* db, const float* A, const std::uint8_
     if (const int count = row_list(i)) abT_rows<1>(dW, db, A, Bm, tl, count, n, m, i);
 }
 
-// Per tile: how many rows have a non-zero in it, then which (ascending).
+// Per pair of tiles (2p, 2p + 1): how many rows have a non-zero in either, then which (ascending).
 void build_lists(std::int32_t* list, const std::uint8_t* nz, int n, int tiles) {
-  for (int t = 0; t < tiles; ++t) {
-    std::int32_t* L = list + static_cast<std::size_t>(t) * (n + 1);
-    int count = 0;
+  for (int t0 = 0; t0 < tiles; t0 += 2) {
+    std::int32_t* L = list + static_cast<std::size_t>(t0 / 2) * (n + 1);
+    const bool pair = t0 + 1 < tiles;
+    int count = 0;  // branch-free: the pattern is random
     for (int i = 0; i < n; ++i) {
+      const std::uint8_t* row = nz + static_cast<std::size_t>(i) * tiles + t0;
       L[1 + count] = i;
-      count += nz[static_cast<std::size_t>(i) * tiles + t];
+      count += (row[0] | (pair ? row[1] : 0)) != 0;
     }
     L[0] = count;
   }
