@@ -1,5 +1,5 @@
 // Times tms's training step on one configuration and prints one JSON line:
-//   seconds_per_step      median over --reps runs of train() (threads as given), init excluded by difference
+//   seconds_per_step      median over --reps runs of train() (threads as given) of the mean step time
 //   peak_rss_mib          the process's peak resident memory
 //   dense_gflops          GFLOP/s of the dense part of the step (the output product pre = W h + b, 2 B n m
 //                         flops per instance-step), from a per-phase profile on the trained weights
@@ -100,20 +100,14 @@ int main(int argc, char** argv) {
   for (double base : tms::parse_number_list(importance, "importance")) c.importance.push_back({base, {}});
   c.threads = threads;
 
-  // Per-step time by difference of a long and a short run, so initialisation and thread start cancel out.
-  const int long_steps = c.steps, short_steps = std::max(1, c.steps / 10);
+  // Mean step time of whole training runs of --steps steps from initialisation (thread start and
+  // initialisation included; the earliest steps, before the ReLU outputs turn sparse, are the most expensive).
   std::vector<double> per_step;
   tms::train_result last;
   for (int r = 0; r < reps; ++r) {
-    c.steps = short_steps;
-    auto t0 = clock_type::now();
-    tms::train(c);
-    const double s_short = std::chrono::duration<double>(clock_type::now() - t0).count();
-    c.steps = long_steps;
-    t0 = clock_type::now();
+    const auto t0 = clock_type::now();
     last = tms::train(c);
-    const double s_long = std::chrono::duration<double>(clock_type::now() - t0).count();
-    per_step.push_back((s_long - s_short) / (long_steps - short_steps));
+    per_step.push_back(std::chrono::duration<double>(clock_type::now() - t0).count() / c.steps);
   }
 
   // Phase profile on the trained weights, one thread, no updates.

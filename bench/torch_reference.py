@@ -21,13 +21,15 @@ def make_model(n, m, K, seed):
     return W, b
 
 
-def train(n, m, density, importance_base, steps, batch, seed, relu=True, lr=1e-3, time_steps=None):
-    """Returns (W, b, final losses per instance, seconds per step over the timed steps)."""
+def train(n, m, density, importance_bases, steps, batch, seed, relu=True, lr=1e-3, time_steps=None):
+    """importance_bases: one base per instance (I_ki = base_k^i). Returns (W, b, final losses per instance,
+    seconds per step over the timed steps)."""
     torch.manual_seed(seed)
     K = len(density)
     W, b = make_model(n, m, K, seed)
     p = torch.tensor(density, dtype=torch.float32)[:, None]  # [K, 1]
-    importance = (importance_base ** torch.arange(n, dtype=torch.float32))[None, None, :]  # [1, 1, n]
+    bases = torch.tensor(importance_bases, dtype=torch.float32)[:, None]  # [K, 1]
+    importance = (bases ** torch.arange(n, dtype=torch.float32)[None, :])[None]  # [1, K, n]
     opt = torch.optim.AdamW([W, b], lr=lr)  # weight_decay 0.01 by default
     tail = max(1, steps // 100)
     tail_sum = torch.zeros(K)
@@ -58,7 +60,8 @@ def main():
     ap.add_argument("--features", type=int, default=20)
     ap.add_argument("--hidden", type=int, default=5)
     ap.add_argument("--density", default="1,0.3,0.1,0.03,0.01,0.003,0.001")
-    ap.add_argument("--importance", type=float, default=0.7)
+    ap.add_argument("--importance", type=float, default=0.7, help="one base for every instance")
+    ap.add_argument("--importance-list", default=None, help="comma list: one base per instance")
     ap.add_argument("--steps", type=int, default=200)
     ap.add_argument("--batch", type=int, default=1024)
     ap.add_argument("--seed", type=int, default=0)
@@ -69,7 +72,9 @@ def main():
     if a.threads:
         torch.set_num_threads(a.threads)
     density = [float(v) for v in a.density.split(",")]
-    W, b, losses, sec = train(a.features, a.hidden, density, a.importance, a.steps, a.batch, a.seed,
+    bases = ([float(v) for v in a.importance_list.split(",")] if a.importance_list
+             else [a.importance] * len(density))
+    W, b, losses, sec = train(a.features, a.hidden, density, bases, a.steps, a.batch, a.seed,
                               relu=a.model == "relu", time_steps=a.time_steps)
     norms = W.norm(dim=2)
     print(json.dumps({"seconds_per_step": sec, "loss": losses, "represented": (norms > 0.5).sum(1).tolist(),

@@ -1,0 +1,200 @@
+"""tms against the PyTorch reference recipe, side by side, on the configurations of the performance issue.
+
+For each configuration the two run alternately (--reps times each): tms through bench_step (all cores), PyTorch
+through torch_reference.py at its best thread count (measured first). Prints and writes bench/results.md:
+median seconds per step, the ratio, tms's peak memory, the dense part's GFLOP/s against the measured FMA peak,
+and (unless --no-science) the science check: final loss and represented features per density over 5 seeds.
+
+Usage: python bench/run.py [--build build] [--reps 3] [--quick] [--no-science]
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def logspace(base_exp, count):
+    return [base_exp(i / (count - 1)) for i in range(count)]
+
+
+def fmt_list(v):
+    return ",".join(f"{x:.6g}" for x in v)
+
+
+CONFIGS = [
+    # name, description, n, m, densities, importance bases, tms steps, torch steps, target ratio, dense target
+    ("a", "basic: n=20, m=5, ReLU, 7 densities 1 … 0.001", 20, 5, [1, 0.3, 0.1, 0.03, 0.01, 0.003, 0.001], [0.7],
+     10000, 300, 30, None),
+    ("b", "notebook sweep: n=100, m=20, 20 densities 20^-linspace(0,1,20)", 100, 20,
+     logspace(lambda t: 20 ** -t, 20), [0.01 ** (1 / 99)], 3000, 40, 15, 0.40),
+    ("c", "uniform superposition: n=400, m=30, I=1, 20 densities", 400, 30, logspace(lambda t: 20 ** -t, 20), [1.0],
+     1000, 12, 15, 0.40),
+    ("d", "phase-diagram grid: n=2, m=1, 400 instances (20 densities x 20 relative importances)", 2, 1,
+     logspace(lambda t: 10 ** (-2 * t), 20), logspace(lambda t: 10 ** (-1 + 2 * t), 20), 10000, 200, 30, None),
+    ("e", "larger model: n=1000, m=100, 8 densities 10^-linspace(0,3,8)", 1000, 100,
+     logspace(lambda t: 10 ** (-3 * t), 8), [0.995], 500, 8, 15, 0.40),
+]
+
+
+def run_json(cmd):
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def tms_cmd(build, c, steps, threads=0):
+    _, _, n, m, dens, imps, *_ = c
+    return [os.path.join(build, "bench_step"), "-n", str(n), "-m", str(m), "--density", fmt_list(dens),
+            "--importance", fmt_list(imps), "--steps", str(steps), "--reps", "1", "--threads", str(threads)]
+
+
+def torch_cmd(c, steps, threads):
+    _, _, n, m, dens, imps, *_ = c
+    # The importance axis of (d) is folded into one instance list: density x relative importance.
+    return [sys.executable, os.path.join(HERE, "torch_reference.py"), "--features", str(n), "--hidden", str(m),
+            "--density", fmt_list([d for d in dens for _ in imps]), "--importance-list",
+            fmt_list([i for _ in dens for i in imps]), "--steps", str(steps), "--time-steps",
+            str(max(1, steps - max(2, steps // 5))), "--threads", str(threads)]
+
+
+def machine():
+    model = "unknown"
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    import torch
+    gcc = subprocess.run(["g++", "--version"], capture_output=True, text=True).stdout.splitlines()[0]
+    return {"cpu": model, "cores": os.cpu_count(), "python": platform.python_version(), "torch": torch.__version__,
+            "compiler": gcc}
+
+
+def timing(build, reps, quick):
+    rows = []
+    for c in CONFIGS:
+        name, desc, n, m, dens, imps, tms_steps, torch_steps, target, dense_target = c
+        if quick:
+            tms_steps, torch_steps = max(20, tms_steps // 10), max(4, torch_steps // 4)
+        best = None
+        for threads in (1, 2):
+            s = run_json(torch_cmd(c, max(4, torch_steps // 2), threads))["seconds_per_step"]
+            if best is None or s < best[1]:
+                best = (threads, s)
+        torch_threads = best[0]
+        tms_runs, torch_runs, last = [], [], None
+        for _ in range(reps):  # alternate, so that machine noise hits both
+            last = run_json(tms_cmd(build, c, tms_steps))
+            tms_runs.append(last["seconds_per_step"])
+            torch_runs.append(run_json(torch_cmd(c, torch_steps, torch_threads))["seconds_per_step"])
+        t_tms, t_torch = statistics.median(tms_runs), statistics.median(torch_runs)
+        per_core_peak = last["fma_peak_gflops"] / last["threads"]
+        row = dict(name=name, desc=desc, K=len(dens) * len(imps), tms_ms=t_tms * 1e3, torch_ms=t_torch * 1e3,
+                   torch_threads=torch_threads, ratio=t_torch / t_tms, target=target, rss=last["peak_rss_mib"],
+                   dense_gflops=last["dense_gflops"], peak=last["fma_peak_gflops"],
+                   dense_share=last["dense_gflops"] / per_core_peak, dense_target=dense_target,
+                   phase=last["phase_us"], tms_steps=tms_steps)
+        rows.append(row)
+        print(f"({name}) tms {row['tms_ms']:.3f} ms/step, torch {row['torch_ms']:.2f} ms/step "
+              f"({torch_threads} threads): {row['ratio']:.1f}x (target {target}x); dense part "
+              f"{row['dense_gflops']:.1f} GFLOP/s per core = {100 * row['dense_share']:.0f}% of the per-core peak; "
+              f"peak RSS {row['rss']:.1f} MiB", flush=True)
+    return rows
+
+
+def science(build, seeds, steps_a, steps_b):
+    """Final loss and represented features per density, tms vs PyTorch, over several seeds."""
+    out = []
+    for c, steps in ((CONFIGS[0], steps_a), (CONFIGS[1], steps_b)):
+        name, _, n, m, dens, imps, *_ = c
+        tms, torch = [], []
+        for seed in range(seeds):
+            r = subprocess.run([os.path.join(build, "tms"), "train", "-n", str(n), "-m", str(m), "--density",
+                                fmt_list(dens), "--importance", f"{imps[0]:.9g}", "--steps", str(steps), "--seed",
+                                str(seed), "--quiet", "--out", f"/tmp/tms-bench-science-{name}"], check=True)
+            doc = json.load(open(f"/tmp/tms-bench-science-{name}/metrics.json"))
+            tms.append(([i["loss"] for i in doc["instances"]], [i["represented"] for i in doc["instances"]]))
+            t = run_json([sys.executable, os.path.join(HERE, "torch_reference.py"), "--features", str(n), "--hidden",
+                          str(m), "--density", fmt_list(dens), "--importance", f"{imps[0]:.9g}", "--steps",
+                          str(steps), "--seed", str(seed)])
+            torch.append((t["loss"], t["represented"]))
+            print(f"science ({name}) seed {seed} done", flush=True)
+        rows = []
+        for k, d in enumerate(dens):
+            tl = [s[0][k] for s in tms]
+            pl = [s[0][k] for s in torch]
+            tr = [s[1][k] for s in tms]
+            pr = [s[1][k] for s in torch]
+            spread = max(statistics.stdev(tl), statistics.stdev(pl))
+            agree = abs(statistics.mean(tl) - statistics.mean(pl)) <= 2 * spread + 1e-12
+            rows.append(dict(density=d, tms_loss=(statistics.mean(tl), statistics.stdev(tl)),
+                             torch_loss=(statistics.mean(pl), statistics.stdev(pl)),
+                             tms_rep=(statistics.mean(tr), statistics.stdev(tr)),
+                             torch_rep=(statistics.mean(pr), statistics.stdev(pr)), agree=agree))
+        out.append((name, steps, rows))
+    return out
+
+
+def write_results(path, info, rows, sci, reps):
+    L = ["# Benchmark results", "",
+         f"Produced by `python bench/run.py` on {datetime.date.today()}, {reps} alternating repetitions per "
+         "configuration (medians).", "",
+         f"- machine: {info['cpu']}, {info['cores']} cores; {info['compiler']}",
+         f"- PyTorch {info['torch']} (CPU), Python {info['python']}; tms on all cores",
+         f"- measured fp32 FMA peak: {rows[0]['peak']:.0f} GFLOP/s on {info['cores']} threads", "",
+         "tms time is the mean step time of a whole training run of the listed number of steps from "
+         "initialisation (the earliest steps are the most expensive: later the ReLU outputs turn sparse); "
+         "PyTorch's step time does not depend on the training state, so a window of steps after warm-up is timed. The dense part is the output product "
+         "W h + b (2 B n m flops per instance-step), timed by a per-phase profile on one core and compared with "
+         "the per-core share of the FMA peak.", "",
+         "| config | K | tms steps | tms ms/step | PyTorch ms/step (threads) | ratio | target | tms peak RSS "
+         "| dense GFLOP/s/core | % of peak | target |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        dt = f"{100 * r['dense_target']:.0f}%" if r["dense_target"] else "–"
+        L.append(f"| ({r['name']}) {r['desc']} | {r['K']} | {r['tms_steps']} | {r['tms_ms']:.3f} | {r['torch_ms']:.2f} "
+                 f"({r['torch_threads']}) | **{r['ratio']:.1f}×** | {r['target']}× | {r['rss']:.0f} MiB | "
+                 f"{r['dense_gflops']:.0f} | {100 * r['dense_share']:.0f}% | {dt} |")
+    L += ["", "Per instance-step phase times of tms (µs, one core): sampling, h = W x, output + loss + gradient, "
+          "backward products.", "", "| config | sample | h | output | backward |", "|---|---|---|---|---|"]
+    for r in rows:
+        p = r["phase"]
+        L.append(f"| ({r['name']}) | {p['sample']:.1f} | {p['h']:.1f} | {p['output']:.1f} | {p['backward']:.1f} |")
+    for name, steps, srows in sci:
+        L += ["", f"## Science check ({name}): {steps} steps, 5 seeds, mean ± sd", "",
+              "| 1−S | tms loss | PyTorch loss | tms represented | PyTorch represented | agree |",
+              "|---|---|---|---|---|---|"]
+        for r in srows:
+            L.append(f"| {r['density']:.4g} | {r['tms_loss'][0]:.4g} ± {r['tms_loss'][1]:.2g} | "
+                     f"{r['torch_loss'][0]:.4g} ± {r['torch_loss'][1]:.2g} | {r['tms_rep'][0]:.1f} ± "
+                     f"{r['tms_rep'][1]:.1f} | {r['torch_rep'][0]:.1f} ± {r['torch_rep'][1]:.1f} | "
+                     f"{'yes' if r['agree'] else 'NO'} |")
+    open(path, "w").write("\n".join(L) + "\n")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--build", default=os.path.join(HERE, "..", "build"))
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--quick", action="store_true", help="fewer steps (a smoke test, not for the record)")
+    ap.add_argument("--no-science", action="store_true")
+    ap.add_argument("--science-steps-a", type=int, default=10000)
+    ap.add_argument("--science-steps-b", type=int, default=2000)
+    ap.add_argument("--seeds", type=int, default=5)
+    ap.add_argument("--out", default=os.path.join(HERE, "results.md"))
+    a = ap.parse_args()
+    info = machine()
+    rows = timing(a.build, a.reps, a.quick)
+    sci = [] if a.no_science else science(a.build, a.seeds, a.science_steps_a, a.science_steps_b)
+    write_results(a.out, info, rows, sci, a.reps)
+    print(f"wrote {a.out}")
+
+
+if __name__ == "__main__":
+    main()
