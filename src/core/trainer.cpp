@@ -112,6 +112,14 @@ train_result train(const train_config& config, const progress_fn& progress) {
   out.threads = threads;
   const int workers = static_cast<int>(std::min<std::int64_t>(threads, K));
 
+  // Denser instances cost more per step; handing them out first keeps the threads busy until the end
+  // (longest-first scheduling). The order never changes a result: instances are independent.
+  std::vector<std::int64_t> order(K);
+  for (std::int64_t k = 0; k < K; ++k) order[k] = k;
+  std::stable_sort(order.begin(), order.end(), [&](std::int64_t a, std::int64_t b) {
+    return out.instances[a].density > out.instances[b].density;
+  });
+
   shared_state shared;
   auto worker = [&]() {
     try {
@@ -123,9 +131,9 @@ train_result train(const train_config& config, const progress_fn& progress) {
       st.adam_m.resize(P);
       st.adam_v.resize(P);
       while (!shared.stop.load()) {
-        const std::int64_t k = shared.next_instance.fetch_add(1);
-        if (k >= K) break;
-        train_instance(k, config, out, st, shared);
+        const std::int64_t next = shared.next_instance.fetch_add(1);
+        if (next >= K) break;
+        train_instance(order[next], config, out, st, shared);
       }
     } catch (...) {
       std::lock_guard<std::mutex> lock(shared.error_mutex);
