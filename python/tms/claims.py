@@ -116,7 +116,7 @@ def basic_findings(linear, relu, m: int) -> List[Finding]:
         out.append(Finding(
             claim=f"The linear model always learns the top-m most important features (m = {m}), like the top "
                   "principal components.",
-            source="Basic Results, E3 claim 1",
+            source="Basic Results",
             found=f"represented features (‖Wᵢ‖ > {REPRESENTED:g}) per density: {per}. Exactly features "
                   f"{_features(range(m))} at {sum(exact)} of {len(exact)} densities.",
             verdict=_verdict(all(exact), sum(exact) * 2 >= len(exact))))
@@ -129,7 +129,7 @@ def basic_findings(linear, relu, m: int) -> List[Finding]:
             out.append(Finding(
                 claim="If optimized well enough, the linear model's solution does not depend on the sparsity "
                       "level.",
-                source="Basic Results, E3 claim 2",
+                source="Basic Results",
                 found=f"largest |WᵀW − WᵀW(1−S = {float(linear.density[dense]):g})| entry per density: "
                       + "; ".join(f"{float(linear.density[k]):g}: {d:.3f}" for k, d in zip(ks[1:], diffs))
                       + f". Same solution (< {SAME_GRAM:g}) at {sum(same)} of {len(same)} sparser densities; the "
@@ -145,7 +145,7 @@ def basic_findings(linear, relu, m: int) -> List[Finding]:
         rep_r, rep_l = int(relu.represented[dense]), int(linear.represented[kl])
         out.append(Finding(
             claim="On dense features (1−S = 1) the ReLU output model behaves the same as the linear model.",
-            source="Basic Results, E3 claim 3",
+            source="Basic Results",
             found=f"at 1−S = {float(relu.density[dense]):g}: ReLU represents {rep_r} features, linear {rep_l}; "
                   f"largest |WᵀW(ReLU) − WᵀW(linear)| entry {d:.3f}.",
             verdict=_verdict(rep_r == rep_l and d < SAME_GRAM, rep_r == rep_l)))
@@ -155,7 +155,7 @@ def basic_findings(linear, relu, m: int) -> List[Finding]:
     out.append(Finding(
         claim="As sparsity increases, superposition emerges: the ReLU output model represents more features "
               "than it has dimensions.",
-        source="Basic Results, E3 claim 4",
+        source="Basic Results",
         found="represented features / ‖W‖_F² per density: "
               + "; ".join(f"1−S = {float(relu.density[k]):g}: {r} / {f:.2f}" for k, r, f in zip(ks, reps, fro))
               + f" (m = {m}).",
@@ -177,7 +177,7 @@ def basic_findings(linear, relu, m: int) -> List[Finding]:
         out.append(Finding(
             claim="Superposition starts with the less important features and gradually affects the most "
                   "important ones.",
-            source="Basic Results, E3 claim 4",
+            source="Basic Results",
             found=f"at 1−S = {float(relu.density[first]):g} (the densest with more than m represented) features "
                   f"{_features(shared)} share dimensions (superposition > {SHARED:g}) and features "
                   f"{_features(alone)} stay orthogonal; at 1−S = {float(relu.density[sparsest]):g}, "
@@ -188,7 +188,7 @@ def basic_findings(linear, relu, m: int) -> List[Finding]:
         out.append(Finding(
             claim="Initially the superposition is organised in antipodal pairs (one feature's vector is the "
                   "negative of the other's).",
-            source="Basic Results, E3 claim 4 and figure annotation",
+            source="Basic Results and figure annotation",
             found=f"at 1−S = {float(relu.density[first]):g}: antipodal pairs (cos < {ANTIPODAL_COS:g}) "
                   f"{_pairs_text(pairs)}; {len(paired & set(shared))} of the {len(shared)} features in "
                   "superposition belong to one.",
@@ -196,7 +196,7 @@ def basic_findings(linear, relu, m: int) -> List[Finding]:
     else:
         out.append(Finding(
             claim="Superposition starts with the less important features, first as antipodal pairs.",
-            source="Basic Results, E3 claim 4",
+            source="Basic Results",
             found=f"no density of this run represents more than m = {m} features.",
             verdict="differs"))
     sparsest = ks[-1]
@@ -211,7 +211,7 @@ def basic_findings(linear, relu, m: int) -> List[Finding]:
     out.append(Finding(
         claim="At high sparsity the model puts all features in superposition and keeps packing in more, with "
               "positive interference and negative biases.",
-        source="Basic Results, E3 figure annotation",
+        source="Basic Results, figure annotation",
         found=f"at 1−S = {float(relu.density[sparsest]):g}: {int(rep.sum())} of {relu.n} features represented, "
               f"{shared} of them sharing dimensions and {negative} with b_i < {NEGATIVE_BIAS:g} (at 1−S = "
               f"{float(relu.density[dense]):g}: {dense_negative}); largest positive Wᵢ·Wⱼ between represented "
@@ -241,7 +241,7 @@ def intro_findings(relu, densities: Sequence[float] = (1.0, 0.2, 0.1)) -> List[F
         out.append(Finding(
             claim="Dense features (S = 0): the two most important features get dedicated orthogonal dimensions; "
                   "the others are not embedded (like PCA).",
-            source="Introduction figure, E1 claim 1",
+            source="Introduction figure",
             found=f"represented features {_features(rep)} (norms "
                   + ", ".join(f"{v:.2f}" for v in np.linalg.norm(W, axis=1)) + f"); |cos(W₁, W₂)| = {cos:.3f}.",
             verdict=_verdict(rep.tolist() == [0, 1] and cos < ORTHOGONAL_COS, rep.tolist() == [0, 1])))
@@ -255,7 +255,7 @@ def intro_findings(relu, densities: Sequence[float] = (1.0, 0.2, 0.1)) -> List[F
         out.append(Finding(
             claim=f"S = {1 - d_mid:.0%}: the four most important features are represented as antipodal pairs; "
                   "the least important is not embedded.",
-            source="Introduction figure, E1 claim 2",
+            source="Introduction figure",
             found=f"represented features {_features(rep)} (norms "
                   + ", ".join(f"{v:.2f}" for v in np.linalg.norm(W, axis=1))
                   + f"); antipodal pairs (cos < {ANTIPODAL_COS:g}) {_pairs_text(pairs)}.",
@@ -272,7 +272,7 @@ def intro_findings(relu, densities: Sequence[float] = (1.0, 0.2, 0.1)) -> List[F
         out.append(Finding(
             claim=f"S = {1 - d_sparse:.0%}: all five features are embedded as a pentagon, with positive "
                   "interference.",
-            source="Introduction figure, E1 claim 3",
+            source="Introduction figure",
             found=f"represented features {_features(rep)}; angles between neighbouring directions "
                   + ", ".join(f"{g:.0f}°" for g in gaps)
                   + f" (largest deviation from 72°: {deviation:.0f}°); largest positive cos(Wᵢ, Wⱼ) {positive:.2f}.",

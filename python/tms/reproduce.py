@@ -44,21 +44,21 @@ BASIC_DENSITIES = (1.0, 0.3, 0.1, 0.03, 0.01, 0.003, 0.001)
 TARGETS = {
     "intro": Target(
         name="intro", title="Five features in two dimensions (the introduction figure)",
-        source="Elhage et al. 2022, introduction (experiment E1)", features=5, hidden=2, importance=0.9,
+        source="Elhage et al. 2022, introduction", features=5, hidden=2, importance=0.9,
         density=(1.0, 0.2, 0.1), models=("relu",), restarts=10,
         about="A ReLU output model x' = ReLU(WᵀWx + b) with n = 5 features of importance I_i = 0.9^i in m = 2 "
               "hidden dimensions, trained at feature densities 1−S = 1, 0.2 and 0.1 (sparsity 0%, 80%, 90%). The "
               "paper fits each model several times and keeps the solution with the lowest loss; so does this run."),
     "basic": Target(
         name="basic", title="Basic results: the linear and the ReLU output model across sparsity",
-        source="Elhage et al. 2022, section \"Basic Results\" (experiment E3)", features=20, hidden=5,
+        source="Elhage et al. 2022, section \"Basic Results\"", features=20, hidden=5,
         importance=0.7, density=BASIC_DENSITIES, models=("linear", "relu"), restarts=1,
         about="n = 20 features of importance I_i = 0.7^i in m = 5 hidden dimensions: a linear model x' = WᵀWx + b "
               "and a ReLU output model x' = ReLU(WᵀWx + b), each trained at feature densities 1−S from 1 (dense) "
               "to 0.001 (very sparse)."),
     "basic-large": Target(
         name="basic-large", title="Basic results, scaled up: n = 80, m = 20",
-        source="Elhage et al. 2022, section \"Basic Results\" (experiment E4)", features=80, hidden=20,
+        source="Elhage et al. 2022, section \"Basic Results\"", features=80, hidden=20,
         importance=0.9, density=BASIC_DENSITIES, models=("linear", "relu"), restarts=1,
         about="The basic experiment with n = 80 features and m = 20 hidden dimensions, importance increased to "
               "I_i = 0.9^i to account for having more features. The paper observes \"essentially a rescaled "
