@@ -58,6 +58,16 @@ void train_instance(std::int64_t k, const train_config& c, train_result& out, wo
   double* curve = out.curve_loss.data() + k * points;
   double window_sum = 0, tail_sum = 0;
   int window = 0, window_count = 0;
+  const std::size_t S = out.snapshot_step.size();
+  std::size_t next_snapshot = 0;
+  auto snapshot = [&](double loss) {
+    const std::size_t nm = static_cast<std::size_t>(n) * m, K = out.instances.size();
+    std::copy_n(st.params.data(), nm, out.snapshot_W.data() + (next_snapshot * K + k) * nm);
+    std::copy_n(st.params.data() + nm, n, out.snapshot_b.data() + (next_snapshot * K + k) * n);
+    out.snapshot_loss[next_snapshot * K + k] = loss;
+    ++next_snapshot;
+  };
+  if (S > 0 && out.snapshot_step[0] == 0) snapshot(std::nan(""));
   for (int t = 0; t < steps; ++t) {
     if (shared.stop.load(std::memory_order_relaxed)) return;
     std::fill(st.grad.begin(), st.grad.end(), 0.0f);
@@ -78,6 +88,7 @@ void train_instance(std::int64_t k, const train_config& c, train_result& out, wo
       window_count = 0;
     }
     if (t >= steps - tail) tail_sum += loss;
+    if (next_snapshot < S && out.snapshot_step[next_snapshot] == t + 1) snapshot(loss);
     shared.steps_done.fetch_add(1, std::memory_order_relaxed);
   }
   out.final_loss[k] = tail_sum / tail;
@@ -87,8 +98,25 @@ void train_instance(std::int64_t k, const train_config& c, train_result& out, wo
 
 }  // namespace
 
-train_result train(const train_config& config, const progress_fn& progress) {
+std::vector<std::int64_t> log_spaced_steps(std::int64_t steps, int count) {
+  std::vector<std::int64_t> out;
+  if (steps < 1 || count < 1) return out;
+  for (int j = 0; j < count; ++j) {
+    const double f = count == 1 ? 1.0 : static_cast<double>(j) / (count - 1);
+    const auto step = static_cast<std::int64_t>(std::llround(std::pow(static_cast<double>(steps), f)));
+    if (out.empty() || step > out.back()) out.push_back(step);
+  }
+  if (out.back() != steps) out.push_back(steps);
+  return out;
+}
+
+train_result train(const train_config& config, const progress_fn& progress,
+                   const std::vector<std::int64_t>& snapshot_steps) {
   config.validate();
+  for (std::int64_t s : snapshot_steps)
+    if (s < 0 || s > config.steps)
+      throw usage_error("snapshot_steps: " + std::to_string(s) + " is out of range; allowed: steps in [0, " +
+                        std::to_string(config.steps) + "]");
   const auto start = std::chrono::steady_clock::now();
   const int n = config.features, m = config.hidden;
 
@@ -99,6 +127,14 @@ train_result train(const train_config& config, const progress_fn& progress) {
   const std::int64_t K = out.K();
   for (const auto& inst : out.instances) out.stream_seed.push_back(instance_stream_seed(config, inst));
   out.init_std = init_std(config.init, n, m, K);
+  out.snapshot_step = snapshot_steps;
+  std::sort(out.snapshot_step.begin(), out.snapshot_step.end());
+  out.snapshot_step.erase(std::unique(out.snapshot_step.begin(), out.snapshot_step.end()),
+                          out.snapshot_step.end());
+  const std::size_t S = out.snapshot_step.size();
+  out.snapshot_W.assign(S * K * n * m, 0.0f);
+  out.snapshot_b.assign(S * K * n, 0.0f);
+  out.snapshot_loss.assign(S * K, 0.0);
   out.W.assign(static_cast<std::size_t>(K) * n * m, 0.0f);
   out.b.assign(static_cast<std::size_t>(K) * n, 0.0f);
   out.final_loss.assign(K, 0.0);

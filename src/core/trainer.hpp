@@ -31,6 +31,11 @@ struct train_result {
   std::vector<double> final_loss;          // [K] mean over the last 1% of steps (at least one)
   std::vector<std::int64_t> curve_step;    // [P] steps completed at the end of each curve window
   std::vector<double> curve_loss;          // [K][P] mean loss over each window
+  // Snapshots (only when asked for): the weights after each requested step (0 = the initial weights).
+  std::vector<std::int64_t> snapshot_step;  // [S] ascending
+  std::vector<float> snapshot_W;            // [S][K][n][m]
+  std::vector<float> snapshot_b;            // [S][K][n]
+  std::vector<double> snapshot_loss;        // [S][K] the loss of that step's batch (NaN for step 0)
   double init_std = 0;
   int threads = 0;  // resolved thread count
   double seconds = 0;
@@ -46,6 +51,12 @@ int curve_points(int steps);
 std::uint64_t instance_stream_seed(const train_config& config, const instance_spec& instance);
 
 // Validates the config, then trains. Throws usage_error, run_error (a non-finite loss) or cancelled_error.
-train_result train(const train_config& config, const progress_fn& progress = {});
+// `snapshot_steps` (each in [0, steps], any order, duplicates ignored) asks for copies of every instance's
+// weights after those steps, for learning-dynamics studies; without it the training loop does no extra work.
+train_result train(const train_config& config, const progress_fn& progress = {},
+                   const std::vector<std::int64_t>& snapshot_steps = {});
+
+// About `count` distinct steps spaced evenly in log(step) over [1, steps], always including 1 and `steps`.
+std::vector<std::int64_t> log_spaced_steps(std::int64_t steps, int count);
 
 }  // namespace tms

@@ -166,3 +166,35 @@ TEST(Trainer, InvalidConfigIsAUsageError) {
 
 }  // namespace
 }  // namespace tms
+
+namespace tms {
+namespace {
+
+TEST(Trainer, SnapshotsRecordTheAskedStepsAndLeaveTrainingUnchanged) {
+  train_config c = small_config();
+  c.steps = 300;
+  const auto plain = train(c);
+  const std::vector<std::int64_t> asked = {300, 0, 10, 10, 1, 100};
+  const auto snap = train(c, {}, asked);
+  EXPECT_EQ(snap.W, plain.W) << "snapshots must not change the final weights";
+  EXPECT_EQ(snap.final_loss, plain.final_loss);
+  ASSERT_EQ(snap.snapshot_step, (std::vector<std::int64_t>{0, 1, 10, 100, 300}));
+  const std::size_t K = snap.K(), nm = 11 * 3;
+  ASSERT_EQ(snap.snapshot_W.size(), 5 * K * nm);
+  // The last snapshot is the final weights; the first the initial ones (bias zero, loss undefined).
+  EXPECT_TRUE(std::equal(plain.W.begin(), plain.W.end(), snap.snapshot_W.begin() + 4 * K * nm));
+  for (std::size_t j = 0; j < K * 11; ++j) EXPECT_EQ(snap.snapshot_b[j], 0.0f);
+  EXPECT_TRUE(std::isnan(snap.snapshot_loss[0]));
+  EXPECT_GT(snap.snapshot_loss[1 * K], snap.snapshot_loss[4 * K]) << "the loss falls between step 1 and 300";
+  EXPECT_THROW(train(c, {}, {301}), usage_error);
+}
+
+TEST(Trainer, LogSpacedSteps) {
+  const auto s = log_spaced_steps(10000, 5);
+  EXPECT_EQ(s, (std::vector<std::int64_t>{1, 10, 100, 1000, 10000}));
+  const auto dense = log_spaced_steps(3, 10);
+  EXPECT_EQ(dense, (std::vector<std::int64_t>{1, 2, 3}));
+}
+
+}  // namespace
+}  // namespace tms
