@@ -115,9 +115,9 @@ def _draw_gram(ax, run, k: int, title: Optional[str], show_labels: bool = True):
         ax.set_ylabel("feature (most important at top)", fontsize=8)
     ax.set_title(title if title is not None else "WᵀW", fontsize=9)
     # The bias as one extra column beside the matrix, on the same colour scale.
-    # One cell wide, but never thinner than a readable strip (n = 80 would give a hairline).
-    width = max(1.0 / max(n, 1), 0.07)
-    bias_ax = ax.inset_axes([1.0 + max(1.2 / max(n, 1), 0.04), 0.0, width, 1.0])
+    # One cell wide, but a readable strip for large n (n = 80 would give a hairline) and narrow for small n.
+    width = min(max(1.0 / max(n, 1), 0.07), 0.1)
+    bias_ax = ax.inset_axes([1.04, 0.0, width, 1.0])
     bias_ax.imshow(bias[:, None], cmap=WEIGHT_CMAP, norm=WEIGHT_NORM, interpolation="nearest", aspect="auto")
     bias_ax.set_xticks([0])
     bias_ax.set_xticklabels(["b"], fontsize=8)
@@ -278,7 +278,7 @@ def basic_grid(linear=None, relu=None, *, columns: Optional[Iterable[Tuple[objec
     width = 2.15 * cols + 1.6
     fig = Figure(figsize=(width, 5.0), facecolor="white")
     grid = fig.add_gridspec(2, cols, height_ratios=[1.0, 0.62], hspace=0.22, wspace=0.32,
-                            left=0.04, right=0.86, top=0.86 if suptitle else 0.92, bottom=0.09)
+                            left=0.04, right=1 - 1.45 / width, top=0.86 if suptitle else 0.92, bottom=0.09)
     top_axes, bottom_axes = [], []
     for j, (run, k, title) in enumerate(columns):
         ax = fig.add_subplot(grid[0, j])
@@ -287,11 +287,13 @@ def basic_grid(linear=None, relu=None, *, columns: Optional[Iterable[Tuple[objec
         _draw_norms(bx, run, k, None, show_labels=(j == 0))
         top_axes.append(ax)
         bottom_axes.append(bx)
-    cax1 = fig.add_axes([0.895, 0.50, 0.012, 0.33])
+    # Colour bars a fixed distance (in inches) right of the last column, whatever the number of columns.
+    cax_x, cax_w = 1 - 0.9 / width, 0.14 / width
+    cax1 = fig.add_axes([cax_x, 0.50, cax_w, 0.33])
     cb = fig.colorbar(cm.ScalarMappable(norm=WEIGHT_NORM, cmap=WEIGHT_CMAP), cax=cax1)
     cb.set_label(WEIGHT_LABEL, fontsize=8)
     cb.set_ticks([-1, 0, 1])
-    cax2 = fig.add_axes([0.895, 0.09, 0.012, 0.28])
+    cax2 = fig.add_axes([cax_x, 0.09, cax_w, 0.28])
     cb2 = fig.colorbar(cm.ScalarMappable(norm=SUPERPOSITION_NORM, cmap=SUPERPOSITION_CMAP), cax=cax2)
     cb2.set_label("superposition\n" + SUPERPOSITION_LABEL, fontsize=8)
     cb2.set_ticks([0, 0.5, 1])
