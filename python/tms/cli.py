@@ -38,7 +38,14 @@ def _help() -> int:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        return _main(list(sys.argv[1:] if argv is None else argv))
+    except KeyboardInterrupt:  # Ctrl-C outside training (training itself stops cleanly and returns 130)
+        print("\ntms: interrupted", file=sys.stderr)
+        return 130
+
+
+def _main(argv: list) -> int:
     if argv and argv[0] == "reproduce":
         from . import reproduce
 

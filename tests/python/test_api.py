@@ -208,3 +208,24 @@ def test_thread_count_never_changes_bits():
     a = tms.train(features=8, hidden=3, density=[1, 0.3, 0.1], steps=200, batch=64, threads=1, seed=9)
     b = tms.train(features=8, hidden=3, density=[1, 0.3, 0.1], steps=200, batch=64, threads=2, seed=9)
     assert np.array_equal(a.W, b.W) and np.array_equal(a.b, b.b) and np.array_equal(a.loss, b.loss)
+
+
+def test_training_releases_the_gil():
+    import threading
+
+    done = threading.Event()
+
+    def work():
+        tms.train(features=20, hidden=5, density=[1, 1, 1, 1], steps=3000, batch=512, threads=1)
+        done.set()
+
+    thread = threading.Thread(target=work)
+    spins = 0
+    thread.start()
+    start = time.monotonic()
+    while not done.is_set():
+        spins += 1
+    elapsed = time.monotonic() - start
+    thread.join()
+    # Python kept running here while the engine trained; holding the GIL would have stalled this loop.
+    assert elapsed > 0.05 and spins > 1000 * elapsed, (spins, elapsed)

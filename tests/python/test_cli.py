@@ -81,3 +81,25 @@ def test_console_script_is_installed():
         pytest.skip("the tms script is not on PATH (the package is not installed with pip)")
     r = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0 and r.stdout.strip() == tms.__version__
+
+
+def test_ctrl_c_in_tms_train_exits_130_without_a_run(tmp_path):
+    import signal
+    import time
+
+    out = tmp_path / "run"
+    proc = subprocess.Popen([*TMS, "train", "--steps", "100000000", "--density", "1,1,1,1", "--quiet", "--out",
+                             str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not out.exists() and time.monotonic() < deadline:  # the folder appears just before training
+            time.sleep(0.05)
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+        assert proc.returncode == 130, err
+        assert "interrupted" in err
+        assert not (out / "metrics.json").exists()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
