@@ -9,6 +9,7 @@
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/vector.h>
 
+#include <cstdint>
 #include <cstdio>
 #include <iostream>
 #include <stdexcept>
@@ -17,6 +18,9 @@
 #include <vector>
 
 #include "cli/cli_main.hpp"
+#include "core/analysis_geometry.hpp"
+#include "core/analysis_loss.hpp"
+#include "core/analysis_phase.hpp"
 #include "core/config.hpp"
 #include "core/errors.hpp"
 #include "core/metrics.hpp"
@@ -70,7 +74,8 @@ void check_result(const tms::train_result& r) {
       throw std::invalid_argument("result: an instance's importance does not have n entries");
 }
 
-tms::train_result train_with_signals(const tms::train_config& config, nb::object progress) {
+tms::train_result train_with_signals(const tms::train_config& config, nb::object progress,
+                                     const std::vector<std::int64_t>& snapshot_steps) {
   tms::train_result result;
   bool cancelled = false;
   {
@@ -88,7 +93,7 @@ tms::train_result train_with_signals(const tms::train_config& config, nb::object
       }
     };
     try {
-      result = tms::train(config, on_progress);
+      result = tms::train(config, on_progress, snapshot_steps);
     } catch (const tms::cancelled_error&) {
       cancelled = true;
     }
@@ -219,12 +224,36 @@ NB_MODULE(_tms, m) {
             return to_numpy(r.curve_loss, {static_cast<std::size_t>(r.K()), curve_len(r)});
           },
           [](tms::train_result& r, const array_in<double>& a) { r.curve_loss = from_numpy(a); },
+          nb::rv_policy::move)
+      .def_ro("snapshot_step", &tms::train_result::snapshot_step)
+      .def_prop_ro(
+          "snapshot_W",
+          [](const tms::train_result& r) {
+            return to_numpy(r.snapshot_W, {r.snapshot_step.size(), static_cast<std::size_t>(r.K()),
+                                           static_cast<std::size_t>(r.n), static_cast<std::size_t>(r.m)});
+          },
+          nb::rv_policy::move)
+      .def_prop_ro(
+          "snapshot_b",
+          [](const tms::train_result& r) {
+            return to_numpy(r.snapshot_b, {r.snapshot_step.size(), static_cast<std::size_t>(r.K()),
+                                           static_cast<std::size_t>(r.n)});
+          },
+          nb::rv_policy::move)
+      .def_prop_ro(
+          "snapshot_loss",
+          [](const tms::train_result& r) {
+            return to_numpy(r.snapshot_loss, {r.snapshot_step.size(), static_cast<std::size_t>(r.K())});
+          },
           nb::rv_policy::move);
+  m.def("log_spaced_steps", &tms::log_spaced_steps, "steps"_a, "count"_a);
   m.def("curve_points", &tms::curve_points, "steps"_a);
 
   m.def("train", &train_with_signals, "config"_a, "progress"_a = nb::none(),
+        "snapshot_steps"_a = std::vector<std::int64_t>{},
         "Trains with the GIL released. progress(steps_done, steps_total) is called about every 100 ms; "
-        "returning False cancels. Ctrl-C raises KeyboardInterrupt.");
+        "returning False cancels. Ctrl-C raises KeyboardInterrupt. snapshot_steps: steps after which every "
+        "instance's weights are copied (0 = the initial weights).");
 
   nb::class_<tms::instance_metrics>(m, "InstanceMetrics")
       .def_ro("norms", &tms::instance_metrics::norms)
@@ -262,6 +291,120 @@ NB_MODULE(_tms, m) {
         if (b.size() != static_cast<std::size_t>(n) || importance.size() != static_cast<std::size_t>(n))
           throw std::invalid_argument("b, importance: expected " + std::to_string(n) + " entries each");
         return tms::linear_loss_decomposition(W.data(), b.data(), importance.data(), density, n, k);
+      },
+      "W"_a, "b"_a, "importance"_a, "density"_a);
+
+  // The analysis library (src/core/analysis_*.hpp): phase diagrams, tegum-factor geometry, ReLU loss split.
+  nb::enum_<tms::phase_problem>(m, "PhaseProblem")
+      .value("n2_m1", tms::phase_problem::n2_m1)
+      .value("n3_m2", tms::phase_problem::n3_m2);
+  nb::enum_<tms::phase_candidate>(m, "PhaseCandidate")
+      .value("extra_ignored", tms::phase_candidate::extra_ignored)
+      .value("extra_dedicated", tms::phase_candidate::extra_dedicated)
+      .value("others_antipodal", tms::phase_candidate::others_antipodal)
+      .value("extra_antipodal", tms::phase_candidate::extra_antipodal);
+  nb::enum_<tms::phase_class>(m, "PhaseClass")
+      .value("not_learned", tms::phase_class::not_learned)
+      .value("dedicated", tms::phase_class::dedicated)
+      .value("superposition", tms::phase_class::superposition)
+      .value("other", tms::phase_class::other);
+  m.def("phase_class_name", [](tms::phase_class c) { return std::string(tms::phase_class_name(c)); });
+  m.def("phase_candidate_name", [](tms::phase_candidate c) { return std::string(tms::phase_candidate_name(c)); });
+  m.def("phase_features", &tms::phase_features, "problem"_a);
+  m.def("phase_hidden", &tms::phase_hidden, "problem"_a);
+  m.def("phase_candidates", &tms::phase_candidates, "problem"_a);
+  m.def("phase_of_candidate", &tms::phase_of_candidate, "candidate"_a);
+  m.def("phase_candidate_loss", &tms::phase_candidate_loss, "problem"_a, "candidate"_a, "density"_a, "r"_a);
+  m.def(
+      "phase_candidate_weights",
+      [](tms::phase_problem problem, tms::phase_candidate c, double density) {
+        auto w = tms::phase_candidate_weights(problem, c, density);
+        const auto n = static_cast<std::size_t>(tms::phase_features(problem)),
+                   k = static_cast<std::size_t>(tms::phase_hidden(problem));
+        return nb::make_tuple(to_numpy(std::move(w.W), {n, k}), to_numpy(std::move(w.b), {n}));
+      },
+      "problem"_a, "candidate"_a, "density"_a);
+  nb::class_<tms::phase_prediction>(m, "PhasePrediction")
+      .def_ro("candidate", &tms::phase_prediction::candidate)
+      .def_ro("phase", &tms::phase_prediction::phase)
+      .def_ro("loss", &tms::phase_prediction::loss);
+  m.def("phase_predict", &tms::phase_predict, "problem"_a, "density"_a, "r"_a);
+  m.attr("phase_triple_density") = tms::phase_triple_density;
+  m.def("phase_superposition_lower", &tms::phase_superposition_lower, "density"_a);
+  m.def("phase_superposition_upper", &tms::phase_superposition_upper, "density"_a);
+  m.def("phase_from_boundaries", &tms::phase_from_boundaries, "problem"_a, "density"_a, "r"_a);
+  nb::class_<tms::phase_thresholds>(m, "PhaseThresholds")
+      .def(nb::init<>())
+      .def_rw("represented", &tms::phase_thresholds::represented)
+      .def_rw("orthogonal", &tms::phase_thresholds::orthogonal)
+      .def_rw("antipodal", &tms::phase_thresholds::antipodal);
+  m.def(
+      "phase_classify",
+      [](const array_in<float>& W, const array_in<float>& b, const tms::phase_thresholds& t) {
+        auto [n, k] = check_W(W);
+        if (b.size() != static_cast<std::size_t>(n))
+          throw std::invalid_argument("b: expected " + std::to_string(n) + " entries");
+        return tms::phase_classify(W.data(), b.data(), n, k, t);
+      },
+      "W"_a, "b"_a, "thresholds"_a = tms::phase_thresholds{});
+  nb::class_<tms::phase_cell>(m, "PhaseCell")
+      .def_ro("phase", &tms::phase_cell::phase)
+      .def_ro("mean_loss", &tms::phase_cell::mean_loss)
+      .def_ro("votes", &tms::phase_cell::votes)
+      .def_ro("kept", &tms::phase_cell::kept)
+      .def_ro("dropped", &tms::phase_cell::dropped);
+  m.def("phase_reduce_cell", &tms::phase_reduce_cell, "losses"_a, "classes"_a);
+
+  nb::enum_<tms::polytope_kind>(m, "PolytopeKind")
+      .value("dedicated", tms::polytope_kind::dedicated)
+      .value("digon", tms::polytope_kind::digon)
+      .value("triangle", tms::polytope_kind::triangle)
+      .value("tetrahedron", tms::polytope_kind::tetrahedron)
+      .value("pentagon", tms::polytope_kind::pentagon)
+      .value("square_antiprism", tms::polytope_kind::square_antiprism)
+      .value("other", tms::polytope_kind::other);
+  m.def("polytope_name", [](tms::polytope_kind k) { return std::string(tms::polytope_name(k)); });
+  nb::class_<tms::geometry_thresholds>(m, "GeometryThresholds")
+      .def(nb::init<>())
+      .def_rw("represented", &tms::geometry_thresholds::represented)
+      .def_rw("interference", &tms::geometry_thresholds::interference)
+      .def_rw("dimensionality", &tms::geometry_thresholds::dimensionality)
+      .def_rw("rank", &tms::geometry_thresholds::rank);
+  nb::class_<tms::tegum_factor>(m, "TegumFactor")
+      .def_ro("features", &tms::tegum_factor::features)
+      .def_ro("kind", &tms::tegum_factor::kind)
+      .def_ro("name", &tms::tegum_factor::name)
+      .def_ro("mean_dimensionality", &tms::tegum_factor::mean_dimensionality)
+      .def_ro("rank", &tms::tegum_factor::rank);
+  nb::class_<tms::feature_geometry>(m, "FeatureGeometry")
+      .def_ro("factors", &tms::feature_geometry::factors)
+      .def_ro("unrepresented", &tms::feature_geometry::unrepresented)
+      .def_ro("rank", &tms::feature_geometry::rank)
+      .def_ro("independent", &tms::feature_geometry::independent);
+  m.def(
+      "geometry_tegum_factors",
+      [](const array_in<float>& W, const tms::geometry_thresholds& t) {
+        auto [n, k] = check_W(W);
+        return tms::geometry_tegum_factors(W.data(), n, k, t);
+      },
+      "W"_a, "thresholds"_a = tms::geometry_thresholds{});
+
+  nb::class_<tms::relu_loss_terms>(m, "ReluLossTerms")
+      .def_ro("feature_benefit", &tms::relu_loss_terms::feature_benefit)
+      .def_ro("interference", &tms::relu_loss_terms::interference)
+      .def_ro("l1", &tms::relu_loss_terms::l1)
+      .def_ro("feature_benefit_at_one", &tms::relu_loss_terms::feature_benefit_at_one)
+      .def_ro("interference_at_one", &tms::relu_loss_terms::interference_at_one)
+      .def_ro("l0", &tms::relu_loss_terms::l0)
+      .def_ro("expected_one_sparse", &tms::relu_loss_terms::expected_one_sparse);
+  m.def(
+      "relu_loss_decomposition",
+      [](const array_in<float>& W, const array_in<float>& b, const array_in<float>& importance,
+         double density) {
+        auto [n, k] = check_W(W);
+        if (b.size() != static_cast<std::size_t>(n) || importance.size() != static_cast<std::size_t>(n))
+          throw std::invalid_argument("b, importance: expected " + std::to_string(n) + " entries each");
+        return tms::relu_loss_decomposition(W.data(), b.data(), importance.data(), density, n, k);
       },
       "W"_a, "b"_a, "importance"_a, "density"_a);
 

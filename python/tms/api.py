@@ -160,6 +160,7 @@ def config_from_dict(d: dict) -> "_tms.TrainConfig":
 
 
 _SETTINGS = frozenset(inspect.signature(make_config).parameters)
+SNAPSHOTS_FILE = "snapshots.npz"  # beside weights.npz when the run has weight snapshots
 
 
 @dataclasses.dataclass(eq=False, repr=False)
@@ -187,11 +188,19 @@ class Run:
     frobenius_sq: np.ndarray  # [K] ||W||_F^2
     dims_per_feature: np.ndarray  # [K] m / ||W||_F^2
     represented: np.ndarray  # [K] int64, #{i : ||W_i|| > represented_norm}
-    loss_decomposition: Optional[dict]  # linear model only: feature_benefit, interference, bias, total [K]
+    # The expected loss split (see _decompose), in the training loss's normalisation: feature_benefit,
+    # interference, bias, total [K]. Linear: exact. ReLU output: the 0- and 1-sparse inputs only (paper §4.2).
+    loss_decomposition: Optional[dict]
     seconds: float = 0.0  # training time
     threads: int = 0
     init_std: float = 0.0
     path: Optional[str] = None  # the run folder it was loaded from or saved to
+    # Weight snapshots (train(..., snapshots=...)): the steps [S], W [S, K, n, m], b [S, K, n] and the loss of
+    # that step's batch [S, K] (NaN for step 0). None when none were asked for. Saved as snapshots.npz.
+    snapshot_steps: Optional[np.ndarray] = None
+    snapshot_W: Optional[np.ndarray] = None
+    snapshot_b: Optional[np.ndarray] = None
+    snapshot_loss: Optional[np.ndarray] = None
 
     @property
     def K(self) -> int:
@@ -220,7 +229,9 @@ class Run:
         fields = {}
         for f in dataclasses.fields(self):
             v = getattr(self, f.name)
-            if isinstance(v, np.ndarray) and f.name != "curve_steps":
+            if f.name in ("snapshot_W", "snapshot_b", "snapshot_loss") and v is not None:
+                v = v[:, idx]
+            elif isinstance(v, np.ndarray) and f.name not in ("curve_steps", "snapshot_steps"):
                 v = v[idx]
             elif f.name == "loss_decomposition" and v is not None:
                 v = {key: a[idx] for key, a in v.items()}
@@ -267,6 +278,11 @@ class Run:
         r.curve_loss = np.ascontiguousarray(self.loss_curve, dtype=np.float64)
         r.init_std, r.threads, r.seconds = float(self.init_std), int(self.threads), float(self.seconds)
         _tms.prepare_run_dir(path)
+        if self.snapshot_steps is not None:
+            tmp = os.path.join(path, "snapshots.tmp.npz")
+            np.savez_compressed(tmp, step=self.snapshot_steps, W=self.snapshot_W, b=self.snapshot_b,
+                                loss=self.snapshot_loss)
+            os.replace(tmp, os.path.join(path, SNAPSHOTS_FILE))
         _tms.write_run(path, config, r)
         self.path = path
         return path
@@ -315,27 +331,45 @@ def _measure(W: np.ndarray) -> dict:
     return out
 
 
-def _decompose(model: str, W, b, importance, density) -> Optional[dict]:
-    if model != "linear":
-        return None
+def _decompose(model: str, W, b, importance, density) -> dict:
+    """The expected loss split into feature benefit (not attained), interference and a bias term, averaged over
+    the n features like the training loss (so comparable with Run.loss).
+
+    linear: exact (metrics.hpp): total is the expected training loss.
+    relu:   the paper's sparsity decomposition (§4.2, analysis_loss.hpp) keeps the inputs with at most one active
+            feature: feature_benefit = (1-S) S^(n-1) x sum_i I_i int (x - ReLU(|W_i|^2 x + b_i))^2 dx,
+            interference = (1-S) S^(n-1) x the sum over pairs i != j, bias = S^n x sum_i I_i ReLU(b_i)^2, each / n.
+            total is then a lower bound on the expected loss, close to it when S -> 1 (the rest is O((1-S)^2)).
+    """
     keys = ("feature_benefit", "interference", "bias", "total")
-    out = {key: np.zeros(W.shape[0]) for key in keys}
-    for k in range(W.shape[0]):
-        t = _tms.linear_loss_decomposition(np.ascontiguousarray(W[k]), np.ascontiguousarray(b[k]),
-                                           np.ascontiguousarray(importance[k], dtype=np.float32),
-                                           float(density[k]))
-        for key in keys:
-            out[key][k] = getattr(t, key)
+    K, n = W.shape[0], W.shape[1]
+    out = {key: np.zeros(K) for key in keys}
+    for k in range(K):
+        args = (np.ascontiguousarray(W[k]), np.ascontiguousarray(b[k]),
+                np.ascontiguousarray(importance[k], dtype=np.float32), float(density[k]))
+        if model == "linear":
+            t = _tms.linear_loss_decomposition(*args)
+            for key in keys:
+                out[key][k] = getattr(t, key)
+        else:
+            t = _tms.relu_loss_decomposition(*args)
+            p = float(density[k])
+            one = p * (1.0 - p) ** (n - 1)
+            out["feature_benefit"][k] = one * t.feature_benefit / n
+            out["interference"][k] = one * t.interference / n
+            out["bias"][k] = (1.0 - p) ** n * t.l0 / n
+            out["total"][k] = t.expected_one_sparse / n
     return out
 
 
 def _assemble(config: dict, W, b, density, importance, density_index, importance_index, restart, stream_seed,
-              loss, loss_curve, curve_steps, seconds, threads, init_std, path=None) -> Run:
+              loss, loss_curve, curve_steps, seconds, threads, init_std, path=None, snapshots=None) -> Run:
+    snapshots = snapshots or {}
     return Run(config=config, W=W, b=b, density=density, importance=importance, density_index=density_index,
                importance_index=importance_index, restart=restart, stream_seed=stream_seed, loss=loss,
                loss_curve=loss_curve, curve_steps=curve_steps, **_measure(W),
                loss_decomposition=_decompose(config["model"], W, b, importance, density), seconds=seconds,
-               threads=threads, init_std=init_std, path=path)
+               threads=threads, init_std=init_std, path=path, **snapshots)
 
 
 class _ProgressLine:
@@ -355,7 +389,22 @@ class _ProgressLine:
         return True
 
 
-def train(*, progress: Union[bool, Callable[[int, int], Optional[bool]], None] = None, **settings) -> Run:
+def snapshot_schedule(snapshots, steps: int) -> list:
+    """The steps train(snapshots=...) records: an int N gives step 0 and about N log-spaced steps in [1, steps]
+    (log_spaced_steps); a list is taken as it is (each in [0, steps])."""
+    if snapshots is None:
+        return []
+    if isinstance(snapshots, numbers.Integral) and not isinstance(snapshots, bool):
+        if snapshots < 1:
+            raise ValueError(f"snapshots: {snapshots} is not a positive count")
+        return [0] + [int(s) for s in _tms.log_spaced_steps(int(steps), int(snapshots))]
+    if isinstance(snapshots, (str, bytes, bool)) or isinstance(snapshots, numbers.Real):
+        raise TypeError("snapshots: expected a count or a list of steps")
+    return [_as_int("snapshots", s) for s in snapshots]
+
+
+def train(*, progress: Union[bool, Callable[[int, int], Optional[bool]], None] = None,
+          snapshots: Union[int, Sequence[int], None] = None, **settings) -> Run:
     """Trains K toy models and returns their weights, loss curves and measurements as NumPy arrays.
 
     Settings are those of make_config (and of `tms train`): preset, model ("linear" or "relu"), features,
@@ -367,6 +416,10 @@ def train(*, progress: Union[bool, Callable[[int, int], Optional[bool]], None] =
     100 ms and may return False to stop. Training runs without the GIL; Ctrl-C raises KeyboardInterrupt.
     Raises ValueError (bad settings) or RuntimeError (e.g. a loss that turned NaN) with the engine's message.
 
+    snapshots: also keep every instance's weights after some steps (learning dynamics): an int N for step 0 and
+    about N log-spaced steps, or a list of steps. They land in run.snapshot_steps, snapshot_W [S, K, n, m],
+    snapshot_b, snapshot_loss; the training itself (and so the final weights) is unchanged.
+
         run = tms.train(model="relu", features=20, hidden=5, importance=0.7, density=[1, 0.1, 0.01],
                         steps=10_000, seed=0)
         run.W.shape  # (3, 20, 5)
@@ -376,7 +429,7 @@ def train(*, progress: Union[bool, Callable[[int, int], Optional[bool]], None] =
         raise TypeError(f"train() got an unexpected keyword argument '{unknown[0]}'")
     config = make_config(**settings)
     callback = _ProgressLine() if progress is True else (progress or None)
-    result = _tms.train(config, callback)
+    result = _tms.train(config, callback, snapshot_schedule(snapshots, config.steps))
     return _from_result(config, result)
 
 
@@ -398,7 +451,15 @@ def _from_result(config: "_tms.TrainConfig", r: "_tms.TrainResult") -> Run:
         seconds=float(r.seconds),
         threads=int(r.threads),
         init_std=float(r.init_std),
+        snapshots=_snapshots_of(r),
     )
+
+
+def _snapshots_of(r: "_tms.TrainResult") -> Optional[dict]:
+    if not len(r.snapshot_step):
+        return None
+    return dict(snapshot_steps=np.array(r.snapshot_step, dtype=np.int64), snapshot_W=r.snapshot_W,
+                snapshot_b=r.snapshot_b, snapshot_loss=r.snapshot_loss)
 
 
 def _num(v) -> float:
@@ -426,6 +487,11 @@ def load(path: Union[str, os.PathLike]) -> Run:
     density_index = np.array([density_list.index(float(d)) if float(d) in density_list else -1 for d in density],
                              dtype=np.int64)
     run = doc.get("run", {})
+    snapshots = None
+    if os.path.exists(os.path.join(path, SNAPSHOTS_FILE)):
+        with np.load(os.path.join(path, SNAPSHOTS_FILE)) as z:
+            snapshots = dict(snapshot_steps=z["step"].astype(np.int64), snapshot_W=z["W"], snapshot_b=z["b"],
+                             snapshot_loss=z["loss"])
     return _assemble(
         config=config,
         W=arrays["W"].astype(np.float32, copy=False),
@@ -444,4 +510,5 @@ def load(path: Union[str, os.PathLike]) -> Run:
         threads=int(run.get("threads", 0)),
         init_std=float(run.get("init_std", 0.0)),
         path=path,
+        snapshots=snapshots,
     )
