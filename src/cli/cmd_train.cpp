@@ -40,8 +40,8 @@ int parse_int(const std::string& text, std::string_view field) {
 }
 
 struct train_flags {
-  std::string config, preset, model, features, hidden, importance, density, restarts, steps, batch, lr,
-      schedule, beta1, beta2, eps, weight_decay, init, seed, threads;
+  std::string config, preset, model, features, hidden, importance, density, relative_density, restarts, steps,
+      batch, lr, schedule, beta1, beta2, eps, weight_decay, init, seed, threads;
   std::string out = "runs/latest";
   bool quiet = false;
 };
@@ -104,6 +104,8 @@ void run_train(const train_flags& f, CLI::App& app) {
     c.importance = {spec};
   }
   if (given("--density")) c.density = parse_number_list(f.density, "density");
+  if (given("--relative-density"))
+    c.relative_density = parse_number_list(f.relative_density, "relative_density");
   if (given("--restarts")) c.restarts = parse_int(f.restarts, "restarts");
   if (given("--steps")) c.steps = parse_int(f.steps, "steps");
   if (given("--batch")) c.batch = parse_int(f.batch, "batch");
@@ -172,6 +174,8 @@ command add_train_command(CLI::App& root) {
       fmt_default(d.importance[0].base), "NUM|LIST");
   opt("--density", flags->density, "Comma list of feature densities 1-S in (0, 1], one instance each",
       join(d.density), "LIST");
+  opt("--relative-density", flags->relative_density,
+      "Comma list of n per-feature density multipliers (feature i: min(1, density x r_i))", "", "LIST");
   opt("--restarts", flags->restarts, "Differently initialised copies of each instance",
       std::to_string(d.restarts), "INT");
   opt("--steps", flags->steps, "Training steps", std::to_string(d.steps), "INT");

@@ -55,6 +55,13 @@ void train_config::validate() const {
       for (double v : spec.values) check_real("importance", v, 0, false, inf, true);
     }
   }
+  if (!relative_density.empty()) {
+    if (static_cast<int>(relative_density.size()) != features)
+      fail("relative_density", "has " + std::to_string(relative_density.size()) +
+                                   " entries; allowed: exactly features = " + std::to_string(features) +
+                                   " positive numbers, or none");
+    for (double r : relative_density) check_real("relative_density", r, 0, true, inf, true);
+  }
   check_int("restarts", restarts, 1, 1000000);
   check_int("steps", steps, 1, 1000000000);
   check_int("batch", batch, 1, 1 << 20);

@@ -38,6 +38,9 @@ struct train_config {
   std::vector<double> density = {1.0, 0.3, 0.1, 0.03, 0.01, 0.003, 0.001};  // 1 - S per instance
   std::vector<importance_spec> importance = {importance_spec{}};
   int restarts = 1;
+  // Per-feature density multipliers [n] (paper E10, non-uniform superposition): feature i of an instance with
+  // density p has density min(1, p relative_density[i]). Empty: every feature has the instance's density.
+  std::vector<double> relative_density;
 
   int steps = 10000;
   int batch = 1024;  // B

@@ -35,8 +35,15 @@ std::vector<std::uint64_t> binomial_thresholds(int n, double density) {
 void batch_sampler::set_density(double d) {
   if (d == density) return;
   density = d;
-  method = choose_sampling(d, n);
+  method = relative.empty() ? choose_sampling(d, n) : sampling_method::bernoulli;
   table = method == sampling_method::binomial ? binomial_thresholds(n, d) : std::vector<std::uint64_t>{};
+  thresholds.assign(n, 0);
+  scales.assign(n, 0.0f);
+  for (int i = 0; i < n; ++i) {
+    const double p = relative.empty() ? d : std::min(1.0, d * relative[i]);
+    thresholds[i] = bernoulli_threshold(p);
+    scales[i] = bernoulli_scale(p);
+  }
 }
 
 namespace {
@@ -57,15 +64,13 @@ void sample_sparse_batch(sparse_batch<float>& out, std::uint64_t seed, std::int6
   int nnz = 0;
   if (sp.method == sampling_method::bernoulli) {
     kernels::philox_fill(sp.words.data(), static_cast<std::size_t>(B) * n, seed, c0, rng_tag::bernoulli);
-    const std::uint64_t threshold = bernoulli_threshold(density);
-    const float scale = bernoulli_scale(density);
     for (int s = 0; s < B; ++s) {
       out.offset[s] = nnz;
       for (int i = 0; i < n; ++i) {
         const std::uint32_t u = sp.words[static_cast<std::size_t>(i) * B + s];
-        if (u < threshold) {
+        if (u < sp.thresholds[i]) {
           out.index[nnz] = i;
-          out.value[nnz] = bernoulli_value(u, scale);
+          out.value[nnz] = bernoulli_value(u, sp.scales[i]);
           ++nnz;
         }
       }
@@ -100,13 +105,14 @@ typedef std::int32_t v16i __attribute__((vector_size(64)));
 // Bernoulli method into tiles: 16 words of one feature -> one tile, branch-free; the same arithmetic as
 // bernoulli_value, lane by lane.
 TMS_CLONES std::int64_t bernoulli_tiles(float* X, std::uint8_t* tile_nz, const std::uint32_t* words, int B,
-                                        int n, std::uint64_t threshold64, float scale) {
+                                        int n, const std::uint64_t* thresholds, const float* scales) {
   const int tiles = (B + 15) / 16, full = B / 16;
-  const bool always = threshold64 > 0xffffffffu;
-  const auto threshold = static_cast<std::uint32_t>(std::min<std::uint64_t>(threshold64, 0xffffffffu));
   const v16f top = v16f{} + 0x1.fffffep-1f;
   std::int64_t nnz = 0;
   for (int i = 0; i < n; ++i) {
+    const bool always = thresholds[i] > 0xffffffffu;
+    const auto threshold = static_cast<std::uint32_t>(std::min<std::uint64_t>(thresholds[i], 0xffffffffu));
+    const float scale = scales[i];
     const std::uint32_t* u = words + static_cast<std::size_t>(i) * B;
     std::uint8_t* nz = tile_nz + static_cast<std::size_t>(i) * tiles;
     for (int t = 0; t < full; ++t) {
@@ -151,8 +157,7 @@ std::int64_t sample_tiled(float* X, std::uint8_t* tile_nz, std::vector<std::int6
   if (sp.method == sampling_method::bernoulli) {
     kernels::philox_fill(sp.words.data(), static_cast<std::size_t>(B) * n, seed, c0, rng_tag::bernoulli);
     written.assign(1, -1);  // every entry was written: the next binomial batch clears everything
-    return bernoulli_tiles(X, tile_nz, sp.words.data(), B, n, bernoulli_threshold(density),
-                           bernoulli_scale(density));
+    return bernoulli_tiles(X, tile_nz, sp.words.data(), B, n, sp.thresholds.data(), sp.scales.data());
   }
   if (!written.empty() && written[0] < 0)
     std::memset(X, 0, sizeof(float) * 16 * static_cast<std::size_t>(tiles) * n);

@@ -3,7 +3,7 @@
 //
 // The stream of a batch (seed, step) is defined here, once, for every consumer. Let c0 = step + 1 and
 // A = philox_fill(seed, c0, tag) (kernels/philox_simd.hpp).
-//  * Bernoulli method: word e = i B + s of A (tag bernoulli) decides x_si: active iff u < p 2^32, and then
+//  * Bernoulli method: word e = i B + s of A (tag bernoulli) decides x_si: active iff u < p_i 2^32, and then
 //    x_si = bernoulli_value(u), uniform on [0, 1) (given u < p 2^32, u is uniform below the threshold, so one
 //    32-bit word gives both the coin and the value).
 //  * Binomial method (sparse features): word s of A (tag binomial) gives sample s's number of active
@@ -50,9 +50,12 @@ struct batch_sampler {
   int n = 0;
   double density = -1;
   sampling_method method = sampling_method::bernoulli;
-  std::vector<std::uint64_t> table;  // binomial thresholds
-  std::vector<std::uint32_t> words;  // [B n] (Bernoulli) or [B] (binomial)
-  std::vector<int> picked;           // [n] positions of the current sample (binomial)
+  std::vector<std::uint64_t> table;       // binomial thresholds
+  std::vector<double> relative;           // [n] per-feature density multipliers; empty: all 1
+  std::vector<std::uint64_t> thresholds;  // [n] Bernoulli thresholds of each feature
+  std::vector<float> scales;              // [n] Bernoulli value scales of each feature
+  std::vector<std::uint32_t> words;       // [B n] (Bernoulli) or [B] (binomial)
+  std::vector<int> picked;                // [n] positions of the current sample (binomial)
 
   void reserve(int B_, int n_) {
     B = B_;
@@ -62,6 +65,12 @@ struct batch_sampler {
     density = -1;
   }
   void set_density(double density);  // recomputes the method and table when the density changes
+  // Feature i gets density min(1, density x relative[i]) (paper E10: one feature's density varied).
+  // Non-uniform densities always use the Bernoulli method.
+  void set_relative(const std::vector<double>& relative_density) {
+    relative = relative_density;
+    density = -1;
+  }
 };
 
 // Binomial method, one sample: emits (feature, value) for its `count` active features, in draw order.

@@ -48,22 +48,28 @@ instance_metrics measure(const float* W, int n, int m) {
 
 linear_loss_terms linear_loss_decomposition(const float* W, const float* b, const float* importance,
                                             double density, int n, int m) {
-  const double p = density, mu = p / 2, var = p / 3 - p * p / 4;
+  const std::vector<double> per_feature(n, density);
+  return linear_loss_decomposition(W, b, importance, per_feature.data(), n, m);
+}
+
+linear_loss_terms linear_loss_decomposition(const float* W, const float* b, const float* importance,
+                                            const double* density, int n, int m) {
   linear_loss_terms out;
   for (int i = 0; i < n; ++i) {
-    double self = 0, cross = 0, row = 0;
+    double self = 0, cross = 0, mean = 0;
     for (int j = 0; j < n; ++j) {
-      const double g = dot(W + i * m, W + j * m, m);
-      row += g;
+      const double p = density[j], mu = p / 2, var = p / 3 - p * p / 4;
+      const double a = (j == i ? 1.0 : 0.0) - dot(W + i * m, W + j * m, m);  // (I - W^T W)_ij
+      mean += a * mu;
       if (j == i)
-        self = g;
+        self = a * a * var;
       else
-        cross += g * g;
+        cross += a * a * var;
     }
     const double I = importance[i];
-    const double mean_error = mu * (1 - row) - b[i];
-    out.feature_benefit += var * I * (1 - self) * (1 - self);
-    out.interference += var * I * cross;
+    const double mean_error = mean - b[i];
+    out.feature_benefit += I * self;
+    out.interference += I * cross;
     out.bias += I * mean_error * mean_error;
   }
   out.feature_benefit /= n;

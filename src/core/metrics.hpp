@@ -24,7 +24,8 @@ instance_metrics measure(const float* W, int n, int m);
 std::vector<double> gram(const float* W, int n, int m);
 
 // The linear model's expected loss split as in "Mathematical Understanding" (paper eq. after Saxe et al.),
-// exact for the sparse-uniform data: with p the density, mu = p/2 and sigma^2 = p/3 - p^2/4,
+// exact for the sparse-uniform data: with p the density, mu = p/2 and sigma^2 = p/3 - p^2/4 (the three terms
+// below; with per-feature densities the sums weight each j by its own sigma_j^2 and mu_j),
 //   E[I_i (x_i - x'_i)^2] = sigma^2 I_i (1 - ||W_i||^2)^2               feature benefit not attained
 //                         + sigma^2 I_i sum_{j != i} (W_i . W_j)^2      interference
 //                         + I_i (mu (1 - sum_j W_i . W_j) - b_i)^2     mean error, 0 at the optimal bias
@@ -37,5 +38,9 @@ struct linear_loss_terms {
 };
 linear_loss_terms linear_loss_decomposition(const float* W, const float* b, const float* importance,
                                             double density, int n, int m);
+// The same with a density per feature, density [n] (then mu_j and sigma_j^2 differ per feature:
+// E[e_i] = sum_j (delta_ij - W_i . W_j) mu_j - b_i, Var[e_i] = sum_j (delta_ij - W_i . W_j)^2 sigma_j^2).
+linear_loss_terms linear_loss_decomposition(const float* W, const float* b, const float* importance,
+                                            const double* density, int n, int m);
 
 }  // namespace tms

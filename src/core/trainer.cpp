@@ -162,6 +162,7 @@ train_result train(const train_config& config, const progress_fn& progress,
       worker_state st;
       const std::size_t P = model_param_count(config.model, n, m);
       st.ws.reserve(config.batch, n, m);
+      st.ws.sampler.set_relative(config.relative_density);
       st.params.resize(P);
       st.grad.resize(P);
       st.adam_m.resize(P);

@@ -1,5 +1,6 @@
 #include "io/run_dir.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <fstream>
@@ -51,6 +52,7 @@ json config_to_json(const train_config& c) {
               {"density", c.density},
               {"importance", importance},
               {"restarts", c.restarts},
+              {"relative_density", c.relative_density},
               {"steps", c.steps},
               {"batch", c.batch},
               {"optimizer", c.weight_decay > 0 ? "adamw" : "adam"},
@@ -91,7 +93,11 @@ json run_to_json(const train_config& c, const train_result& r) {
            {"dimensionality", rounded(mt.dimensionality)},
            {"loss_curve", rounded(curve)}};
     if (c.model == model_kind::linear) {
-      const linear_loss_terms t = linear_loss_decomposition(W, b, inst.importance.data(), inst.density, n, m);
+      std::vector<double> density(n, inst.density);
+      for (int i = 0; i < n && !c.relative_density.empty(); ++i)
+        density[i] = std::min(1.0, inst.density * c.relative_density[i]);
+      const linear_loss_terms t =
+          linear_loss_decomposition(W, b, inst.importance.data(), density.data(), n, m);
       j["loss_decomposition"] = {{"feature_benefit", rounded(t.feature_benefit)},
                                  {"interference", rounded(t.interference)},
                                  {"bias", rounded(t.bias)},

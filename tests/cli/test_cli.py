@@ -86,6 +86,14 @@ with tempfile.TemporaryDirectory() as tmp:
     d = json.load(open(os.path.join(lin, "metrics.json")))["instances"][0]["loss_decomposition"]
     check("linear decomposition", set(d) == {"feature_benefit", "interference", "bias", "expected_loss"}, str(d))
 
+    # Per-feature densities are recorded in the resolved configuration.
+    rel = os.path.join(tmp, "rel")
+    r = run("train", "-n", "3", "-m", "2", "--density", "0.1", "--relative-density", "1,2,0.5", "--steps", "20",
+            "--quiet", "--out", rel)
+    check("relative density run", r.returncode == 0, r.stderr)
+    cfg_rel = json.load(open(os.path.join(rel, "metrics.json")))["config"]
+    check("relative density recorded", cfg_rel["relative_density"] == [1, 2, 0.5], str(cfg_rel.get("relative_density")))
+
     bad = os.path.join(tmp, "bad")
     cases = [
         ("density > 1", ["--density", "0.5,1.5"], 2, "density"),
@@ -107,6 +115,8 @@ with tempfile.TemporaryDirectory() as tmp:
         ("unknown schedule", ["--schedule", "step"], 2, "schedule"),
         ("unknown flag", ["--densty", "0.1"], 2, "densty"),
         ("negative seed", ["--seed", "-1"], 2, "seed"),
+        ("relative density length", ["--relative-density", "1,2"], 2, "relative_density"),
+        ("relative density zero", ["-n", "2", "--relative-density", "1,0"], 2, "relative_density"),
         ("divergence", ["--lr", "1e30", "--steps", "50", "--batch", "16"], 1, "loss became"),
     ]
     for name, args, code, fragment in cases:

@@ -111,3 +111,30 @@ TEST(Data, SameKeySameBatchOtherKeyOtherBatch) {
 
 }  // namespace
 }  // namespace tms
+
+namespace tms {
+namespace {
+
+// Per-feature densities (paper E10): feature i is active with probability min(1, p r_i), independently.
+TEST(Data, RelativeDensityPerFeature) {
+  const int B = 4096, n = 6, steps = 16;
+  const double p = 0.2;
+  const std::vector<double> relative = {1, 0.25, 2, 10, 0.05, 1};
+  sparse_batch<float> x;
+  x.reserve(B, n);
+  x.sampler.set_relative(relative);
+  std::vector<double> count(n, 0), sum(n, 0);
+  for (int t = 0; t < steps; ++t) {
+    sample_sparse_batch(x, 5, t, p);
+    for (int e = 0; e < x.nnz(); ++e) count[x.index[e]] += 1, sum[x.index[e]] += x.value[e];
+  }
+  const double N = static_cast<double>(B) * steps;
+  for (int i = 0; i < n; ++i) {
+    const double q = std::min(1.0, p * relative[i]);
+    EXPECT_NEAR(count[i] / N, q, 6 * std::sqrt(q * (1 - q) / N) + 1e-12) << "feature " << i;
+    EXPECT_NEAR(sum[i] / count[i], 0.5, 6 * std::sqrt(1.0 / 12 / count[i])) << "feature " << i;
+  }
+}
+
+}  // namespace
+}  // namespace tms

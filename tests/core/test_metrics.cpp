@@ -155,6 +155,34 @@ TEST(Metrics, LinearLossDecompositionMatchesMonteCarlo) {
   }
 }
 
+TEST(Metrics, LinearLossDecompositionWithPerFeatureDensities) {
+  const int n = 5, m = 2, B = 4096, steps = 40;
+  std::mt19937 gen(4);
+  std::normal_distribution<double> normal(0, 0.5);
+  std::vector<float> params(model_param_count(model_kind::linear, n, m)), importance(n, 1.0f);
+  for (auto& v : params) v = static_cast<float>(normal(gen));
+  const std::vector<double> relative = {1, 3, 0.2, 1, 10};
+  const double p = 0.15;
+  std::vector<double> density(n);
+  for (int i = 0; i < n; ++i) density[i] = std::min(1.0, p * relative[i]);
+  const auto terms = linear_loss_decomposition(params.data(), params.data() + n * m, importance.data(),
+                                               density.data(), n, m);
+  model_workspace<float> ws;
+  ws.reserve(B, n, m);
+  ws.x.sampler.set_relative(relative);
+  std::vector<float> grad(params.size());
+  double sum = 0, sum_sq = 0;
+  for (int t = 0; t < steps; ++t) {
+    sample_sparse_batch(ws.x, 7, t, p);
+    const double l =
+        model_loss_and_grad(model_kind::linear, grad.data(), params.data(), importance.data(), n, m, ws);
+    sum += l;
+    sum_sq += l * l;
+  }
+  const double mean = sum / steps, se = std::sqrt((sum_sq / steps - mean * mean) / steps);
+  EXPECT_NEAR(mean, terms.total, 5 * se);
+}
+
 TEST(Metrics, OptimalBiasMakesTheBiasTermVanish) {
   // Top-2 features of n = 4 learned orthogonally; b_i = mu for the unlearned ones, 0 for the learned.
   const std::vector<float> W = {1, 0, 0, 1, 0, 0, 0, 0}, I = {1, 0.7f, 0.49f, 0.343f};
