@@ -13,7 +13,7 @@ namespace tms::io {
 
 inline constexpr int metrics_format_version = 1;
 
-// The resolved configuration as written into metrics.json (and read back by from_json).
+// The resolved configuration as written into metrics.json.
 nlohmann::json config_to_json(const train_config& config);
 
 // metrics.json's whole document for a trained run.
