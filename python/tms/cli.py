@@ -8,7 +8,8 @@ import sys
 import tempfile
 from typing import Optional, Sequence
 
-REPRODUCE_HELP = "Reproduce a paper experiment (intro, basic, basic-large): runs, figures, report.html"
+REPRODUCE_HELP = ("Reproduce a paper experiment (intro, basic, basic-large, phase-2-1, phase-3-2, geometry, "
+                  "dynamics): runs, figures, report.html")
 
 
 def _help() -> int:

@@ -22,7 +22,8 @@ from matplotlib import cm, colors
 from matplotlib.figure import Figure
 
 __all__ = ["gram_heatmap", "feature_norms", "feature_vectors", "vectors_grid", "basic_grid", "basic_columns",
-           "loss_curves", "save", "WEIGHT_CMAP", "SUPERPOSITION_CMAP"]
+           "loss_curves", "save", "WEIGHT_CMAP", "SUPERPOSITION_CMAP", "phase_diagram", "PHASE_COLORS",
+           "dims_per_feature", "dimensionality_scatter", "dimensionality_dynamics", "DIMENSIONALITY_LINES"]
 
 WEIGHT_CMAP = "RdBu_r"  # diverging blue - white - red
 WEIGHT_NORM = colors.Normalize(vmin=-1.0, vmax=1.0)
@@ -331,4 +332,203 @@ def loss_curves(run, *, ax=None, path: Optional[PathLike] = None, title: Optiona
     ax.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     name = "Linear" if run.model == "linear" else "ReLU"
     ax.set_title(title if title is not None else f"{name} model: training loss", fontsize=9)
+    return _finish(fig, path)
+
+
+# ---- phase diagrams (E5, E6) ----------------------------------------------------------------------------------
+
+# The paper's palette (Wattenberg's notebook): grey = the extra feature ignored, red = in superposition, dark blue =
+# dedicated; mid blue = dedicated with the other two features antipodal (n = 3, W ⊥ [1,1,0]). "other" (a
+# configuration none of the candidates describes) is not in the paper; it is drawn in amber.
+PHASE_COLORS = {"not learned": "#dddddd", "dedicated": "#003399", "superposition": "#dd4444", "other": "#e8b030"}
+CANDIDATE_COLORS = {"extra_ignored": "#dddddd", "extra_dedicated": "#003399", "others_antipodal": "#2255bb",
+                    "extra_antipodal": "#dd4444"}
+CANDIDATE_LABELS = {"extra_ignored": "extra ignored (W ⊥ extra)", "extra_dedicated": "extra dedicated",
+                    "others_antipodal": "extra dedicated, others antipodal (W ⊥ [1,1,0])",
+                    "extra_antipodal": "extra in superposition (antipodal)"}
+
+
+def _log_edges(values: np.ndarray) -> np.ndarray:
+    """Cell edges for log-spaced centres (geometric midpoints, the ends mirrored)."""
+    v = np.log10(np.asarray(values, dtype=np.float64))
+    if v.size == 1:
+        return 10 ** np.array([v[0] - 0.5, v[0] + 0.5])
+    mid = (v[1:] + v[:-1]) / 2
+    return 10 ** np.concatenate([[v[0] - (mid[0] - v[0])], mid, [v[-1] + (v[-1] - mid[-1])]])
+
+
+def _phase_axes(ax, title: str) -> None:
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlim(0.1, 10)
+    ax.set_ylim(0.01, 1.0)
+    ax.set_xlabel("relative importance of the extra feature, r", fontsize=8)
+    ax.set_ylabel("feature density 1−S", fontsize=8)
+    ax.tick_params(labelsize=7)
+    ax.set_title(title, fontsize=9)
+
+
+def _draw_boundaries(ax, diagram, color="black") -> None:
+    from . import phase as _phase
+
+    p = np.logspace(-2, 0, 400)
+    for j, (label, rs, ps) in enumerate(_phase.boundaries(diagram.problem, p)):
+        ax.plot(rs, ps, color=color, linewidth=1.2, linestyle="--", label="theory" if j == 0 else None)
+    ax.plot([1.0], [_tms_triple()], marker="o", markersize=5, color=color, markerfacecolor="white", zorder=5,
+            label="triple point (r = 1, 1−S = 4/7)")
+
+
+def _tms_triple() -> float:
+    from . import _tms
+
+    return float(_tms.phase_triple_density)
+
+
+def phase_diagram(diagram, *, path: Optional[PathLike] = None, suptitle: Optional[str] = None) -> Figure:
+    """A phase diagram (tms.phase.PhaseDiagram): left, the empirical cells coloured by the extra feature's fate
+    (after the paper's reduction), with the closed-form boundaries dashed over them; right, the closed-form
+    diagram (phase_predict's candidate on a fine grid). x = r (log, 0.1–10), y = 1−S (log, 1 at the top)."""
+    from matplotlib.patches import Patch
+
+    from . import phase as _phase
+
+    fig = Figure(figsize=(11.0, 4.6), facecolor="white")
+    axes = fig.subplots(1, 2)
+    colors_list = [PHASE_COLORS[name] for name in _phase.PHASES]
+    cmap = colors.ListedColormap(colors_list)
+    norm = colors.BoundaryNorm(np.arange(len(colors_list) + 1) - 0.5, len(colors_list))
+    ax = axes[0]
+    ax.pcolormesh(_log_edges(diagram.r), _log_edges(diagram.density), diagram.phase, cmap=cmap, norm=norm,
+                  edgecolors="white", linewidth=0.3)
+    disagree = ~diagram.agree
+    rr, dd = np.meshgrid(diagram.r, diagram.density)
+    ax.scatter(rr[disagree], dd[disagree], marker="x", s=10, color="black", linewidths=0.7,
+               label="differs from theory")
+    _draw_boundaries(ax, diagram)
+    _phase_axes(ax, f"Empirical ({diagram.models} models per cell, highest-loss dropped, majority of the rest)")
+    handles = [Patch(color=PHASE_COLORS[name], label=name) for name in _phase.PHASES
+               if (diagram.phase == _phase.PHASES.index(name)).any()]
+    lines, labels = ax.get_legend_handles_labels()
+    ax.legend(handles=handles + lines, fontsize=6.5, loc="lower left", framealpha=0.9)
+    # The closed-form diagram on a fine grid.
+    ax = axes[1]
+    rs, ps = np.logspace(-1, 1, 241), np.logspace(-2, 0, 241)
+    cand = np.array([[_phase.predict(diagram.problem, p, r)[1] for r in rs] for p in ps])
+    ccols = [CANDIDATE_COLORS[c] for c in _phase.CANDIDATES]
+    ax.pcolormesh(_log_edges(rs), _log_edges(ps), cand, cmap=colors.ListedColormap(ccols),
+                  norm=colors.BoundaryNorm(np.arange(len(ccols) + 1) - 0.5, len(ccols)), rasterized=True)
+    _draw_boundaries(ax, diagram, color="0.15")
+    _phase_axes(ax, "Theory: the lowest-loss candidate (paper's toy model of the toy model)")
+    present = sorted(set(cand.ravel().tolist()))
+    ax.legend(handles=[Patch(color=ccols[c], label=CANDIDATE_LABELS[_phase.CANDIDATES[c]]) for c in present],
+              fontsize=6.5, loc="lower left", framealpha=0.9)
+    if suptitle:
+        fig.suptitle(suptitle, fontsize=10)
+    fig.subplots_adjust(wspace=0.25, top=0.86 if suptitle else 0.92)
+    return _finish(fig, path)
+
+
+# ---- uniform superposition and feature dimensionality (E7, E8) --------------------------------------------------
+
+# The fractions the paper names (E8): tetrahedron, triangle, antipodal pair, pentagon, square antiprism, not learned.
+DIMENSIONALITY_LINES = ((1.0, "1"), (3 / 4, "3/4"), (2 / 3, "2/3"), (1 / 2, "1/2"), (2 / 5, "2/5"), (3 / 8, "3/8"),
+                        (0.0, "0"))
+
+
+def _sorted_sparsity(run):
+    order = np.argsort(-np.asarray(run.density))
+    return order, 1.0 / np.asarray(run.density, dtype=np.float64)[order]
+
+
+def dims_per_feature(run, *, ax=None, path: Optional[PathLike] = None, title: Optional[str] = None) -> Figure:
+    """m / ‖W‖_F² (hidden dimensions per embedded feature) against 1/(1−S), log x (paper E7)."""
+    if ax is None:
+        fig, ax = _new_figure(6.0, 3.4)
+    else:
+        fig = ax.figure
+    order, x = _sorted_sparsity(run)
+    ax.plot(x, np.asarray(run.dims_per_feature)[order], color="black", linewidth=1.4, marker="o", markersize=3)
+    for value, label in ((1.0, "1"), (0.5, "1/2")):
+        ax.axhline(value, color="0.75", linewidth=0.8, linestyle=":", zorder=0)
+        ax.text(x.max() * 1.05, value, label, fontsize=7, va="center", color="0.4")
+    ax.set_xscale("log")
+    ax.set_ylim(0, 1.1)
+    ax.set_xlabel("1/(1−S)", fontsize=8)
+    ax.set_ylabel("m / ‖W‖_F²", fontsize=8)
+    ax.tick_params(labelsize=7)
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    ax.set_title(title if title is not None else "Number of Hidden Dimensions per Embedded Feature", fontsize=9)
+    return _finish(fig, path)
+
+
+def dimensionality_scatter(run, *, ax=None, path: Optional[PathLike] = None, title: Optional[str] = None,
+                           seed: int = 0) -> Figure:
+    """Every feature's D_i at every density (small dark points, jittered in x) with the m/‖W‖_F² line over them
+    and reference lines at 1, 3/4, 2/3, 1/2, 2/5, 3/8 and 0 (paper E8)."""
+    if ax is None:
+        fig, ax = _new_figure(7.0, 4.2)
+    else:
+        fig = ax.figure
+    order, x = _sorted_sparsity(run)
+    logx = np.log10(x)
+    step = float(np.median(np.diff(logx))) if x.size > 1 else 0.1
+    rng = np.random.default_rng(seed)
+    for value, label in DIMENSIONALITY_LINES:
+        ax.axhline(value, color="#7b68ae" if value not in (0.0, 1.0) else "0.7", linewidth=0.8, zorder=0)
+        ax.text(x.max() * 10 ** (0.6 * step), value, label, fontsize=7, va="center", color="0.3")
+    for j, k in enumerate(order):
+        d = np.asarray(run.dimensionality[k])
+        jitter = 10 ** (logx[j] + rng.uniform(-0.1, 0.1, d.size) * step)
+        ax.scatter(jitter, d, s=3, color="#222222", alpha=0.5, linewidths=0, zorder=2)
+    ax.plot(x, np.asarray(run.dims_per_feature)[order], color="#1f77b4", linewidth=1.2, zorder=3,
+            label="m / ‖W‖_F²")
+    ax.set_xscale("log")
+    ax.set_ylim(-0.05, 1.1)
+    ax.set_xlabel("1/(1−S)", fontsize=8)
+    ax.set_ylabel("feature dimensionality Dᵢ", fontsize=8)
+    ax.tick_params(labelsize=7)
+    ax.legend(fontsize=7, frameon=False, loc="upper right")
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    ax.set_title(title if title is not None else "Feature dimensionality Dᵢ of every feature", fontsize=9)
+    return _finish(fig, path)
+
+
+# ---- learning dynamics (E14) -----------------------------------------------------------------------------------
+
+
+def dimensionality_dynamics(run, instance: int = 0, *, path: Optional[PathLike] = None,
+                            title: Optional[str] = None) -> Figure:
+    """For a run with snapshots: every feature's D_i against the step (log x, one line per feature) above the
+    loss at the same steps (paper E14)."""
+    from . import api as _api
+
+    if run.snapshot_steps is None:
+        raise ValueError("dimensionality_dynamics: the run has no snapshots (train with snapshots=N)")
+    steps = np.asarray(run.snapshot_steps)
+    keep = steps > 0
+    D = np.array([_api._tms.measure(np.ascontiguousarray(run.snapshot_W[s, instance])).dimensionality
+                  for s in range(len(steps))])
+    fig = Figure(figsize=(7.0, 5.2), facecolor="white")
+    top, bottom = fig.subplots(2, 1, sharex=True, gridspec_kw=dict(height_ratios=[1.6, 1.0], hspace=0.08))
+    cmap = _get_cmap("tab20")
+    for i in range(run.n):
+        top.plot(steps[keep], D[keep, i], color=cmap(i % 20), linewidth=1.0, alpha=0.9)
+    for value, label in DIMENSIONALITY_LINES:
+        top.axhline(value, color="0.85", linewidth=0.7, zorder=0)
+    top.set_ylabel("Dᵢ (one line per feature)", fontsize=8)
+    top.set_ylim(-0.05, 1.1)
+    loss = np.asarray(run.loss_curve[instance], dtype=np.float64)
+    ok = np.isfinite(loss) & (loss > 0) & (run.curve_steps > 0)
+    bottom.plot(run.curve_steps[ok], loss[ok], color="black", linewidth=1.1)
+    bottom.set_yscale("log")
+    bottom.set_xscale("log")
+    bottom.set_xlabel("step", fontsize=8)
+    bottom.set_ylabel("loss", fontsize=8)
+    for a in (top, bottom):
+        a.tick_params(labelsize=7)
+        for side in ("top", "right"):
+            a.spines[side].set_visible(False)
+    top.set_title(title if title is not None else "Feature dimensionality and loss during training", fontsize=9)
     return _finish(fig, path)

@@ -72,7 +72,19 @@ MEASUREMENT_COLUMNS = [
     ("superposition_represented", "mean superposition (represented)"),
 ]
 LINEAR_COLUMNS = [("feature_benefit", "feature benefit lost"), ("interference", "interference"),
-                  ("bias", "bias term")]
+                  ("bias", "bias term"), ("total", "expected loss")]
+RELU_COLUMNS = [("feature_benefit", "1-sparse: feature benefit lost"), ("interference", "1-sparse: interference"),
+                ("bias", "0-sparse: bias term"), ("total", "expected loss, ≤ 1 feature active")]
+DECOMPOSITION_NOTE = {
+    "linear": "Loss decomposition (linear model, exact): the expected loss split into the feature benefit not "
+              "attained, the interference between features and a bias term, averaged over features like the "
+              "training loss; their sum is the expected loss, next to the measured final loss.",
+    "relu": "Loss decomposition (ReLU output model, paper §4.2): the expected loss on inputs with at most one active "
+            "feature, split into the feature benefit not attained and the interference (1-sparse inputs) and the "
+            "bias term (no active feature), averaged over features like the training loss. Their sum is a lower "
+            "bound on the expected loss that approaches it as S → 1 (the rest is O((1−S)²)); compare it with the "
+            "measured final loss.",
+}
 
 
 def measurement_table(run, chosen: Optional[Sequence[int]] = None) -> str:
@@ -80,7 +92,7 @@ def measurement_table(run, chosen: Optional[Sequence[int]] = None) -> str:
     rows = run.rows()
     columns = list(MEASUREMENT_COLUMNS)
     if run.loss_decomposition is not None:
-        columns += LINEAR_COLUMNS
+        columns += LINEAR_COLUMNS if run.model == "linear" else RELU_COLUMNS
     if chosen is not None:
         chosen = set(int(k) for k in chosen)
         for row in rows:
@@ -91,9 +103,11 @@ def measurement_table(run, chosen: Optional[Sequence[int]] = None) -> str:
 
 def write_report(path: str, *, title: str, subtitle: str, command: str, intro_html: str,
                  findings: Sequence[Finding], figures: Sequence[dict], runs: Sequence[dict],
-                 seconds: float, notes: Sequence[str] = ()) -> str:
+                 seconds: float, notes: Sequence[str] = (), sections: Sequence[str] = ()) -> str:
     """Writes report.html. figures: dicts with png (path), caption, and optionally svg (path, linked).
-    runs: dicts with name, run, folder (relative path), chosen (instances shown in the figures)."""
+    runs: dicts with name, run, folder (relative path), chosen (instances shown in the figures), and table=False
+    to leave out the per-instance table (for runs of thousands of models). sections: extra HTML after the
+    figures."""
     directory = os.path.dirname(os.path.abspath(path))
     parts: List[str] = []
     parts.append(f"<h1>{html.escape(title)}</h1>")
@@ -118,11 +132,18 @@ def write_report(path: str, *, title: str, subtitle: str, command: str, intro_ht
                 rel_links.append(f'<a href="{html.escape(rel)}">{key.upper()}</a>')
         parts.append(f'<figure><img src="{data_uri(fig["png"])}" alt="{html.escape(fig["caption"])}">'
                      f"<figcaption>{html.escape(fig['caption'])} ({' · '.join(rel_links)})</figcaption></figure>")
+    parts.extend(sections)
     parts.append("<h2>Measurements</h2>")
+    for model in sorted({r["run"].model for r in runs if r.get("table", True)}):
+        parts.append(f'<p class="meta">{html.escape(DECOMPOSITION_NOTE[model])}</p>')
     for r in runs:
         run = r["run"]
         parts.append(f"<h3>{html.escape(r['name'])} — run folder <code>{html.escape(r['folder'])}</code></h3>")
-        parts.append(measurement_table(run, r.get("chosen")))
+        if r.get("table", True):
+            parts.append(measurement_table(run, r.get("chosen")))
+        else:
+            parts.append(f"<p>{run.K} models: the per-model table is left out; <code>tms analyze "
+                         f"{html.escape(r['folder'])}</code> or <code>tms.load()</code> lists them.</p>")
     parts.append("<h2>Configuration</h2>")
     for r in runs:
         run = r["run"]

@@ -7,6 +7,11 @@ Targets (paper sections in parentheses):
   basic        n=20, m=5, I=0.7^i, linear and ReLU output models at 1−S in {1, 0.3, 0.1, 0.03, 0.01, 0.003,
                0.001} (Basic Results)
   basic-large  the same with n=80, m=20, I=0.9^i (Basic Results, scaled up)
+  phase-2-1    the phase diagram for n=2, m=1: relative importance r x density, 10 models per cell (E5)
+  phase-3-2    the same for n=3, m=2, importances [1, 1, r] (E6)
+  geometry     n=400, m=30, I=1: m/|W|_F^2 and every D_i against 1/(1-S), tegum factors per density (E7, E8)
+  dynamics     D_i of every feature against the training step, with weight snapshots (E14)
+  (the last four live in experiments.py)
 
 Output (DIR, default tms-output/TARGET): one run folder per model (DIR/linear, DIR/relu: weights.npz and
 metrics.json, every restart), DIR/figures/*.png and *.svg, DIR/findings.json and DIR/report.html.
@@ -20,9 +25,9 @@ import sys
 import time
 from typing import Callable, List, Optional, Sequence
 
-from . import api, claims, figures, report
+from . import api, claims, experiments, figures, report
 
-__all__ = ["TARGETS", "Target", "reproduce", "main"]
+__all__ = ["TARGETS", "ALL_TARGETS", "Target", "reproduce", "main"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,6 +72,10 @@ TARGETS = {
 
 QUICK = dict(steps=400, batch=256, max_restarts=2)
 
+# Every target: the basic ones above and the experiments of experiments.py (phase diagrams, geometry, dynamics).
+ALL_TARGETS = {**{name: t.title for name, t in TARGETS.items()},
+               **{name: e.title for name, e in experiments.EXPERIMENTS.items()}}
+
 
 def _log_default(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
@@ -95,11 +104,15 @@ def reproduce(target: str, out: Optional[str] = None, *, restarts: Optional[int]
     quick: a short smoke run (steps 400, batch 256, at most 2 restarts) unless steps/batch/restarts are given.
     Unset training settings take the reference preset's defaults (10,000 steps, batch 1024, AdamW lr 1e-3).
     """
-    if target not in TARGETS:
-        raise ValueError(f"target: unknown target '{target}'; allowed: {', '.join(TARGETS)}")
-    t = TARGETS[target]
+    if target not in ALL_TARGETS:
+        raise ValueError(f"target: unknown target '{target}'; allowed: {', '.join(ALL_TARGETS)}")
     given = dict(restarts=restarts, steps=steps, batch=batch, seed=seed, threads=threads, quick=quick)
     out = out or os.path.join("tms-output", target)
+    if target in experiments.EXPERIMENTS:
+        return experiments.run_experiment(target, out, _command(target, out, given), quick=quick, log=log,
+                                          progress=progress, restarts=restarts, steps=steps, batch=batch,
+                                          seed=seed, threads=threads)
+    t = TARGETS[target]
     if quick:
         steps = QUICK["steps"] if steps is None else steps
         batch = QUICK["batch"] if batch is None else batch
@@ -202,13 +215,14 @@ def main(argv: Sequence[str]) -> int:
         prog="tms reproduce",
         description="Reproduce an experiment of Elhage et al. (2022): train, draw the paper's figures, check its "
                     "claims, and write DIR/report.html (self-contained) with the run folders and figures.",
-        epilog="targets: " + "; ".join(f"{name}: {t.title}" for name, t in TARGETS.items()))
-    parser.add_argument("target", choices=list(TARGETS), help="which experiment")
+        epilog="targets: " + "; ".join(f"{name}: {title}" for name, title in ALL_TARGETS.items()))
+    parser.add_argument("target", choices=list(ALL_TARGETS), help="which experiment")
     parser.add_argument("--out", "-o", metavar="DIR", help="output folder [default: tms-output/TARGET]")
     parser.add_argument("--restarts", type=int, metavar="N",
-                        help="fits per (model, density); the lowest final loss is shown [default: intro 10, "
-                             "basic and basic-large 1]")
-    parser.add_argument("--steps", type=int, metavar="N", help="training steps [default: 10000]")
+                        help="fits per (model, density); the lowest final loss is shown; for the phase diagrams "
+                             "the models per cell [default: intro 10, phase-* 10, dynamics 8, others 1]")
+    parser.add_argument("--steps", type=int, metavar="N",
+                        help="training steps [default: 10000; dynamics 20000]")
     parser.add_argument("--batch", type=int, metavar="N", help="batch size [default: 1024]")
     parser.add_argument("--seed", type=int, metavar="N", help="random seed [default: 0]")
     parser.add_argument("--threads", type=int, metavar="N", help="threads, 0 = all cores [default: 0]")
