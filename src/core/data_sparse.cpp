@@ -10,9 +10,13 @@
 namespace tms {
 
 sampling_method choose_sampling(double density, int n) {
-  const double any_active = -std::expm1(n * std::log1p(-std::min(density, 1.0 - 1e-16)));
-  const double binomial_cost = 1.0 + 30.0 * (density * n / 2 + 0.75 * any_active);
-  return binomial_cost < n ? sampling_method::binomial : sampling_method::bernoulli;
+  return 1.0 + 8.0 * density * n < n ? sampling_method::binomial : sampling_method::bernoulli;
+}
+
+void word_stream::refill() {
+  kernels::philox_fill(buffer_, chunk, seed_, c0_, tag_, base_);
+  base_ += chunk;
+  pos_ = 0;
 }
 
 std::vector<std::uint64_t> binomial_thresholds(int n, double density) {
@@ -48,10 +52,9 @@ void batch_sampler::set_density(double d) {
 
 namespace {
 
+// The first k with u < table[k].
 int binomial_count(std::uint32_t u, const std::vector<std::uint64_t>& table) {
-  int c = 0;
-  while (u >= table[c]) ++c;
-  return c;
+  return static_cast<int>(std::upper_bound(table.begin(), table.end(), std::uint64_t{u}) - table.begin());
 }
 
 }  // namespace
@@ -77,10 +80,11 @@ void sample_sparse_batch(sparse_batch<float>& out, std::uint64_t seed, std::int6
     }
   } else {
     kernels::philox_fill(sp.words.data(), B, seed, c0, rng_tag::binomial);
+    word_stream draws(seed, c0, rng_tag::binomial_draws);
     for (int s = 0; s < B; ++s) {
       out.offset[s] = nnz;
       const int count = binomial_count(sp.words[s], sp.table);
-      binomial_sample(seed, c0, s, n, count, sp.picked.data(), [&](int i, float v) {
+      binomial_sample(draws, n, count, sp.picked.data(), sp.taken.data(), [&](int i, float v) {
         out.index[nnz] = i;
         out.value[nnz] = v;
         ++nnz;
@@ -166,11 +170,12 @@ std::int64_t sample_tiled(float* X, std::uint8_t* tile_nz, std::vector<std::int6
   written.clear();
   std::memset(tile_nz, 0, static_cast<std::size_t>(n) * tiles);
   kernels::philox_fill(sp.words.data(), B, seed, c0, rng_tag::binomial);
+  word_stream draws(seed, c0, rng_tag::binomial_draws);
   for (int s = 0; s < B; ++s) {
     const int count = binomial_count(sp.words[s], sp.table);
     if (count == 0) continue;
     const int t = s / 16, l = s % 16;
-    binomial_sample(seed, c0, s, n, count, sp.picked.data(), [&](int i, float v) {
+    binomial_sample(draws, n, count, sp.picked.data(), sp.taken.data(), [&](int i, float v) {
       const std::int64_t at = (static_cast<std::int64_t>(t) * n + i) * 16 + l;
       X[at] = v;
       written.push_back(at);

@@ -19,12 +19,15 @@
 #include <cstdint>
 #include <vector>
 
+#include "core/rng.hpp"
+
 namespace tms {
 
 enum class sampling_method { bernoulli, binomial };
 
 // The cheaper method for (p, n): Bernoulli costs one SIMD word per feature; binomial one SIMD word per sample
-// plus, for samples with an active feature, scalar Philox blocks (measured at about 30 SIMD words each).
+// plus, per active feature, two words and the scalar work of placing it (measured at about 8 Bernoulli
+// features in all).
 sampling_method choose_sampling(double density, int n);
 
 // Inverse-CDF thresholds of Binomial(n, p) on a 32-bit word: c = the first k with u < table[k]. The table
@@ -56,12 +59,14 @@ struct batch_sampler {
   std::vector<float> scales;              // [n] Bernoulli value scales of each feature
   std::vector<std::uint32_t> words;       // [B n] (Bernoulli) or [B] (binomial)
   std::vector<int> picked;                // [n] positions of the current sample (binomial)
+  std::vector<std::uint64_t> taken;       // [ceil(n / 64)] bitmap of picked positions (binomial)
 
   void reserve(int B_, int n_) {
     B = B_;
     n = n_;
     words.assign(static_cast<std::size_t>(B_) * n_, 0);
     picked.assign(n_, 0);
+    taken.assign((n_ + 63) / 64, 0);
     density = -1;
   }
   void set_density(double density);  // recomputes the method and table when the density changes
@@ -73,10 +78,31 @@ struct batch_sampler {
   }
 };
 
-// Binomial method, one sample: emits (feature, value) for its `count` active features, in draw order.
-// `picked` is scratch of at least `count` ints.
+// The words of one stream in order, generated 1024 at a time by the SIMD Philox.
+class word_stream {
+ public:
+  word_stream(std::uint64_t seed, std::uint32_t c0, rng_tag tag) : seed_(seed), c0_(c0), tag_(tag) {}
+  std::uint32_t next() {
+    if (pos_ == chunk) refill();
+    return buffer_[pos_++];
+  }
+
+ private:
+  static constexpr int chunk = 1024;  // a multiple of 128 words
+  void refill();
+  std::uint64_t seed_;
+  std::uint32_t c0_;
+  rng_tag tag_;
+  std::uint64_t base_ = 0;  // stream position of the next refill
+  int pos_ = chunk;
+  std::uint32_t buffer_[chunk];
+};
+
+// Binomial method, one sample: emits (feature, value) for its `count` active features, in draw order, from
+// the next words of `draws`. `picked` holds at least `count` ints; `taken` is a zeroed bitmap of n bits, left
+// zeroed.
 template <class Emit>
-void binomial_sample(std::uint64_t seed, std::uint32_t c0, int s, int n, int count, int* picked, Emit&& emit);
+void binomial_sample(word_stream& draws, int n, int count, int* picked, std::uint64_t* taken, Emit&& emit);
 
 // One instance's batch in compressed rows: sample b's active features are index[offset[b] .. offset[b+1]),
 // ascending. The reference layout (tests, the double-precision model path).

@@ -6,31 +6,25 @@
 namespace tms {
 
 template <class Emit>
-void binomial_sample(std::uint64_t seed, std::uint32_t c0, int s, int n, int count, int* picked,
-                     Emit&& emit) {
-  const philox rng(seed);
-  std::uint32_t block = 0;
-  std::array<std::uint32_t, 4> u{};
-  int next = 4;  // next unused word of u
-  auto word = [&]() {
-    if (next == 4) u = rng(c0, static_cast<std::uint32_t>(s), block++, rng_tag::binomial_draws), next = 0;
-    return u[next++];
-  };
+void binomial_sample(word_stream& draws, int n, int count, int* picked, std::uint64_t* taken, Emit&& emit) {
   const auto n32 = static_cast<std::uint32_t>(n);
   const std::uint32_t reject_below = (0u - n32) % n32;  // Lemire: 2^32 mod n
   for (int a = 0; a < count; ++a) {
     int position;
     while (true) {
-      const std::uint64_t product = static_cast<std::uint64_t>(word()) * n32;
+      const std::uint64_t product = static_cast<std::uint64_t>(draws.next()) * n32;
       if (static_cast<std::uint32_t>(product) < reject_below) continue;  // keeps positions exactly uniform
       position = static_cast<int>(product >> 32);
-      bool taken = false;
-      for (int b = 0; b < a; ++b) taken |= picked[b] == position;
-      if (!taken) break;
+      const std::uint64_t bit = std::uint64_t{1} << (position & 63);
+      if (!(taken[position >> 6] & bit)) {
+        taken[position >> 6] |= bit;
+        break;
+      }
     }
     picked[a] = position;
-    emit(position, uniform_float(word()));
+    emit(position, uniform_float(draws.next()));
   }
+  for (int a = 0; a < count; ++a) taken[picked[a] >> 6] = 0;
 }
 
 }  // namespace tms

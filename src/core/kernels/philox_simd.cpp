@@ -130,14 +130,16 @@ const dispatch& chosen() {
 
 }  // namespace
 
-// group_fn computes two consecutive groups (128 words) at a time.
+// group_fn computes two consecutive groups (128 words) at a time; `first` (a multiple of 128) is the stream
+// position of out[0].
 static void fill_with(group_fn fn, std::uint32_t* out, std::size_t count, std::uint64_t seed,
-                      std::uint32_t c0, rng_tag tag) {
+                      std::uint32_t c0, rng_tag tag, std::uint64_t first = 0) {
+  const std::uint64_t g0 = first / 64;
   const std::size_t pairs = count / 128;
-  for (std::size_t p = 0; p < pairs; ++p) fn(out + 128 * p, seed, c0, tag, 2 * p);
+  for (std::size_t p = 0; p < pairs; ++p) fn(out + 128 * p, seed, c0, tag, g0 + 2 * p);
   if (count % 128) {
     std::uint32_t tail[128];
-    fn(tail, seed, c0, tag, 2 * pairs);
+    fn(tail, seed, c0, tag, g0 + 2 * pairs);
     std::memcpy(out + 128 * pairs, tail, (count % 128) * sizeof(std::uint32_t));
   }
 }
@@ -146,8 +148,9 @@ const char* philox_isa() {
   return chosen().name;
 }
 
-void philox_fill(std::uint32_t* out, std::size_t count, std::uint64_t seed, std::uint32_t c0, rng_tag tag) {
-  fill_with(chosen().fn, out, count, seed, c0, tag);
+void philox_fill(std::uint32_t* out, std::size_t count, std::uint64_t seed, std::uint32_t c0, rng_tag tag,
+                 std::uint64_t first) {
+  fill_with(chosen().fn, out, count, seed, c0, tag, first);
 }
 
 bool philox_fill_isa(const char* isa, std::uint32_t* out, std::size_t count, std::uint64_t seed,

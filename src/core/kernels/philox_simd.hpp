@@ -21,8 +21,9 @@ inline std::uint32_t philox_word(std::uint64_t seed, std::uint32_t c0, rng_tag t
   return u[(e >> 4) & 3];
 }
 
-// out[e] = philox_word(seed, c0, tag, e) for e in [0, count).
-void philox_fill(std::uint32_t* out, std::size_t count, std::uint64_t seed, std::uint32_t c0, rng_tag tag);
+// out[e] = philox_word(seed, c0, tag, first + e) for e in [0, count); `first` is a multiple of 128.
+void philox_fill(std::uint32_t* out, std::size_t count, std::uint64_t seed, std::uint32_t c0, rng_tag tag,
+                 std::uint64_t first = 0);
 
 // Which path philox_fill uses on this machine: "avx512", "avx2" or "scalar".
 const char* philox_isa();

@@ -45,8 +45,8 @@ struct tied_fast_workspace {
   std::vector<std::uint8_t> x_nz, g_nz;  // [n][tiles] tile has a non-zero
   std::vector<std::int32_t> list;        // [tiles][n + 1] per tile: count, then the rows that are non-zero
   batch_sampler sampler;
-  std::vector<std::int64_t> written;  // entries of X set by the last batch
-  std::int64_t last_nnz = 0;          // non-zeros in the last batch (for benchmarks)
+  std::vector<std::int64_t> written;     // entries of X set by the last batch
+  std::int64_t last_nnz = 0;             // non-zeros in the last batch (for benchmarks)
   tied_fast_profile* profile = nullptr;  // set by benchmarks only
 
   void reserve(int B, int n, int m);
