@@ -101,7 +101,8 @@ int main(int argc, char** argv) {
   c.threads = threads;
 
   // Mean step time of whole training runs of --steps steps from initialisation (thread start and
-  // initialisation included; the earliest steps, before the ReLU outputs turn sparse, are the most expensive).
+  // initialisation included; the earliest steps, before the ReLU outputs turn sparse, are the most
+  // expensive).
   std::vector<double> per_step;
   tms::train_result last;
   for (int r = 0; r < reps; ++r) {
@@ -114,7 +115,7 @@ int main(int argc, char** argv) {
   tms::kernels::tied_fast_profile prof;
   const int n = c.features, m = c.hidden;
   std::vector<float> params(static_cast<std::size_t>(n) * m + n), grad(params.size());
-  double dense_flops = 0;
+  double dense_flops = 0, g_share = 0, x_share = 0;
   for (std::int64_t k = 0; k < last.K(); ++k) {
     std::copy_n(last.W.data() + k * n * m, n * m, params.data());
     std::copy_n(last.b.data() + k * n, n, params.data() + n * m);
@@ -122,10 +123,13 @@ int main(int argc, char** argv) {
     ws.reserve(c.batch, n, m);
     ws.profile = &prof;
     const int profile_steps = 20;
-    for (int t = 0; t < profile_steps; ++t)
+    for (int t = 0; t < profile_steps; ++t) {
       tms::kernels::tied_fast_loss_and_grad(c.model, grad.data(), params.data(),
                                             last.instances[k].importance.data(), last.instances[k].density,
                                             99, t, ws);
+      g_share += static_cast<double>(ws.g_nonzero) / (static_cast<double>(n) * c.batch);
+      x_share += static_cast<double>(ws.last_nnz) / (static_cast<double>(n) * c.batch);
+    }
     dense_flops += profile_steps * 2.0 * c.batch * n * m;
   }
   const double steps = static_cast<double>(prof.steps);
@@ -136,9 +140,11 @@ int main(int argc, char** argv) {
   std::printf(
       "], \"peak_rss_mib\": %.1f, \"dense_gflops\": %.2f, \"fma_peak_gflops\": %.1f, \"threads\": %d, "
       "\"phase_us\": {\"sample\": %.2f, \"h\": %.2f, \"output\": %.2f, \"backward\": %.2f}, "
+      "\"x_share\": %.4f, \"g_share\": %.4f, "
       "\"represented\": [",
       ru.ru_maxrss / 1024.0, dense_flops / prof.output / 1e9, peak, threads, prof.sample / steps * 1e6,
-      prof.h / steps * 1e6, prof.output / steps * 1e6, prof.backward / steps * 1e6);
+      prof.h / steps * 1e6, prof.output / steps * 1e6, prof.backward / steps * 1e6, x_share / steps,
+      g_share / steps);
   for (std::int64_t k = 0; k < last.K(); ++k) {
     int rep = 0;
     for (int i = 0; i < n; ++i) {

@@ -92,40 +92,54 @@ TEST(Sampling, TiledEqualsCompressedRows) {
   }
 }
 
-// The fast step computes the loss and gradient of the reference step, to float accuracy, on odd sizes.
+// The fast step computes the loss and gradient of the reference step, to float accuracy, on odd sizes,
+// through every path: tiles and, for wide models (m >= 16), the entry-by-entry paths for sparse x and sparse
+// g.
 TEST(FastStep, MatchesReferenceOnOddSizes) {
   std::mt19937 gen(5);
   std::normal_distribution<float> normal(0, 0.4f);
+  int sparse_g_steps = 0, dense_g_wide_steps = 0, sparse_x_wide_steps = 0;
   for (model_kind kind : {model_kind::linear, model_kind::relu_output})
-    for (int n : {1, 7, 33})
-      for (int m : {1, 3, 9})
-        for (int B : {1, 17, 50}) {
-          std::vector<float> params(model_param_count(kind, n, m)), importance(n);
-          for (auto& v : params) v = normal(gen);
-          for (int i = 0; i < n; ++i)
-            params[n * m + i] = -0.1f + 0.05f * normal(gen), importance[i] = std::pow(0.9f, i);
-          kernels::tied_fast_workspace fast;
-          fast.reserve(B, n, m);
-          model_workspace<float> ref;
-          ref.reserve(B, n, m);
-          int step = 0;
-          for (double d : {1.0, 0.3, 0.02}) {
-            std::vector<float> g_fast(params.size(), 0.0f), g_ref(params.size(), 0.0f);
-            const double l_fast = kernels::tied_fast_loss_and_grad(kind, g_fast.data(), params.data(),
-                                                                   importance.data(), d, 3, step, fast);
-            sample_sparse_batch(ref.x, 3, step, d);
-            const double l_ref =
-                model_loss_and_grad(kind, g_ref.data(), params.data(), importance.data(), n, m, ref);
-            ++step;
-            EXPECT_NEAR(l_fast, l_ref, 1e-4 * l_ref + 1e-9)
-                << "n=" << n << " m=" << m << " B=" << B << " d=" << d;
-            double scale = 0;
-            for (float g : g_ref) scale = std::max(scale, static_cast<double>(std::abs(g)));
-            for (std::size_t j = 0; j < params.size(); ++j)
-              ASSERT_NEAR(g_fast[j], g_ref[j], 1e-4 * scale + 1e-9)
-                  << "parameter " << j << " n=" << n << " m=" << m << " B=" << B << " d=" << d;
+    for (int n : {1, 7, 33, 130})
+      for (int m : {1, 3, 9, 17, 33})
+        for (int B : {1, 17, 50})
+          for (float bias : {-0.1f, -1.5f}) {
+            std::vector<float> params(model_param_count(kind, n, m)), importance(n);
+            for (auto& v : params) v = normal(gen);
+            for (int i = 0; i < n; ++i)
+              params[n * m + i] = bias + 0.05f * normal(gen), importance[i] = std::pow(0.9f, i);
+            kernels::tied_fast_workspace fast;
+            fast.reserve(B, n, m);
+            model_workspace<float> ref;
+            ref.reserve(B, n, m);
+            int step = 0;
+            for (double d : {1.0, 0.3, 0.02}) {
+              std::vector<float> g_fast(params.size(), 0.0f), g_ref(params.size(), 0.0f);
+              const double l_fast = kernels::tied_fast_loss_and_grad(kind, g_fast.data(), params.data(),
+                                                                     importance.data(), d, 3, step, fast);
+              sample_sparse_batch(ref.x, 3, step, d);
+              const double l_ref =
+                  model_loss_and_grad(kind, g_ref.data(), params.data(), importance.data(), n, m, ref);
+              ++step;
+              if (m >= 16) {
+                const bool g_sparse = fast.g_nonzero < 0.25 * n * B;
+                sparse_g_steps += g_sparse;
+                dense_g_wide_steps += !g_sparse;
+                sparse_x_wide_steps += ref.x.sampler.method == sampling_method::binomial;
+              }
+              EXPECT_NEAR(l_fast, l_ref, 1e-4 * l_ref + 1e-9)
+                  << "n=" << n << " m=" << m << " B=" << B << " d=" << d;
+              double scale = 0;
+              for (float g : g_ref) scale = std::max(scale, static_cast<double>(std::abs(g)));
+              for (std::size_t j = 0; j < params.size(); ++j)
+                ASSERT_NEAR(g_fast[j], g_ref[j], 1e-4 * scale + 1e-9)
+                    << "parameter " << j << " n=" << n << " m=" << m << " B=" << B << " d=" << d;
+            }
           }
-        }
+  // Every path was taken.
+  EXPECT_GT(sparse_g_steps, 10);
+  EXPECT_GT(dense_g_wide_steps, 10);
+  EXPECT_GT(sparse_x_wide_steps, 10);
 }
 
 }  // namespace

@@ -40,13 +40,14 @@ TMS_INLINE float hsum(v16 v) {
   return a[0] + a[1];
 }
 
-// Narrow the 16 lane flags to bytes (one instruction with AVX-512) and test them as two 64-bit words.
-TMS_INLINE bool any_nonzero(v16 v) {
+// The number of non-zero lanes: narrow the 16 lane flags to bytes (one instruction with AVX-512) and count
+// the bits of the two 64-bit halves (each non-zero lane sets 8).
+TMS_INLINE int count_nonzero(v16 v) {
   typedef signed char v16c __attribute__((vector_size(16)));
   const v16c c = __builtin_convertvector(v != v16{}, v16c);
   std::uint64_t half[2];
   std::memcpy(half, &c, sizeof half);
-  return (half[0] | half[1]) != 0;
+  return (__builtin_popcountll(half[0]) + __builtin_popcountll(half[1])) >> 3;
 }
 
 // outT[k][t] = sum over the listed rows i of W[i][k] inT[i][t], for k in [k0, k0 + R): R outputs per pass.
@@ -110,11 +111,16 @@ struct output_args {
   float c;  // 2 / (B n): the derivative of the mean
 };
 
+struct output_result {
+  double loss = 0;           // summed over the batch, not yet divided by B n
+  std::int64_t nonzero = 0;  // entries of g that are not zero
+};
+
 // pre = W h + b for rows [i0, i0 + R) of tiles t0 .. t0 + T - 1; then x' = act(pre), r = x' - x,
 // loss += I r^2 and g = 2 I r / (B n), zeroed where the ReLU is off and (Partial: the last tile, T = 1) on
 // padding samples. Returns the loss lanes.
 template <int R, int T, bool Relu, bool Partial>
-TMS_INLINE v16 output_block(const output_args& a, int t0, int i0, v16 valid) {
+TMS_INLINE v16 output_block(const output_args& a, int t0, int i0, v16 valid, std::int64_t& nonzero) {
   v16 acc[R][T];
   for (int r = 0; r < R; ++r)
     for (int u = 0; u < T; ++u) acc[r][u] = splat(a.b[i0 + r]);
@@ -143,40 +149,128 @@ TMS_INLINE v16 output_block(const output_args& a, int t0, int i0, v16 valid) {
       }
       loss += I * (res * res);
       store(a.Y + row, g);
-      a.g_nz[static_cast<std::size_t>(i0 + r) * a.tiles + t0 + u] = any_nonzero(g);
+      const int count = count_nonzero(g);
+      a.g_nz[static_cast<std::size_t>(i0 + r) * a.tiles + t0 + u] = count > 0;
+      nonzero += count;
     }
   }
   return loss;
 }
 
 template <int T, bool Relu, bool Partial>
-TMS_INLINE v16 output_tiles_at(const output_args& a, int t0, v16 valid) {
+TMS_INLINE v16 output_tiles_at(const output_args& a, int t0, v16 valid, std::int64_t& nz) {
   v16 loss{};
   int i0 = 0;
-  for (; i0 + 8 <= a.n; i0 += 8) loss += output_block<8, T, Relu, Partial>(a, t0, i0, valid);
-  for (; i0 + 4 <= a.n; i0 += 4) loss += output_block<4, T, Relu, Partial>(a, t0, i0, valid);
-  for (; i0 < a.n; ++i0) loss += output_block<1, T, Relu, Partial>(a, t0, i0, valid);
+  for (; i0 + 8 <= a.n; i0 += 8) loss += output_block<8, T, Relu, Partial>(a, t0, i0, valid, nz);
+  for (; i0 + 4 <= a.n; i0 += 4) loss += output_block<4, T, Relu, Partial>(a, t0, i0, valid, nz);
+  for (; i0 < a.n; ++i0) loss += output_block<1, T, Relu, Partial>(a, t0, i0, valid, nz);
   return loss;
 }
 
 // Full tiles in pairs, then a last full tile alone, then the partial tile with its padding mask.
 template <bool Relu>
-TMS_INLINE double output_tiles(const output_args& a) {
-  double loss = 0;
+TMS_INLINE output_result output_tiles(const output_args& a) {
+  output_result out;
   const int full = a.B / tile;
   int t0 = 0;
-  for (; t0 + 2 <= full; t0 += 2) loss += hsum(output_tiles_at<2, Relu, false>(a, t0, v16{}));
-  if (t0 < full) loss += hsum(output_tiles_at<1, Relu, false>(a, t0++, v16{}));
+  for (; t0 + 2 <= full; t0 += 2)
+    out.loss += hsum(output_tiles_at<2, Relu, false>(a, t0, v16{}, out.nonzero));
+  if (t0 < full) out.loss += hsum(output_tiles_at<1, Relu, false>(a, t0++, v16{}, out.nonzero));
   if (full < a.tiles) {
     v16 valid;
     for (int l = 0; l < tile; ++l) valid[l] = tile * full + l < a.B ? 1.0f : 0.0f;
-    loss += hsum(output_tiles_at<1, Relu, true>(a, full, valid));
+    out.loss += hsum(output_tiles_at<1, Relu, true>(a, full, valid, out.nonzero));
   }
-  return loss;
+  return out;
 }
 
-TMS_CLONES double output_and_grad(const output_args& a) {
+TMS_CLONES output_result output_and_grad(const output_args& a) {
   return a.relu ? output_tiles<true>(a) : output_tiles<false>(a);
+}
+
+// ---- Sample-major paths for wide models (m >= 16) and sparse x or g: one entry at a time, m / 16 vectors
+// each, so the work follows the non-zero entries rather than the non-zero tiles. Rows are padded to mp = 16
+// mv floats (mv vectors); Wp and dWp are padded copies of W and dW.
+
+// Decodes a position in the tiled X into (sample, feature).
+TMS_INLINE void untile(std::int64_t at, int n, int& s, int& i) {
+  const std::int64_t t = at / (static_cast<std::int64_t>(tile) * n), rem = at - t * tile * n;
+  i = static_cast<int>(rem / tile);
+  s = static_cast<int>(t * tile + rem % tile);
+}
+
+// Hs[s] = sum over the batch's entries (s, i, x) of x Wp[i]; entries come sample after sample.
+TMS_CLONES void element_h(float* Hs, const float* Wp, const std::int64_t* written, std::int64_t count,
+                          const float* X, int n, int mv, int rows) {
+  std::memset(Hs, 0, sizeof(float) * static_cast<std::size_t>(rows) * mv * tile);
+  for (std::int64_t e = 0; e < count; ++e) {
+    int s, i;
+    untile(written[e], n, s, i);
+    const float x = X[written[e]];
+    float* h = Hs + static_cast<std::size_t>(s) * mv * tile;
+    const float* w = Wp + static_cast<std::size_t>(i) * mv * tile;
+    for (int q = 0; q < mv; ++q) store(h + tile * q, load(h + tile * q) + x * load(w + tile * q));
+  }
+}
+
+// Tiled [m] <-> sample-major rows [tiles 16][mp].
+TMS_CLONES void tiles_from_rows(float* T, const float* rows, int m, int mv, int tiles) {
+  const int mp = mv * tile;
+  for (int t = 0; t < tiles; ++t)
+    for (int k = 0; k < m; ++k) {
+      float* out = T + at(t, m, k);
+      for (int l = 0; l < tile; ++l) out[l] = rows[static_cast<std::size_t>(tile * t + l) * mp + k];
+    }
+}
+
+TMS_CLONES void rows_from_tiles(float* rows, const float* T, int m, int mv, int tiles) {
+  const int mp = mv * tile;
+  std::memset(rows, 0, sizeof(float) * static_cast<std::size_t>(tiles) * tile * mp);
+  for (int t = 0; t < tiles; ++t)
+    for (int k = 0; k < m; ++k) {
+      const float* in = T + at(t, m, k);
+      for (int l = 0; l < tile; ++l) rows[static_cast<std::size_t>(tile * t + l) * mp + k] = in[l];
+    }
+}
+
+// For every non-zero g_si: DHs[s] += g Wp[i] (dh = W^T g) and dWp[i] += g Hs[s] (dW += g h^T); db_i += g.
+TMS_CLONES void element_g(float* dWp, float* db, float* DHs, const float* Y, const std::uint8_t* g_nz,
+                          const float* Hs, const float* Wp, int n, int mv, int tiles) {
+  const std::size_t mp = static_cast<std::size_t>(mv) * tile;
+  std::memset(DHs, 0, sizeof(float) * tiles * tile * mp);
+  for (int t = 0; t < tiles; ++t)
+    for (int i = 0; i < n; ++i) {
+      if (!g_nz[static_cast<std::size_t>(i) * tiles + t]) continue;
+      const float* y = Y + at(t, n, i);
+      db[i] += hsum(load(y));
+      const float* w = Wp + i * mp;
+      float* dw = dWp + i * mp;
+      for (int l = 0; l < tile; ++l) {
+        const float g = y[l];
+        if (g == 0.0f) continue;
+        const std::size_t s = static_cast<std::size_t>(tile * t + l);
+        float* dh = DHs + s * mp;
+        const float* h = Hs + s * mp;
+        for (int q = 0; q < mv; ++q) {
+          store(dh + tile * q, load(dh + tile * q) + g * load(w + tile * q));
+          store(dw + tile * q, load(dw + tile * q) + g * load(h + tile * q));
+        }
+      }
+    }
+}
+
+// For every entry (s, i, x) of the batch: dWp[i] += x DHs[s] (dW += x dh^T).
+TMS_CLONES void element_x(float* dWp, const float* DHs, const std::int64_t* written, std::int64_t count,
+                          const float* X, int n, int mv) {
+  const std::size_t mp = static_cast<std::size_t>(mv) * tile;
+  for (std::int64_t e = 0; e < count; ++e) {
+    int s, i;
+    untile(written[e], n, s, i);
+    const float x = X[written[e]];
+    float* dw = dWp + i * mp;
+    const float* dh = DHs + static_cast<std::size_t>(s) * mp;
+    for (int q = 0; q < mv; ++q) store(dw + tile * q, load(dw + tile * q) + x * load(dh + tile * q));
+  }
 }
 
 // dW[i0 + r][k0 + q] += sum over the listed tiles t of <A[t][i0 + r], B[t][k0 + q]>: R rows x K columns per
@@ -275,6 +369,12 @@ void build_lists(std::int32_t* list, const std::uint8_t* nz, int n, int tiles) {
 
 }  // namespace
 
+// From this many hidden dimensions on, the sample-major entry-by-entry paths are available (below, a row of h
+// fills too little of a vector for them to pay).
+constexpr int wide_m = 16;
+// The g path goes entry by entry when under this share of g is non-zero.
+constexpr double sparse_g_share = 0.25;
+
 void aligned_floats::assign(std::size_t count) {
   const std::size_t bytes = std::max<std::size_t>(64, (count * sizeof(float) + 63) / 64 * 64);
   auto* p = static_cast<float*>(::operator new(bytes, std::align_val_t(64)));
@@ -290,6 +390,13 @@ void tied_fast_workspace::reserve(int B_, int n_, int m_) {
   H.assign(static_cast<std::size_t>(tiles) * m * tile);
   Y.assign(static_cast<std::size_t>(tiles) * n * tile);
   DH.assign(static_cast<std::size_t>(tiles) * m * tile);
+  mv = m >= wide_m ? (m + tile - 1) / tile : 0;
+  if (mv) {
+    Wp.assign(static_cast<std::size_t>(n) * mv * tile);
+    dWp.assign(static_cast<std::size_t>(n) * mv * tile);
+    Hs.assign(static_cast<std::size_t>(tiles) * tile * mv * tile);
+    DHs.assign(static_cast<std::size_t>(tiles) * tile * mv * tile);
+  }
   sampler.reserve(B, n);
   written.reserve(static_cast<std::size_t>(B) * n + 1);
   written.clear();
@@ -320,9 +427,21 @@ double tied_fast_loss_and_grad(model_kind kind, float* grad, const float* params
   phase(nullptr);
 
   ws.last_nnz = sample_tiled(ws.X.get(), ws.x_nz.data(), ws.written, ws.sampler, seed, step, density);
-  build_lists(ws.list.data(), ws.x_nz.data(), n, tiles);
+  // The binomial sampler lists its entries (sample after sample); the Bernoulli one writes every entry.
+  const bool x_entries = ws.mv > 0 && !(ws.written.size() == 1 && ws.written[0] < 0);
+  const std::size_t mp = static_cast<std::size_t>(ws.mv) * tile;
+  if (ws.mv)
+    for (int i = 0; i < n; ++i)
+      std::memcpy(ws.Wp.get() + i * mp, W + static_cast<std::size_t>(i) * m, sizeof(float) * m);
+  if (!x_entries) build_lists(ws.list.data(), ws.x_nz.data(), n, tiles);
   phase(ws.profile ? &ws.profile->sample : nullptr);
-  gemm_wT(ws.H.get(), ws.X.get(), ws.list.data(), W, n, m, tiles);  // h = W x
+  if (x_entries) {  // h = W x
+    element_h(ws.Hs.get(), ws.Wp.get(), ws.written.data(), static_cast<std::int64_t>(ws.written.size()),
+              ws.X.get(), n, ws.mv, tiles * tile);
+    tiles_from_rows(ws.H.get(), ws.Hs.get(), m, ws.mv, tiles);
+  } else {
+    gemm_wT(ws.H.get(), ws.X.get(), ws.list.data(), W, n, m, tiles);
+  }
   phase(ws.profile ? &ws.profile->h : nullptr);
 
   const output_args args{ws.Y.get(),
@@ -338,14 +457,41 @@ double tied_fast_loss_and_grad(model_kind kind, float* grad, const float* params
                          B,
                          tiles,
                          static_cast<float>(2.0 / (static_cast<double>(B) * n))};
-  const double loss = output_and_grad(args) / (static_cast<double>(B) * n);
+  const output_result out = output_and_grad(args);
+  const double loss = out.loss / (static_cast<double>(B) * n);
+  ws.g_nonzero = out.nonzero;
   phase(ws.profile ? &ws.profile->output : nullptr);
 
-  gemm_abT(dW, db, ws.Y.get(), ws.g_nz.data(), ws.H.get(), tile_scratch, n, m,
-           tiles);  // dW += g h^T, db += g
-  build_lists(ws.list.data(), ws.g_nz.data(), n, tiles);
-  gemm_wT(ws.DH.get(), ws.Y.get(), ws.list.data(), W, n, m, tiles);                           // dh = W^T g
-  gemm_abT(dW, nullptr, ws.X.get(), ws.x_nz.data(), ws.DH.get(), tile_scratch, n, m, tiles);  // dW += x dh^T
+  const bool g_entries = ws.mv > 0 && out.nonzero < sparse_g_share * n * B;
+  if (g_entries) {
+    if (!x_entries) rows_from_tiles(ws.Hs.get(), ws.H.get(), m, ws.mv, tiles);
+    std::memset(ws.dWp.get(), 0, sizeof(float) * n * mp);
+    element_g(ws.dWp.get(), db, ws.DHs.get(), ws.Y.get(), ws.g_nz.data(), ws.Hs.get(), ws.Wp.get(), n, ws.mv,
+              tiles);  // dW += g h^T, dh = W^T g, db += g
+    if (x_entries) {
+      element_x(ws.dWp.get(), ws.DHs.get(), ws.written.data(), static_cast<std::int64_t>(ws.written.size()),
+                ws.X.get(), n, ws.mv);  // dW += x dh^T
+    } else {
+      tiles_from_rows(ws.DH.get(), ws.DHs.get(), m, ws.mv, tiles);
+      gemm_abT(dW, nullptr, ws.X.get(), ws.x_nz.data(), ws.DH.get(), tile_scratch, n, m, tiles);
+    }
+  } else {
+    gemm_abT(dW, db, ws.Y.get(), ws.g_nz.data(), ws.H.get(), tile_scratch, n, m,
+             tiles);  // dW += g h^T, db += g
+    build_lists(ws.list.data(), ws.g_nz.data(), n, tiles);
+    gemm_wT(ws.DH.get(), ws.Y.get(), ws.list.data(), W, n, m, tiles);  // dh = W^T g
+    if (x_entries) {
+      rows_from_tiles(ws.DHs.get(), ws.DH.get(), m, ws.mv, tiles);
+      std::memset(ws.dWp.get(), 0, sizeof(float) * n * mp);
+      element_x(ws.dWp.get(), ws.DHs.get(), ws.written.data(), static_cast<std::int64_t>(ws.written.size()),
+                ws.X.get(), n, ws.mv);  // dW += x dh^T
+    } else {
+      gemm_abT(dW, nullptr, ws.X.get(), ws.x_nz.data(), ws.DH.get(), tile_scratch, n, m, tiles);
+    }
+  }
+  if (g_entries || x_entries)  // the entry paths accumulated into the padded dWp
+    for (int i = 0; i < n; ++i)
+      for (int k = 0; k < m; ++k) dW[static_cast<std::size_t>(i) * m + k] += ws.dWp.get()[i * mp + k];
   phase(ws.profile ? &ws.profile->backward : nullptr);
   if (ws.profile) ++ws.profile->steps;
   return loss;

@@ -42,6 +42,12 @@ struct tied_fast_workspace {
   aligned_floats H;   // tiled [m] h = W x
   aligned_floats Y;   // tiled [n] g = dL/d(pre-activation)
   aligned_floats DH;  // tiled [m] dL/dh
+  // Wide models (m >= 16) also keep sample-major copies, rows padded to mp = 16 ceil(m / 16) floats, for the
+  // entry-by-entry paths taken when x or g is sparse.
+  int mv = 0;                            // mp / 16; 0 when m < 16
+  aligned_floats Wp, dWp;                // [n][mp] W and its gradient, padded
+  aligned_floats Hs, DHs;                // [tiles 16][mp] h and dL/dh per sample
+  std::int64_t g_nonzero = 0;            // non-zeros of g in the last step (for benchmarks)
   std::vector<std::uint8_t> x_nz, g_nz;  // [n][tiles] tile has a non-zero
   std::vector<std::int32_t> list;        // [tiles][n + 1] per tile: count, then the rows that are non-zero
   batch_sampler sampler;
