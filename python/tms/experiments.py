@@ -52,7 +52,9 @@ EXPERIMENTS = {
         name="geometry", title="Uniform superposition and feature dimensionality (n = 400, m = 30)",
         source="Elhage et al. 2022, sections \"The Geometry of Superposition\": \"Uniform Superposition\" and "
                "\"Feature Dimensionality\"",
-        defaults=dict(features=400, hidden=30, densities=20, max_sparsity=1000.0, restarts=1, steps=10_000,
+        # n = 400 costs the same per step at every density (the output layer is dense): 12 densities x 5,000
+        # steps keeps the default run to a few minutes on two cores (20 x 10,000 takes over ten).
+        defaults=dict(features=400, hidden=30, densities=12, max_sparsity=1000.0, restarts=1, steps=5_000,
                       batch=1024),
         quick=dict(features=60, hidden=6, densities=6, max_sparsity=100.0, restarts=1, steps=400, batch=256),
         about="A ReLU output model with n = 400 features of equal importance (I = 1) in m = 30 hidden dimensions, "

@@ -357,11 +357,11 @@ def _log_edges(values: np.ndarray) -> np.ndarray:
     return 10 ** np.concatenate([[v[0] - (mid[0] - v[0])], mid, [v[-1] + (v[-1] - mid[-1])]])
 
 
-def _phase_axes(ax, title: str) -> None:
+def _phase_axes(ax, title: str, xlim=(0.1, 10.0), ylim=(0.01, 1.0)) -> None:
     ax.set_xscale("log")
     ax.set_yscale("log")
-    ax.set_xlim(0.1, 10)
-    ax.set_ylim(0.01, 1.0)
+    ax.set_xlim(*xlim)
+    ax.set_ylim(*ylim)
     ax.set_xlabel("relative importance of the extra feature, r", fontsize=8)
     ax.set_ylabel("feature density 1−S", fontsize=8)
     ax.tick_params(labelsize=7)
@@ -371,8 +371,7 @@ def _phase_axes(ax, title: str) -> None:
 def _draw_boundaries(ax, diagram, color="black") -> None:
     from . import phase as _phase
 
-    p = np.logspace(-2, 0, 400)
-    for j, (label, rs, ps) in enumerate(_phase.boundaries(diagram.problem, p)):
+    for j, (label, rs, ps) in enumerate(_phase.boundaries(diagram.problem, np.logspace(-2.5, 0, 400))):
         ax.plot(rs, ps, color=color, linewidth=1.2, linestyle="--", label="theory" if j == 0 else None)
     ax.plot([1.0], [_tms_triple()], marker="o", markersize=5, color=color, markerfacecolor="white", zorder=5,
             label="triple point (r = 1, 1−S = 4/7)")
@@ -392,39 +391,46 @@ def phase_diagram(diagram, *, path: Optional[PathLike] = None, suptitle: Optiona
 
     from . import phase as _phase
 
-    fig = Figure(figsize=(11.0, 4.6), facecolor="white")
+    fig = Figure(figsize=(11.0, 5.6), facecolor="white")
     axes = fig.subplots(1, 2)
+    r_edges, d_edges = _log_edges(diagram.r), _log_edges(diagram.density)
+    xlim = (min(0.1, r_edges.min()), max(10.0, r_edges.max()))
+    ylim = (min(0.01, d_edges.min()), max(1.0, d_edges.max()))
+    legend = dict(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2, frameon=False)
     colors_list = [PHASE_COLORS[name] for name in _phase.PHASES]
     cmap = colors.ListedColormap(colors_list)
     norm = colors.BoundaryNorm(np.arange(len(colors_list) + 1) - 0.5, len(colors_list))
     ax = axes[0]
-    ax.pcolormesh(_log_edges(diagram.r), _log_edges(diagram.density), diagram.phase, cmap=cmap, norm=norm,
+    ax.pcolormesh(r_edges, d_edges, diagram.phase, cmap=cmap, norm=norm,
                   edgecolors="white", linewidth=0.3)
     disagree = ~diagram.agree
     rr, dd = np.meshgrid(diagram.r, diagram.density)
     ax.scatter(rr[disagree], dd[disagree], marker="x", s=10, color="black", linewidths=0.7,
                label="differs from theory")
     _draw_boundaries(ax, diagram)
-    _phase_axes(ax, f"Empirical ({diagram.models} models per cell, highest-loss dropped, majority of the rest)")
+    _phase_axes(ax, f"Empirical ({diagram.models} models per cell, highest-loss dropped, majority of the rest)",
+                xlim, ylim)
     handles = [Patch(color=PHASE_COLORS[name], label=name) for name in _phase.PHASES
                if (diagram.phase == _phase.PHASES.index(name)).any()]
     lines, labels = ax.get_legend_handles_labels()
-    ax.legend(handles=handles + lines, fontsize=6.5, loc="lower left", framealpha=0.9)
+    ax.legend(handles=handles + lines, **legend)
     # The closed-form diagram on a fine grid.
     ax = axes[1]
-    rs, ps = np.logspace(-1, 1, 241), np.logspace(-2, 0, 241)
-    cand = np.array([[_phase.predict(diagram.problem, p, r)[1] for r in rs] for p in ps])
+    rs = np.logspace(np.log10(xlim[0]), np.log10(xlim[1]), 241)
+    ps = np.logspace(np.log10(ylim[0]), np.log10(ylim[1]), 241)
+    # The top row of cells reaches above 1 − S = 1; those points take the dense prediction.
+    cand = np.array([[_phase.predict(diagram.problem, min(p, 1.0), r)[1] for r in rs] for p in ps])
     ccols = [CANDIDATE_COLORS[c] for c in _phase.CANDIDATES]
     ax.pcolormesh(_log_edges(rs), _log_edges(ps), cand, cmap=colors.ListedColormap(ccols),
                   norm=colors.BoundaryNorm(np.arange(len(ccols) + 1) - 0.5, len(ccols)), rasterized=True)
     _draw_boundaries(ax, diagram, color="0.15")
-    _phase_axes(ax, "Theory: the lowest-loss candidate (paper's toy model of the toy model)")
+    _phase_axes(ax, "Theory: the lowest-loss candidate (paper's toy model of the toy model)", xlim, ylim)
     present = sorted(set(cand.ravel().tolist()))
     ax.legend(handles=[Patch(color=ccols[c], label=CANDIDATE_LABELS[_phase.CANDIDATES[c]]) for c in present],
-              fontsize=6.5, loc="lower left", framealpha=0.9)
+              **legend)
     if suptitle:
         fig.suptitle(suptitle, fontsize=10)
-    fig.subplots_adjust(wspace=0.25, top=0.86 if suptitle else 0.92)
+    fig.subplots_adjust(wspace=0.25, top=0.88 if suptitle else 0.93, bottom=0.24)
     return _finish(fig, path)
 
 
@@ -527,7 +533,7 @@ def dimensionality_dynamics(run, instance: int = 0, *, path: Optional[PathLike] 
     bottom.set_xlabel("step", fontsize=8)
     bottom.set_ylabel("loss", fontsize=8)
     for a in (top, bottom):
-        a.tick_params(labelsize=7)
+        a.tick_params(which="both", labelsize=7)
         for side in ("top", "right"):
             a.spines[side].set_visible(False)
     top.set_title(title if title is not None else "Feature dimensionality and loss during training", fontsize=9)

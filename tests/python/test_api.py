@@ -35,7 +35,7 @@ def test_shapes_and_dtypes(relu_run):
     assert 0 < P <= 200 and run.curve_steps[-1] == SMALL["steps"]
     assert np.allclose(run.density, [1, 0.1])
     assert np.allclose(run.importance[0], 0.8 ** np.arange(n))
-    assert run.loss_decomposition is None
+    assert set(run.loss_decomposition) == {"feature_benefit", "interference", "bias", "total"}
     assert run.model == "relu" and run.config["steps"] == 300 and run.config["model"] == "relu"
     assert "relu" in repr(run)
 
