@@ -527,7 +527,12 @@ def dimensionality_dynamics(run, instance: int = 0, *, path: Optional[PathLike] 
     top.set_ylim(-0.05, 1.1)
     loss = np.asarray(run.loss_curve[instance], dtype=np.float64)
     ok = np.isfinite(loss) & (loss > 0) & (run.curve_steps > 0)
-    bottom.plot(run.curve_steps[ok], loss[ok], color="black", linewidth=1.1)
+    if run.snapshot_loss is not None:  # the batch loss at each snapshot: covers the steps before the first window
+        sl = np.asarray(run.snapshot_loss[:, instance], dtype=np.float64)
+        good = keep & np.isfinite(sl) & (sl > 0)
+        bottom.plot(steps[good], sl[good], color="0.6", linewidth=0.8, label="batch loss at the snapshots")
+    bottom.plot(run.curve_steps[ok], loss[ok], color="black", linewidth=1.1, label="loss curve (window means)")
+    bottom.legend(fontsize=7, frameon=False, loc="lower left")
     bottom.set_yscale("log")
     bottom.set_xscale("log")
     bottom.set_xlabel("step", fontsize=8)
