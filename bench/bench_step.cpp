@@ -6,8 +6,6 @@
 //   fma_peak_gflops       the measured fp32 FMA peak of this machine on all threads (independent FMA chains)
 //   phase_us              per instance-step: sampling, h = W x, output + loss + gradient, backward products
 // Usage: bench_step --model relu -n 20 -m 5 --density 1,0.3 --importance 0.7 --steps 300 --reps 5 --threads 2
-#include <sys/resource.h>
-
 #include <immintrin.h>
 #include <CLI/CLI.hpp>
 #include <algorithm>
@@ -133,8 +131,14 @@ int main(int argc, char** argv) {
     dense_flops += profile_steps * 2.0 * c.batch * n * m;
   }
   const double steps = static_cast<double>(prof.steps);
-  rusage ru{};
-  getrusage(RUSAGE_SELF, &ru);
+  // VmHWM is this program's own high-water mark (getrusage's ru_maxrss also counts the parent's memory at fork).
+  double peak_mib = 0;
+  if (FILE* f = std::fopen("/proc/self/status", "r")) {
+    char line[256];
+    while (std::fgets(line, sizeof line, f))
+      if (std::sscanf(line, "VmHWM: %lf kB", &peak_mib) == 1) peak_mib /= 1024.0;
+    std::fclose(f);
+  }
   std::printf("{\"seconds_per_step\": %.9g, \"reps\": [", median(per_step));
   for (std::size_t r = 0; r < per_step.size(); ++r) std::printf("%s%.9g", r ? ", " : "", per_step[r]);
   std::printf(
@@ -142,7 +146,7 @@ int main(int argc, char** argv) {
       "\"phase_us\": {\"sample\": %.2f, \"h\": %.2f, \"output\": %.2f, \"backward\": %.2f}, "
       "\"x_share\": %.4f, \"g_share\": %.4f, "
       "\"represented\": [",
-      ru.ru_maxrss / 1024.0, dense_flops / prof.output / 1e9, peak, threads, prof.sample / steps * 1e6,
+      peak_mib, dense_flops / prof.output / 1e9, peak, threads, prof.sample / steps * 1e6,
       prof.h / steps * 1e6, prof.output / steps * 1e6, prof.backward / steps * 1e6, x_share / steps,
       g_share / steps);
   for (std::int64_t k = 0; k < last.K(); ++k) {

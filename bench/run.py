@@ -71,9 +71,12 @@ def machine():
                 break
     except OSError:
         pass
-    import torch
+    # PyTorch's version from a child process: importing it here would bloat this process, which the benchmark
+    # children are forked from.
+    torch_version = subprocess.run([sys.executable, "-c", "import torch; print(torch.__version__)"],
+                                   capture_output=True, text=True).stdout.strip()
     gcc = subprocess.run(["g++", "--version"], capture_output=True, text=True).stdout.splitlines()[0]
-    return {"cpu": model, "cores": os.cpu_count(), "python": platform.python_version(), "torch": torch.__version__,
+    return {"cpu": model, "cores": os.cpu_count(), "python": platform.python_version(), "torch": torch_version,
             "compiler": gcc}
 
 
