@@ -6,15 +6,10 @@
 #include <string>
 
 #include "core/errors.hpp"
+#include "core/metrics.hpp"
 
 namespace tms {
 namespace {
-
-double dot(const float* a, const float* b, int m) {
-  double s = 0;
-  for (int k = 0; k < m; ++k) s += static_cast<double>(a[k]) * b[k];
-  return s;
-}
 
 // Eigenvalues of the symmetric A [d][d] (overwritten) by cyclic Jacobi rotations; d is at most m, small.
 std::vector<double> symmetric_eigenvalues(std::vector<double>& A, int d) {
@@ -99,7 +94,7 @@ int geometry_rank(const float* A, int rows, int m, double relative_tol) {
     for (int j = 0; j < d; ++j) {
       double s = 0;
       if (rows <= m)
-        s = dot(A + static_cast<std::size_t>(i) * m, A + static_cast<std::size_t>(j) * m, m);
+        s = row_dot(A + static_cast<std::size_t>(i) * m, A + static_cast<std::size_t>(j) * m, m);
       else
         for (int r = 0; r < rows; ++r)
           s += static_cast<double>(A[static_cast<std::size_t>(r) * m + i]) *
@@ -130,7 +125,7 @@ feature_geometry geometry_tegum_factors(const float* W, int n, int m, const geom
   for (std::size_t a = 0; a < kept.size(); ++a)
     for (std::size_t c = a + 1; c < kept.size(); ++c) {
       const int i = kept[a], j = kept[c];
-      const double cos = dot(row(i), row(j), m) / (mt.norms[i] * mt.norms[j]);
+      const double cos = row_dot(row(i), row(j), m) / (mt.norms[i] * mt.norms[j]);
       if (std::abs(cos) > t.interference) parent[root(parent, j)] = root(parent, i);
     }
   // Components in order of their smallest feature: `kept` ascends, so the first member seen opens a factor.

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "core/errors.hpp"
+#include "core/metrics.hpp"
 
 namespace tms {
 namespace {
@@ -31,12 +32,6 @@ double relu(double v) {
   return v > 0 ? v : 0;
 }
 
-double dot(const float* a, const float* b, int m) {
-  double s = 0;
-  for (int k = 0; k < m; ++k) s += static_cast<double>(a[k]) * b[k];
-  return s;
-}
-
 }  // namespace
 
 double relu_benefit_integral(double a, double c) {
@@ -59,14 +54,14 @@ relu_loss_terms relu_loss_decomposition(const float* W, const float* b, const fl
   auto row = [&](int i) { return W + static_cast<std::size_t>(i) * m; };
   relu_loss_terms out;
   for (int i = 0; i < n; ++i) {  // i: the one active feature
-    const double I_i = importance[i], self = dot(row(i), row(i), m);
+    const double I_i = importance[i], self = row_dot(row(i), row(i), m);
     out.feature_benefit += I_i * relu_benefit_integral(self, b[i]);
     const double miss = 1 - relu(self + b[i]);
     out.feature_benefit_at_one += I_i * miss * miss;
     out.l0 += I_i * relu(b[i]) * relu(b[i]);
     for (int j = 0; j < n; ++j) {  // j: an output that should stay 0
       if (j == i) continue;
-      const double I_j = importance[j], overlap = dot(row(j), row(i), m);
+      const double I_j = importance[j], overlap = row_dot(row(j), row(i), m);
       out.interference += I_j * relu_square_integral(overlap, b[j]);
       const double leak = relu(overlap + b[j]);
       out.interference_at_one += I_j * leak * leak;

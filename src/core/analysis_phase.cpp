@@ -5,6 +5,7 @@
 #include <string>
 
 #include "core/errors.hpp"
+#include "core/metrics.hpp"
 
 namespace tms {
 namespace {
@@ -22,12 +23,6 @@ void check_importance(double r) {
 void check_candidate(phase_problem problem, phase_candidate c) {
   if (problem == phase_problem::n2_m1 && c == phase_candidate::others_antipodal)
     throw usage_error("candidate: others_antipodal needs n = 3; the n = 2, m = 1 problem has no other pair");
-}
-
-double dot(const float* a, const float* b, int m) {
-  double s = 0;
-  for (int k = 0; k < m; ++k) s += static_cast<double>(a[k]) * b[k];
-  return s;
 }
 
 }  // namespace
@@ -170,14 +165,14 @@ phase_class phase_classify(const float* W, const float* b, int n, int m, const p
   auto learned = [&](int i, double norm) { return norm > t.represented && norm * norm + b[i] > 0; };
   const int e = n - 1;
   const float* We = W + static_cast<std::size_t>(e) * m;
-  const double norm_e = std::sqrt(dot(We, We, m));
+  const double norm_e = std::sqrt(row_dot(We, We, m));
   if (!learned(e, norm_e)) return phase_class::not_learned;
   bool orthogonal = true, antipodal = false;
   for (int j = 0; j < e; ++j) {
     const float* Wj = W + static_cast<std::size_t>(j) * m;
-    const double norm_j = std::sqrt(dot(Wj, Wj, m));
+    const double norm_j = std::sqrt(row_dot(Wj, Wj, m));
     if (!learned(j, norm_j)) continue;  // a dropped feature takes no room from the extra one
-    const double cos = dot(We, Wj, m) / (norm_e * norm_j);
+    const double cos = row_dot(We, Wj, m) / (norm_e * norm_j);
     if (cos <= -t.antipodal) antipodal = true;
     if (std::abs(cos) > t.orthogonal) orthogonal = false;
   }

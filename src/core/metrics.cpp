@@ -4,20 +4,17 @@
 #include <limits>
 
 namespace tms {
-namespace {
 
-double dot(const float* a, const float* b, int m) {
+double row_dot(const float* a, const float* b, int m) {
   double s = 0;
   for (int k = 0; k < m; ++k) s += static_cast<double>(a[k]) * b[k];
   return s;
 }
 
-}  // namespace
-
 std::vector<double> gram(const float* W, int n, int m) {
   std::vector<double> G(static_cast<std::size_t>(n) * n);
   for (int i = 0; i < n; ++i)
-    for (int j = 0; j < n; ++j) G[static_cast<std::size_t>(i) * n + j] = dot(W + i * m, W + j * m, m);
+    for (int j = 0; j < n; ++j) G[static_cast<std::size_t>(i) * n + j] = row_dot(W + i * m, W + j * m, m);
   return G;
 }
 
@@ -26,7 +23,7 @@ instance_metrics measure(const float* W, int n, int m) {
   out.norms.resize(n);
   out.superposition.resize(n);
   out.dimensionality.resize(n);
-  for (int i = 0; i < n; ++i) out.norms[i] = std::sqrt(dot(W + i * m, W + i * m, m));
+  for (int i = 0; i < n; ++i) out.norms[i] = std::sqrt(row_dot(W + i * m, W + i * m, m));
   for (int i = 0; i < n; ++i) {
     const double norm = out.norms[i];
     out.frobenius_sq += norm * norm;
@@ -35,7 +32,7 @@ instance_metrics measure(const float* W, int n, int m) {
     double others = 0;
     for (int j = 0; j < n; ++j) {
       if (j == i) continue;
-      const double proj = dot(W + i * m, W + j * m, m) / norm;  // W^_i . W_j
+      const double proj = row_dot(W + i * m, W + j * m, m) / norm;  // W^_i . W_j
       others += proj * proj;
     }
     out.superposition[i] = others;
@@ -59,7 +56,7 @@ linear_loss_terms linear_loss_decomposition(const float* W, const float* b, cons
     double self = 0, cross = 0, mean = 0;
     for (int j = 0; j < n; ++j) {
       const double p = density[j], mu = p / 2, var = p / 3 - p * p / 4;
-      const double a = (j == i ? 1.0 : 0.0) - dot(W + i * m, W + j * m, m);  // (I - W^T W)_ij
+      const double a = (j == i ? 1.0 : 0.0) - row_dot(W + i * m, W + j * m, m);  // (I - W^T W)_ij
       mean += a * mu;
       if (j == i)
         self = a * a * var;

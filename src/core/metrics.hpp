@@ -6,6 +6,9 @@
 
 namespace tms {
 
+// W_i . W_j of two rows of length m, summed in double in a fixed order (every measurement uses it).
+double row_dot(const float* a, const float* b, int m);
+
 // A feature counts as represented when ||W_i|| exceeds this (the paper: ~1 if represented, ~0 if not).
 inline constexpr double represented_norm = 0.5;
 
