@@ -163,6 +163,7 @@ NB_MODULE(_tms, m) {
       .def_rw("density", &tms::train_config::density)
       .def_rw("importance", &tms::train_config::importance)
       .def_rw("restarts", &tms::train_config::restarts)
+      .def_rw("relative_density", &tms::train_config::relative_density)
       .def_rw("steps", &tms::train_config::steps)
       .def_rw("batch", &tms::train_config::batch)
       .def_rw("lr", &tms::train_config::lr)
@@ -293,6 +294,18 @@ NB_MODULE(_tms, m) {
         return tms::linear_loss_decomposition(W.data(), b.data(), importance.data(), density, n, k);
       },
       "W"_a, "b"_a, "importance"_a, "density"_a);
+  m.def(
+      "linear_loss_decomposition",
+      [](const array_in<float>& W, const array_in<float>& b, const array_in<float>& importance,
+         const array_in<double>& density) {
+        auto [n, k] = check_W(W);
+        if (b.size() != static_cast<std::size_t>(n) || importance.size() != static_cast<std::size_t>(n) ||
+            density.size() != static_cast<std::size_t>(n))
+          throw std::invalid_argument("b, importance, density: expected " + std::to_string(n) + " entries each");
+        return tms::linear_loss_decomposition(W.data(), b.data(), importance.data(), density.data(), n, k);
+      },
+      "W"_a, "b"_a, "importance"_a, "density"_a,
+      "The same with a density per feature (density [n]: relative densities, paper E10).");
 
   // The analysis library (src/core/analysis_*.hpp): phase diagrams, tegum-factor geometry, ReLU loss split.
   nb::enum_<tms::phase_problem>(m, "PhaseProblem")

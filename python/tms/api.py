@@ -96,6 +96,7 @@ def make_config(
     importance: Union[Number, Sequence[Number], None] = None,
     importances: Optional[Sequence] = None,
     density: Union[Number, Sequence[Number], None] = None,
+    relative_density: Optional[Sequence[Number]] = None,
     restarts: Optional[int] = None,
     steps: Optional[int] = None,
     batch: Optional[int] = None,
@@ -113,7 +114,9 @@ def make_config(
 
     importance is one importance vector: a base (I_i = base**i) or n explicit weights. importances is the
     importance axis (a list whose entries are bases or lists), as in a TOML file. density is 1 - S: a number or
-    a list, one instance per value. Raises ValueError with the engine's message for a value out of range.
+    a list, one instance per value. relative_density: n per-feature multipliers (paper E10): feature i of an
+    instance with density p has density min(1, p relative_density[i]); an empty list means all 1. Raises
+    ValueError with the engine's message for a value out of range.
     """
     config = _tms.preset_config(preset)
     if model is not None:
@@ -135,6 +138,10 @@ def make_config(
             config.density = [float(density)]
         else:
             config.density = _as_reals("density", density)
+    if relative_density is not None:
+        if isinstance(relative_density, numbers.Real) and not isinstance(relative_density, bool):
+            raise TypeError("relative_density: expected a list of n numbers, one per feature")
+        config.relative_density = _as_reals("relative_density", relative_density)
     if importance is not None and importances is not None:
         raise TypeError("give importance (one vector) or importances (the axis), not both")
     if importance is not None:
@@ -152,7 +159,7 @@ def make_config(
 def config_from_dict(d: dict) -> "_tms.TrainConfig":
     """The train_config that metrics.json's "config" (or Run.config) describes."""
     importances = [v for v in d.get("importance", [])]
-    keys = ("model", "features", "hidden", "density", "restarts", "steps", "batch", "lr", "schedule", "beta1",
+    keys = ("model", "features", "hidden", "density", "relative_density", "restarts", "steps", "batch", "lr", "schedule", "beta1",
             "beta2", "eps", "weight_decay", "init", "seed", "threads")
     config = make_config(preset=d.get("preset", "reference"), importances=importances or None,
                          **{k: d[k] for k in keys if k in d})
@@ -189,7 +196,8 @@ class Run:
     dims_per_feature: np.ndarray  # [K] m / ||W||_F^2
     represented: np.ndarray  # [K] int64, #{i : ||W_i|| > represented_norm}
     # The expected loss split (see _decompose), in the training loss's normalisation: feature_benefit,
-    # interference, bias, total [K]. Linear: exact. ReLU output: the 0- and 1-sparse inputs only (paper §4.2).
+    # interference, bias, total [K]. Linear: exact. ReLU output: the 0- and 1-sparse inputs only (paper §4.2);
+    # None for a ReLU run with per-feature relative densities.
     loss_decomposition: Optional[dict]
     seconds: float = 0.0  # training time
     threads: int = 0
@@ -331,7 +339,7 @@ def _measure(W: np.ndarray) -> dict:
     return out
 
 
-def _decompose(model: str, W, b, importance, density) -> dict:
+def _decompose(model: str, W, b, importance, density, relative_density=None) -> Optional[dict]:
     """The expected loss split into feature benefit (not attained), interference and a bias term, averaged over
     the n features like the training loss (so comparable with Run.loss).
 
@@ -340,7 +348,11 @@ def _decompose(model: str, W, b, importance, density) -> dict:
             feature: feature_benefit = (1-S) S^(n-1) x sum_i I_i int (x - ReLU(|W_i|^2 x + b_i))^2 dx,
             interference = (1-S) S^(n-1) x the sum over pairs i != j, bias = S^n x sum_i I_i ReLU(b_i)^2, each / n.
             total is then a lower bound on the expected loss, close to it when S -> 1 (the rest is O((1-S)^2)).
+    With per-feature relative densities (paper E10) the linear split uses each feature's density; the ReLU split
+    assumes one density for all features, so it is left out (None) for such runs.
     """
+    if relative_density is not None and model != "linear":
+        return None
     keys = ("feature_benefit", "interference", "bias", "total")
     K, n = W.shape[0], W.shape[1]
     out = {key: np.zeros(K) for key in keys}
@@ -348,6 +360,9 @@ def _decompose(model: str, W, b, importance, density) -> dict:
         args = (np.ascontiguousarray(W[k]), np.ascontiguousarray(b[k]),
                 np.ascontiguousarray(importance[k], dtype=np.float32), float(density[k]))
         if model == "linear":
+            if relative_density is not None:
+                per_feature = np.minimum(1.0, float(density[k]) * np.asarray(relative_density, dtype=np.float64))
+                args = args[:3] + (np.ascontiguousarray(per_feature),)
             t = _tms.linear_loss_decomposition(*args)
             for key in keys:
                 out[key][k] = getattr(t, key)
@@ -368,7 +383,9 @@ def _assemble(config: dict, W, b, density, importance, density_index, importance
     return Run(config=config, W=W, b=b, density=density, importance=importance, density_index=density_index,
                importance_index=importance_index, restart=restart, stream_seed=stream_seed, loss=loss,
                loss_curve=loss_curve, curve_steps=curve_steps, **_measure(W),
-               loss_decomposition=_decompose(config["model"], W, b, importance, density), seconds=seconds,
+               loss_decomposition=_decompose(config["model"], W, b, importance, density,
+                                            config.get("relative_density") or None),
+              seconds=seconds,
                threads=threads, init_std=init_std, path=path, **snapshots)
 
 
@@ -408,9 +425,9 @@ def train(*, progress: Union[bool, Callable[[int, int], Optional[bool]], None] =
     """Trains K toy models and returns their weights, loss curves and measurements as NumPy arrays.
 
     Settings are those of make_config (and of `tms train`): preset, model ("linear" or "relu"), features,
-    hidden, importance, importances, density, restarts, steps, batch, lr, schedule, beta1, beta2, eps,
-    weight_decay, init, seed, threads. Unset ones take the preset's defaults. The same settings and seed give
-    the same bits as `tms train`.
+    hidden, importance, importances, density, relative_density, restarts, steps, batch, lr, schedule, beta1,
+    beta2, eps, weight_decay, init, seed, threads. Unset ones take the preset's defaults. The same settings and
+    seed give the same bits as `tms train`.
 
     progress: True draws a progress line on stderr; a callable(steps_done, steps_total) is called about every
     100 ms and may return False to stop. Training runs without the GIL; Ctrl-C raises KeyboardInterrupt.

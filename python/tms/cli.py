@@ -9,7 +9,7 @@ import tempfile
 from typing import Optional, Sequence
 
 REPRODUCE_HELP = ("Reproduce a paper experiment (intro, basic, basic-large, phase-2-1, phase-3-2, geometry, "
-                  "dynamics): runs, figures, report.html")
+                  "nonuniform, dynamics): runs, figures, report.html")
 
 
 def _help() -> int:

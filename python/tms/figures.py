@@ -23,7 +23,8 @@ from matplotlib.figure import Figure
 
 __all__ = ["gram_heatmap", "feature_norms", "feature_vectors", "vectors_grid", "basic_grid", "basic_columns",
            "loss_curves", "save", "WEIGHT_CMAP", "SUPERPOSITION_CMAP", "phase_diagram", "PHASE_COLORS",
-           "dims_per_feature", "dimensionality_scatter", "dimensionality_dynamics", "DIMENSIONALITY_LINES"]
+           "dims_per_feature", "dimensionality_scatter", "dimensionality_dynamics", "DIMENSIONALITY_LINES",
+           "nonuniform"]
 
 WEIGHT_CMAP = "RdBu_r"  # diverging blue - white - red
 WEIGHT_NORM = colors.Normalize(vmin=-1.0, vmax=1.0)
@@ -542,4 +543,111 @@ def dimensionality_dynamics(run, instance: int = 0, *, path: Optional[PathLike] 
         for side in ("top", "right"):
             a.spines[side].set_visible(False)
     top.set_title(title if title is not None else "Feature dimensionality and loss during training", fontsize=9)
+    return _finish(fig, path)
+
+
+# ---- non-uniform superposition (E10) ---------------------------------------------------------------------------
+
+RELATIVE_DENSITY_CMAP = "viridis"  # sparser (blue) to denser (yellow), as the paper colours the varied feature
+FAMILY_COLORS = {"pentagon": "#dd4444", "digons": "#2255bb", "other": "#999999"}
+
+
+def _draw_canonical(ax, solutions, norm, title: str, varied: int = 0) -> None:
+    """Overlaid canonicalised solutions [(r, W, is_best)]: lines from the origin, coloured by r; the varied
+    feature's point ringed in black; the best solution at each r solid, the others faint."""
+    cmap = _get_cmap(RELATIVE_DENSITY_CMAP)
+    lim = 1.5
+    for r, W, is_best in sorted(solutions, key=lambda s: (s[2], s[0])):
+        c = cmap(norm(r))
+        alpha, width = (0.95, 1.6) if is_best else (0.35, 1.0)
+        for i in range(W.shape[0]):
+            ax.plot([0, W[i, 0]], [0, W[i, 1]], color=c, linewidth=width, alpha=alpha, solid_capstyle="round",
+                    zorder=2)
+        ax.scatter(W[:, 0], W[:, 1], color=[c], s=16, alpha=alpha, zorder=3, linewidths=0)
+        ax.scatter([W[varied, 0]], [W[varied, 1]], s=34, facecolors=[c], edgecolors="black", linewidths=0.8,
+                   alpha=alpha, zorder=4)
+        lim = max(lim, float(np.abs(W).max()) * 1.1)
+    ax.set_xlim(-lim, lim)
+    ax.set_ylim(-lim, lim)
+    ax.set_aspect("equal")
+    ax.set_facecolor(BACKGROUND)
+    for side in ("left", "bottom"):
+        ax.spines[side].set_position("zero")
+        ax.spines[side].set_color("0.6")
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_title(title, fontsize=9)
+    if not solutions:
+        ax.text(0.5, 0.5, "none found", transform=ax.transAxes, ha="center", va="center", fontsize=9,
+                color="0.4")
+
+
+def nonuniform(sweep, *, path: Optional[PathLike] = None, suptitle: Optional[str] = None) -> Figure:
+    """The perturbed pentagon (paper E10) from a tms.nonuniform.NonuniformSweep: left, the pentagon-family
+    solutions (rotated so the varied feature points up); middle, the digon-family ones (feature 2 along +x);
+    both coloured by the varied feature's relative density (denser yellow, sparser blue), the varied feature
+    ringed, the lowest-loss restart at each density solid and the best of the other family faint. Right: the
+    expected loss of the best pentagon and the best digon solution against the relative density (log), with
+    their crossing, and below it the pentagon's loss relative to the digons' (negative: the pentagon wins)."""
+    from . import nonuniform as _nu
+
+    r = np.asarray(sweep.relative, dtype=np.float64)
+    norm = colors.LogNorm(vmin=float(r.min()), vmax=float(r.max()) if r.max() > r.min() else float(r.min()) * 10)
+    pentagons, digons = [], []
+    for j, run in enumerate(sweep.runs):
+        best = int(sweep.best[j])
+        k = int(sweep.pentagon_best[j])
+        if k >= 0:
+            pentagons.append((float(r[j]), _nu.canonical_pentagon(run.W[k]), k == best))
+        k = int(sweep.digons_best[j])
+        if k >= 0:
+            digons.append((float(r[j]), _nu.canonical_digons(run.W[k]), k == best))
+    fig = Figure(figsize=(14.0, 5.0), facecolor="white")
+    grid = fig.add_gridspec(2, 3, width_ratios=[1.0, 1.0, 1.35], height_ratios=[1.7, 1.0], wspace=0.18,
+                            hspace=0.12, left=0.02, right=0.97, top=0.86 if suptitle else 0.92, bottom=0.2)
+    ax_p = fig.add_subplot(grid[:, 0])
+    ax_d = fig.add_subplot(grid[:, 1])
+    _draw_canonical(ax_p, pentagons, norm, "Pentagon solutions (varied feature ringed, rotated to the top)")
+    _draw_canonical(ax_d, digons, norm, "Digon solutions (feature 2 along +x)")
+    cb = fig.colorbar(cm.ScalarMappable(norm=norm, cmap=RELATIVE_DENSITY_CMAP), ax=[ax_p, ax_d],
+                      orientation="horizontal", fraction=0.05, pad=0.04, aspect=40)
+    cb.set_label("relative density of the varied feature (sparser: blue, denser: yellow); solid: lowest-loss "
+                 "restart at that density", fontsize=8)
+    cb.ax.tick_params(labelsize=7)
+    top = fig.add_subplot(grid[0, 2])
+    bottom = fig.add_subplot(grid[1, 2], sharex=top)
+    for fam, color in FAMILY_COLORS.items():
+        xs = [r[j] for j in range(len(r)) for f in sweep.families[j] if f == fam]
+        ys = [sweep.loss[j, k] for j in range(len(r)) for k, f in enumerate(sweep.families[j]) if f == fam]
+        if xs:
+            top.scatter(xs, ys, s=7, color=color, alpha=0.3, linewidths=0, zorder=1)
+    top.plot(r, sweep.pentagon_loss, color=FAMILY_COLORS["pentagon"], marker="o", markersize=3.5, linewidth=1.4,
+             label="best pentagon", zorder=3)
+    top.plot(r, sweep.digons_loss, color=FAMILY_COLORS["digons"], marker="s", markersize=3.5, linewidth=1.4,
+             label="best digons (varied feature dropped)", zorder=3)
+    diff = 100.0 * (np.asarray(sweep.pentagon_loss) / np.asarray(sweep.digons_loss) - 1.0)
+    bottom.axhline(0.0, color="0.6", linewidth=0.8)
+    bottom.plot(r, diff, color="black", marker="o", markersize=3, linewidth=1.1)
+    crossing_r = sweep.crossing_r
+    for a in (top, bottom):
+        if np.isfinite(crossing_r):
+            a.axvline(crossing_r, color="black", linestyle="--", linewidth=0.9,
+                      label=f"crossing: r = {crossing_r:.3g} (1/{1 / crossing_r:.2g})" if a is top else None)
+        a.axvline(1 / 2.5, color="#7b68ae", linestyle=":", linewidth=1.1,
+                  label="paper: ~2.5× less dense (r = 0.4)" if a is top else None)
+        a.set_xscale("log")
+        a.tick_params(which="both", labelsize=7)
+        for side in ("top", "right"):
+            a.spines[side].set_visible(False)
+    top.set_yscale("log")
+    top.set_ylabel("expected loss (log)", fontsize=8)
+    top.set_title("Loss of the two geometries against the varied feature's relative density", fontsize=9)
+    top.legend(fontsize=7, frameon=False, loc="upper left")
+    top.tick_params(labelbottom=False)
+    bottom.set_ylabel("pentagon / digons − 1 (%)", fontsize=8)
+    bottom.set_xlabel("relative density r of the varied feature (log)", fontsize=8)
+    if suptitle:
+        fig.suptitle(suptitle, fontsize=10)
     return _finish(fig, path)

@@ -134,7 +134,8 @@ def write_report(path: str, *, title: str, subtitle: str, command: str, intro_ht
                      f"<figcaption>{html.escape(fig['caption'])} ({' · '.join(rel_links)})</figcaption></figure>")
     parts.extend(sections)
     parts.append("<h2>Measurements</h2>")
-    for model in sorted({r["run"].model for r in runs if r.get("table", True)}):
+    for model in sorted({r["run"].model for r in runs
+                         if r.get("table", True) and r["run"].loss_decomposition is not None}):
         parts.append(f'<p class="meta">{html.escape(DECOMPOSITION_NOTE[model])}</p>')
     for r in runs:
         run = r["run"]

@@ -10,8 +10,10 @@ Targets (paper sections in parentheses):
   phase-2-1    the phase diagram for n=2, m=1: relative importance r x density, 10 models per cell (E5)
   phase-3-2    the same for n=3, m=2, importances [1, 1, r] (E6)
   geometry     n=400, m=30, I=1: m/|W|_F^2 and every D_i against 1/(1-S), tegum factors per density (E7, E8)
+  nonuniform   n=5, m=2, I=1, 1-S=0.05 with feature 1's density x r, r from 0.1 to 3: the perturbed pentagon,
+               pentagon and digon solutions and their crossing loss curves (E10)
   dynamics     D_i of every feature against the training step, with weight snapshots (E14)
-  (the last four live in experiments.py)
+  (the last five live in experiments.py)
 
 Output (DIR, default tms-output/TARGET): one run folder per model (DIR/linear, DIR/relu: weights.npz and
 metrics.json, every restart), DIR/figures/*.png and *.svg, DIR/findings.json and DIR/report.html.
@@ -220,7 +222,8 @@ def main(argv: Sequence[str]) -> int:
     parser.add_argument("--out", "-o", metavar="DIR", help="output folder [default: tms-output/TARGET]")
     parser.add_argument("--restarts", type=int, metavar="N",
                         help="fits per (model, density); the lowest final loss is shown; for the phase diagrams "
-                             "the models per cell [default: intro 10, phase-* 10, dynamics 8, others 1]")
+                             "the models per cell; for nonuniform per relative density [default: intro 10, phase-* 10, "
+                             "nonuniform 10, dynamics 8, others 1]")
     parser.add_argument("--steps", type=int, metavar="N",
                         help="training steps [default: 10000; dynamics 20000]")
     parser.add_argument("--batch", type=int, metavar="N", help="batch size [default: 1024]")

@@ -1,0 +1,223 @@
+"""Non-uniform superposition (paper E10): n = 5 features of equal importance in m = 2 dimensions, all at density
+1−S = 0.05 except one (the varied feature), whose density is the base times a relative density r.
+
+The sweep trains one engine call per r (the relative densities are one vector per run, train_config's
+relative_density = [r, 1, 1, 1, 1]) with several restarts each, then:
+
+  * classifies every model: "pentagon" (all five features represented), "digons" (the varied feature not
+    represented, the other four in two antipodal pairs) or "other";
+  * evaluates every model's expected loss at every r (expected_loss): exact over the 2^n patterns of active
+    features, each pattern's conditional loss averaged over one fixed set of uniform points, so that all models
+    and all r share the same points and the loss curves are smooth;
+  * draws two loss curves against r: the best pentagon-family model trained at r, and the best digon-family
+    model found anywhere in the sweep evaluated at r (a digon solution ignores the varied feature, so the same
+    weights are a digon solution at every r; the best one found stands for the family everywhere);
+  * finds where they cross (crossing), interpolated linearly in log r.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import List, Optional, Sequence
+
+import numpy as np
+
+from . import _tms
+
+__all__ = ["FAMILIES", "family", "canonical_pentagon", "canonical_digons", "pattern_table", "pattern_losses",
+           "expected_loss", "crossing", "NonuniformSweep", "analyse", "relative_grid"]
+
+FAMILIES = ("pentagon", "digons", "other")
+VARIED = 0  # the feature whose density is varied
+ANTIPODAL_COS = -0.9  # cos(W_i, W_j) below this: an antipodal pair
+
+
+def _cosines(W: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(W, axis=1)
+    U = W / np.where(norms > 0, norms, 1.0)[:, None]
+    return U @ U.T
+
+
+def family(W, varied: int = VARIED, represented: float = None) -> str:
+    """"pentagon" when every feature is represented (‖Wᵢ‖ > 0.5), "digons" when the varied feature is not and the
+    others form antipodal pairs (cos < −0.9, each feature in exactly one pair), else "other"."""
+    W = np.asarray(W, dtype=np.float64)
+    threshold = float(_tms.represented_norm) if represented is None else represented
+    rep = np.linalg.norm(W, axis=1) > threshold
+    if rep.all():
+        return "pentagon"
+    others = [i for i in range(W.shape[0]) if i != varied]
+    if rep[varied] or not rep[others].all() or len(others) % 2:
+        return "other"
+    cos = _cosines(W)
+    for i in others:
+        partners = [j for j in others if j != i and cos[i, j] < ANTIPODAL_COS]
+        if len(partners) != 1:
+            return "other"
+    return "digons"
+
+
+def _rotate(W: np.ndarray, angle: float) -> np.ndarray:
+    c, s = np.cos(angle), np.sin(angle)
+    return W @ np.array([[c, s], [-s, c]])  # rows rotated by +angle
+
+
+def canonical_pentagon(W, varied: int = VARIED) -> np.ndarray:
+    """W rotated so that the varied feature points along +y, then reflected (x → −x) so that the feature nearest
+    to it in angle lies at x ≥ 0."""
+    W = np.asarray(W, dtype=np.float64)
+    V = _rotate(W, np.pi / 2 - np.arctan2(W[varied, 1], W[varied, 0]))
+    others = [i for i in range(W.shape[0]) if i != varied and np.linalg.norm(V[i]) > 0]
+    if others:
+        angles = np.arctan2(V[others, 1], V[others, 0]) - np.pi / 2
+        angles = (angles + np.pi) % (2 * np.pi) - np.pi
+        nearest = others[int(np.argmin(np.abs(angles)))]
+        if V[nearest, 0] < 0:
+            V = V * np.array([-1.0, 1.0])
+    return V
+
+
+def canonical_digons(W, reference: int = 1, varied: int = VARIED) -> np.ndarray:
+    """W rotated so that the reference feature points along +x, then reflected (y → −y) so that the first other
+    represented feature off the x axis has y > 0."""
+    W = np.asarray(W, dtype=np.float64)
+    V = _rotate(W, -np.arctan2(W[reference, 1], W[reference, 0]))
+    for i in range(W.shape[0]):
+        if i in (reference, varied):
+            continue
+        norm = np.linalg.norm(V[i])
+        if norm > 0 and abs(V[i, 1]) > 0.1 * norm:
+            if V[i, 1] < 0:
+                V = V * np.array([1.0, -1.0])
+            break
+    return V
+
+
+def pattern_table(n: int) -> np.ndarray:
+    """The 2^n activity patterns [2^n, n] of 0/1 (pattern p has feature i active when bit i of p is set)."""
+    return np.array([[(p >> i) & 1 for i in range(n)] for p in range(2 ** n)], dtype=np.float64)
+
+
+def pattern_probabilities(densities: Sequence[float]) -> np.ndarray:
+    """P(pattern) [2^n] for independent features with these densities."""
+    d = np.asarray(densities, dtype=np.float64)
+    A = pattern_table(d.size)
+    return np.prod(np.where(A > 0, d[None, :], 1.0 - d[None, :]), axis=1)
+
+
+def pattern_losses(W, b, importance, points: int = 4096, seed: int = 0) -> np.ndarray:
+    """For models W [M, n, m], b [M, n] of the ReLU output model: the mean of Σᵢ Iᵢ (xᵢ − x'ᵢ)² over inputs with
+    each activity pattern, [M, 2^n], the active values taken from one fixed set of `points` uniform draws (the
+    same for every model and pattern; the inactive features are 0)."""
+    W = np.asarray(W, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    M, n, _ = W.shape
+    U = np.random.default_rng(seed).random((points, n))
+    A = pattern_table(n)
+    X = (A[:, None, :] * U[None, :, :]).reshape(-1, n)  # [2^n points, n]
+    I = np.asarray(importance, dtype=np.float64)
+    out = np.empty((M, A.shape[0]))
+    for k in range(M):
+        Y = np.maximum(X @ W[k] @ W[k].T + b[k][None, :], 0.0)
+        err = ((X - Y) ** 2) @ I
+        out[k] = err.reshape(A.shape[0], points).mean(axis=1)
+    return out
+
+
+def expected_loss(table: np.ndarray, densities: Sequence[float]) -> np.ndarray:
+    """The expected training loss (the mean over features, like the engine's) of models whose pattern_losses are
+    `table` [M, 2^n], at per-feature densities [n]."""
+    probs = pattern_probabilities(densities)
+    return table @ probs / len(densities)
+
+
+def crossing(r: Sequence[float], upper: Sequence[float], lower: Sequence[float]) -> List[float]:
+    """The values of r where upper − lower changes sign between neighbouring points where both are defined (NaN
+    marks a gap), interpolated linearly in log r; ascending."""
+    r = np.asarray(r, dtype=np.float64)
+    diff = np.asarray(upper, dtype=np.float64) - np.asarray(lower, dtype=np.float64)
+    ok = np.flatnonzero(np.isfinite(diff))
+    out = []
+    for a, c in zip(ok[:-1], ok[1:]):
+        da, dc = diff[a], diff[c]
+        if da == 0:
+            out.append(float(r[a]))
+        elif da * dc < 0:
+            t = da / (da - dc)
+            out.append(float(np.exp(np.log(r[a]) + t * (np.log(r[c]) - np.log(r[a])))))
+    if ok.size and diff[ok[-1]] == 0:
+        out.append(float(r[ok[-1]]))
+    return sorted(set(out))
+
+
+@dataclasses.dataclass
+class NonuniformSweep:
+    """The analysed sweep. Index j runs over the relative densities (ascending), k over one run's restarts."""
+
+    relative: np.ndarray  # [R] relative densities of the varied feature
+    base_density: float
+    runs: list  # [R] Run, one engine call each
+    families: list  # [R][K] family of every restart
+    loss: np.ndarray  # [R, K] expected loss of every restart at its own r
+    best: np.ndarray  # [R] restart with the lowest final training loss (the engine's)
+    pentagon_best: np.ndarray  # [R] restart of the lowest expected loss among pentagons (-1: none)
+    digons_best: np.ndarray  # [R] the same among digons trained at this r (-1: none)
+    pentagon_loss: np.ndarray  # [R] the pentagon curve (NaN: no pentagon at this r)
+    digons_loss: np.ndarray  # [R] the digon curve: the best digon solution of the sweep evaluated at each r
+    digons_source: Optional[tuple]  # (j, k) of the digon solution behind most of the digon curve
+    crossings: list  # every r where the curves cross
+    points: int
+
+    @property
+    def crossing_r(self) -> float:
+        """The crossing of the pentagon and digon curves (the largest, when noise gives several); NaN if none."""
+        return self.crossings[-1] if self.crossings else float("nan")
+
+    def best_family(self, j: int) -> str:
+        return self.families[j][int(self.best[j])]
+
+    def densities(self, r: float) -> list:
+        n = self.runs[0].n
+        return [min(1.0, self.base_density * (r if i == VARIED else 1.0)) for i in range(n)]
+
+
+def analyse(relative: Sequence[float], base_density: float, runs: list, points: int = 4096,
+            seed: int = 0) -> NonuniformSweep:
+    """Classifies and evaluates the sweep's models (see the module's docstring)."""
+    relative = np.asarray(relative, dtype=np.float64)
+    R = len(runs)
+    families = [[family(run.W[k]) for k in range(run.K)] for run in runs]
+    tables = [pattern_losses(run.W, run.b, run.importance[0], points=points, seed=seed) for run in runs]
+    dens = [[min(1.0, base_density * (r if i == VARIED else 1.0)) for i in range(runs[0].n)] for r in relative]
+    loss = np.array([expected_loss(tables[j], dens[j]) for j in range(R)])
+    best = np.array([int(np.argmin(np.where(np.isfinite(run.loss), run.loss, np.inf))) for run in runs])
+
+    def best_of(j, name):
+        ks = [k for k, f in enumerate(families[j]) if f == name]
+        return min(ks, key=lambda k: loss[j, k]) if ks else -1
+
+    pentagon_best = np.array([best_of(j, "pentagon") for j in range(R)])
+    digons_best = np.array([best_of(j, "digons") for j in range(R)])
+    pentagon_loss = np.array([loss[j, k] if k >= 0 else np.nan for j, k in enumerate(pentagon_best)])
+    # Every digon solution found anywhere, evaluated at every r: the lowest is the digon curve.
+    digon_models = [(j, k) for j in range(R) for k, f in enumerate(families[j]) if f == "digons"]
+    digons_loss = np.full(R, np.nan)
+    source = None
+    if digon_models:
+        at = np.array([[expected_loss(tables[j][k:k + 1], dens[i])[0] for (j, k) in digon_models]
+                       for i in range(R)])  # [R, D]
+        pick = np.argmin(at, axis=1)
+        digons_loss = at[np.arange(R), pick]
+        source = digon_models[int(np.bincount(pick).argmax())]
+    return NonuniformSweep(relative=relative, base_density=float(base_density), runs=list(runs),
+                           families=families, loss=loss, best=best, pentagon_best=pentagon_best,
+                           digons_best=digons_best, pentagon_loss=pentagon_loss, digons_loss=digons_loss,
+                           digons_source=source, crossings=crossing(relative, pentagon_loss, digons_loss),
+                           points=points)
+
+
+def relative_grid(count: int, low: float, high: float, include_one: bool = True) -> np.ndarray:
+    """`count` relative densities log-spaced from low to high, with 1 (the uniform case) added when missing."""
+    r = np.logspace(np.log10(low), np.log10(high), int(count))
+    if include_one and low <= 1 <= high and not np.isclose(r, 1.0, rtol=1e-6).any():
+        r = np.sort(np.append(r, 1.0))
+    return r
