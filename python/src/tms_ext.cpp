@@ -301,7 +301,8 @@ NB_MODULE(_tms, m) {
         auto [n, k] = check_W(W);
         if (b.size() != static_cast<std::size_t>(n) || importance.size() != static_cast<std::size_t>(n) ||
             density.size() != static_cast<std::size_t>(n))
-          throw std::invalid_argument("b, importance, density: expected " + std::to_string(n) + " entries each");
+          throw std::invalid_argument("b, importance, density: expected " + std::to_string(n) +
+                                      " entries each");
         return tms::linear_loss_decomposition(W.data(), b.data(), importance.data(), density.data(), n, k);
       },
       "W"_a, "b"_a, "importance"_a, "density"_a,
@@ -322,7 +323,8 @@ NB_MODULE(_tms, m) {
       .value("superposition", tms::phase_class::superposition)
       .value("other", tms::phase_class::other);
   m.def("phase_class_name", [](tms::phase_class c) { return std::string(tms::phase_class_name(c)); });
-  m.def("phase_candidate_name", [](tms::phase_candidate c) { return std::string(tms::phase_candidate_name(c)); });
+  m.def("phase_candidate_name",
+        [](tms::phase_candidate c) { return std::string(tms::phase_candidate_name(c)); });
   m.def("phase_features", &tms::phase_features, "problem"_a);
   m.def("phase_hidden", &tms::phase_hidden, "problem"_a);
   m.def("phase_candidates", &tms::phase_candidates, "problem"_a);
@@ -420,6 +422,22 @@ NB_MODULE(_tms, m) {
         return tms::relu_loss_decomposition(W.data(), b.data(), importance.data(), density, n, k);
       },
       "W"_a, "b"_a, "importance"_a, "density"_a);
+  m.def(
+      "relu_pattern_losses",
+      [](const array_in<float>& W, const array_in<float>& b, const array_in<float>& importance, int points,
+         std::uint64_t seed) {
+        auto [n, k] = check_W(W);
+        if (b.size() != static_cast<std::size_t>(n) || importance.size() != static_cast<std::size_t>(n))
+          throw std::invalid_argument("b, importance: expected " + std::to_string(n) + " entries each");
+        return tms::relu_pattern_losses(W.data(), b.data(), importance.data(), n, k, points, seed);
+      },
+      "W"_a, "b"_a, "importance"_a, "points"_a = 4096, "seed"_a = 0);
+  m.def(
+      "expected_loss_from_patterns",
+      [](const std::vector<double>& table, const std::vector<double>& density) {
+        return tms::expected_loss_from_patterns(table, density.data(), static_cast<int>(density.size()));
+      },
+      "table"_a, "density"_a);
 
   // Run folders: JSON crosses as text (json.loads on the Python side).
   m.def(

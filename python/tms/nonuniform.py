@@ -23,7 +23,7 @@ import numpy as np
 
 from . import _tms
 
-__all__ = ["FAMILIES", "family", "canonical_pentagon", "canonical_digons", "pattern_table", "pattern_losses",
+__all__ = ["FAMILIES", "family", "canonical_pentagon", "canonical_digons", "pattern_losses",
            "expected_loss", "crossing", "NonuniformSweep", "analyse", "relative_grid"]
 
 FAMILIES = ("pentagon", "digons", "other")
@@ -92,42 +92,21 @@ def canonical_digons(W, reference: int = 1, varied: int = VARIED) -> np.ndarray:
     return V
 
 
-def pattern_table(n: int) -> np.ndarray:
-    """The 2^n activity patterns [2^n, n] of 0/1 (pattern p has feature i active when bit i of p is set)."""
-    return np.array([[(p >> i) & 1 for i in range(n)] for p in range(2 ** n)], dtype=np.float64)
-
-
-def pattern_probabilities(densities: Sequence[float]) -> np.ndarray:
-    """P(pattern) [2^n] for independent features with these densities."""
-    d = np.asarray(densities, dtype=np.float64)
-    A = pattern_table(d.size)
-    return np.prod(np.where(A > 0, d[None, :], 1.0 - d[None, :]), axis=1)
-
-
 def pattern_losses(W, b, importance, points: int = 4096, seed: int = 0) -> np.ndarray:
     """For models W [M, n, m], b [M, n] of the ReLU output model: the mean of Σᵢ Iᵢ (xᵢ − x'ᵢ)² over inputs with
-    each activity pattern, [M, 2^n], the active values taken from one fixed set of `points` uniform draws (the
-    same for every model and pattern; the inactive features are 0)."""
-    W = np.asarray(W, dtype=np.float64)
-    b = np.asarray(b, dtype=np.float64)
-    M, n, _ = W.shape
-    U = np.random.default_rng(seed).random((points, n))
-    A = pattern_table(n)
-    X = (A[:, None, :] * U[None, :, :]).reshape(-1, n)  # [2^n points, n]
-    I = np.asarray(importance, dtype=np.float64)
-    out = np.empty((M, A.shape[0]))
-    for k in range(M):
-        Y = np.maximum(X @ W[k] @ W[k].T + b[k][None, :], 0.0)
-        err = ((X - Y) ** 2) @ I
-        out[k] = err.reshape(A.shape[0], points).mean(axis=1)
-    return out
+    each activity pattern, [M, 2^n], computed by the engine (relu_pattern_losses) on one fixed set of `points`
+    uniform draws, the same for every model and pattern."""
+    W = np.ascontiguousarray(W, dtype=np.float32)
+    b = np.ascontiguousarray(b, dtype=np.float32)
+    I = np.ascontiguousarray(importance, dtype=np.float32)
+    return np.array([_tms.relu_pattern_losses(W[k], b[k], I, points, seed) for k in range(W.shape[0])])
 
 
 def expected_loss(table: np.ndarray, densities: Sequence[float]) -> np.ndarray:
     """The expected training loss (the mean over features, like the engine's) of models whose pattern_losses are
-    `table` [M, 2^n], at per-feature densities [n]."""
-    probs = pattern_probabilities(densities)
-    return table @ probs / len(densities)
+    `table` [M, 2^n], at per-feature densities [n] (the engine's expected_loss_from_patterns)."""
+    d = [float(v) for v in densities]
+    return np.array([_tms.expected_loss_from_patterns(list(row), d) for row in np.atleast_2d(table)])
 
 
 def crossing(r: Sequence[float], upper: Sequence[float], lower: Sequence[float]) -> List[float]:

@@ -6,7 +6,9 @@
 #include <vector>
 
 #include "core/errors.hpp"
+#include "core/kernels/philox_simd.hpp"
 #include "core/metrics.hpp"
+#include "core/rng.hpp"
 
 namespace tms {
 namespace {
@@ -71,6 +73,50 @@ relu_loss_terms relu_loss_decomposition(const float* W, const float* b, const fl
   const double S = 1 - density;
   out.expected_one_sparse = std::pow(S, n) * out.l0 + density * std::pow(S, n - 1) * out.l1;
   return out;
+}
+
+std::vector<double> relu_pattern_losses(const float* W, const float* b, const float* importance, int n, int m,
+                                        int points, std::uint64_t seed) {
+  if (n < 1 || n > 20)
+    throw usage_error("features: " + std::to_string(n) + "; allowed: 1 to 20 for pattern losses");
+  if (m < 1) throw usage_error("hidden: " + std::to_string(m) + "; allowed: at least 1");
+  if (points < 1) throw usage_error("points: " + std::to_string(points) + "; allowed: at least 1");
+  std::vector<std::uint32_t> words(static_cast<std::size_t>(points) * n);
+  kernels::philox_fill(words.data(), words.size(), seed, 0, rng_tag::evaluation);
+  const std::size_t patterns = std::size_t{1} << n;
+  std::vector<double> table(patterns, 0.0), x(n), h(m);
+  for (std::size_t p = 0; p < patterns; ++p) {
+    double sum = 0;
+    for (int q = 0; q < points; ++q) {
+      for (int i = 0; i < n; ++i)
+        x[i] = (p >> i) & 1 ? uniform_float(words[static_cast<std::size_t>(q) * n + i]) : 0.0;
+      for (int k = 0; k < m; ++k) {
+        h[k] = 0;
+        for (int i = 0; i < n; ++i) h[k] += x[i] * W[static_cast<std::size_t>(i) * m + k];
+      }
+      for (int i = 0; i < n; ++i) {
+        double pre = b[i];
+        for (int k = 0; k < m; ++k) pre += W[static_cast<std::size_t>(i) * m + k] * h[k];
+        const double err = x[i] - std::max(pre, 0.0);
+        sum += importance[i] * err * err;
+      }
+    }
+    table[p] = sum / points;
+  }
+  return table;
+}
+
+double expected_loss_from_patterns(const std::vector<double>& table, const double* density, int n) {
+  if (table.size() != (std::size_t{1} << n))
+    throw usage_error("table: " + std::to_string(table.size()) +
+                      " entries; allowed: 2^n = " + std::to_string(std::size_t{1} << n));
+  double total = 0;
+  for (std::size_t p = 0; p < table.size(); ++p) {
+    double prob = 1;
+    for (int i = 0; i < n; ++i) prob *= (p >> i) & 1 ? density[i] : 1 - density[i];
+    total += prob * table[p];
+  }
+  return total / n;
 }
 
 }  // namespace tms

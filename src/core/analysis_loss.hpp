@@ -11,6 +11,9 @@
 // these divided by n (loss_weighted_mse.hpp). Bias sign: the engine's +b.
 #pragma once
 
+#include <cstdint>
+#include <vector>
+
 namespace tms {
 
 // int_0^1 (x - ReLU(a x + c))^2 dx, a piecewise quadratic integrated in closed form.
@@ -35,5 +38,17 @@ struct relu_loss_terms {
 // Throws usage_error for n or m below 1 or p outside (0, 1].
 relu_loss_terms relu_loss_decomposition(const float* W, const float* b, const float* importance,
                                         double density, int n, int m);
+
+// The loss of the ReLU output model by activity pattern, for the exact expected loss under non-uniform
+// densities (paper E10): entry p of the result [2^n] is the mean over `points` draws of
+// sum_i I_i (x_i - x'_i)^2 when exactly the features in the bits of p are active, their values uniform on
+// [0, 1). The draws come from the engine's Philox stream (seed, tag evaluation) and are the same for every
+// model, so losses of different models compare without sampling noise between them. n is at most 20.
+std::vector<double> relu_pattern_losses(const float* W, const float* b, const float* importance, int n, int m,
+                                        int points, std::uint64_t seed);
+
+// The expected training loss (the mean over features, like the engine's) from relu_pattern_losses at
+// per-feature densities [n]: sum over patterns of P(pattern) table[p] / n.
+double expected_loss_from_patterns(const std::vector<double>& table, const double* density, int n);
 
 }  // namespace tms

@@ -11,7 +11,13 @@
 
 namespace tms {
 
-enum class rng_tag : std::uint32_t { bernoulli = 0, binomial = 1, init = 2, binomial_draws = 3 };
+enum class rng_tag : std::uint32_t {
+  bernoulli = 0,
+  binomial = 1,
+  init = 2,
+  binomial_draws = 3,
+  evaluation = 4
+};
 
 class philox {
  public:

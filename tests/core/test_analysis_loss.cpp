@@ -214,3 +214,45 @@ TEST(AnalysisLoss, BadInputThrows) {
 
 }  // namespace
 }  // namespace tms
+
+namespace tms {
+namespace {
+
+// The pattern table gives the exact expected loss under per-feature densities: compare with the training loss
+// of the engine's own generator (relative densities) over many batches.
+TEST(AnalysisLoss, PatternLossesGiveTheExpectedLossUnderNonUniformDensities) {
+  const int n = 5, m = 2, B = 4096, steps = 60;
+  std::mt19937 gen(21);
+  std::normal_distribution<double> normal(0, 0.7);
+  std::vector<float> params(model_param_count(model_kind::relu_output, n, m)), importance(n);
+  for (auto& v : params) v = static_cast<float>(normal(gen));
+  for (int i = 0; i < n; ++i) params[n * m + i] = -0.1f, importance[i] = static_cast<float>(std::pow(0.8, i));
+  const double p = 0.2;
+  const std::vector<double> relative = {0.5, 1, 2, 1, 3};
+  std::vector<double> density(n);
+  for (int i = 0; i < n; ++i) density[i] = std::min(1.0, p * relative[i]);
+  const auto table =
+      relu_pattern_losses(params.data(), params.data() + n * m, importance.data(), n, m, 20000, 1);
+  ASSERT_EQ(table.size(), 32u);
+  EXPECT_EQ(table[0], 0.0);  // the empty pattern costs only positive biases, and all are negative here
+  const double predicted = expected_loss_from_patterns(table, density.data(), n);
+  model_workspace<float> ws;
+  ws.reserve(B, n, m);
+  ws.x.sampler.set_relative(relative);
+  std::vector<float> grad(params.size());
+  double sum = 0, sum_sq = 0;
+  for (int t = 0; t < steps; ++t) {
+    sample_sparse_batch(ws.x, 3, t, p);
+    const double l =
+        model_loss_and_grad(model_kind::relu_output, grad.data(), params.data(), importance.data(), n, m, ws);
+    sum += l;
+    sum_sq += l * l;
+  }
+  const double mean = sum / steps, se = std::sqrt((sum_sq / steps - mean * mean) / steps);
+  EXPECT_NEAR(mean, predicted, 5 * se + 0.01 * predicted);
+  EXPECT_THROW(relu_pattern_losses(params.data(), params.data() + n * m, importance.data(), 21, m, 10, 1),
+               usage_error);
+}
+
+}  // namespace
+}  // namespace tms
