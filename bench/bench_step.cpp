@@ -131,7 +131,8 @@ int main(int argc, char** argv) {
     dense_flops += profile_steps * 2.0 * c.batch * n * m;
   }
   const double steps = static_cast<double>(prof.steps);
-  // VmHWM is this program's own high-water mark (getrusage's ru_maxrss also counts the parent's memory at fork).
+  // VmHWM is this program's own high-water mark (getrusage's ru_maxrss also counts the parent's memory at
+  // fork).
   double peak_mib = 0;
   if (FILE* f = std::fopen("/proc/self/status", "r")) {
     char line[256];
