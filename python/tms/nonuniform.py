@@ -22,6 +22,7 @@ from typing import List, Optional, Sequence
 import numpy as np
 
 from . import _tms
+from .claims import _cosines
 
 __all__ = ["FAMILIES", "family", "canonical_pentagon", "canonical_digons", "pattern_losses",
            "expected_loss", "crossing", "NonuniformSweep", "analyse", "relative_grid"]
@@ -29,12 +30,6 @@ __all__ = ["FAMILIES", "family", "canonical_pentagon", "canonical_digons", "patt
 FAMILIES = ("pentagon", "digons", "other")
 VARIED = 0  # the feature whose density is varied
 ANTIPODAL_COS = -0.9  # cos(W_i, W_j) below this: an antipodal pair
-
-
-def _cosines(W: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(W, axis=1)
-    U = W / np.where(norms > 0, norms, 1.0)[:, None]
-    return U @ U.T
 
 
 def family(W, varied: int = VARIED, represented: float = None) -> str:
