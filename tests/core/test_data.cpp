@@ -75,7 +75,7 @@ TEST_P(DataStatistics, DensityMeanVarianceIndependence) {
     EXPECT_LT(mo.min_value, 0.01);
     EXPECT_GT(mo.max_value, 0.99);
   }
-  // Every feature has the same density (no positional bias in the geometric skips).
+  // Every feature has the same density (no positional bias in the binomial positions).
   const double per = static_cast<double>(B) * steps;
   for (int i = 0; i < n; ++i)
     EXPECT_NEAR(mo.per_feature[i] / per, p, 6 * std::sqrt(p * (1 - p) / per) + 1e-12) << "feature " << i;
@@ -84,7 +84,8 @@ TEST_P(DataStatistics, DensityMeanVarianceIndependence) {
   EXPECT_NEAR(mo.pair, p * p, 6 * std::sqrt(p * p * (1 - p * p) / pairs) + 1e-12);
 }
 
-// Both sampling methods: integer compare (p >= 0.25) and geometric skips (p < 0.25).
+// Both sampling methods: Bernoulli words (dense) and binomial counts with drawn positions (sparse, here p <=
+// 0.05).
 INSTANTIATE_TEST_SUITE_P(Densities, DataStatistics,
                          ::testing::Values(1.0, 0.7, 0.3, 0.25, 0.2, 0.05, 0.01, 0.001));
 
