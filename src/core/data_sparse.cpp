@@ -54,6 +54,7 @@ namespace {
 
 // The first k with u < table[k].
 int binomial_count(std::uint32_t u, const std::vector<std::uint64_t>& table) {
+  if (u < table[0]) return 0;  // the common case for sparse features: a predictable branch, no search
   return static_cast<int>(std::upper_bound(table.begin(), table.end(), std::uint64_t{u}) - table.begin());
 }
 
