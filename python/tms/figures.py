@@ -184,6 +184,21 @@ def feature_norms(run, instance: int = 0, *, ax=None, path: Optional[PathLike] =
     return _finish(fig, path)
 
 
+def _vector_axes(ax, lim: float) -> None:
+    """The introduction figure's frame: square limits ±lim, axes through the origin, no ticks."""
+    ax.set_xlim(-lim, lim)
+    ax.set_ylim(-lim, lim)
+    ax.set_aspect("equal")
+    ax.set_facecolor(BACKGROUND)
+    for side in ("left", "bottom"):
+        ax.spines[side].set_position("zero")
+        ax.spines[side].set_color("0.6")
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
 def _draw_vectors(ax, run, k: int, title: Optional[str]):
     if run.m != 2:
         raise ValueError(f"feature_vectors: the run has m = {run.m} hidden dimensions; allowed: m = 2")
@@ -197,17 +212,7 @@ def _draw_vectors(ax, run, k: int, title: Optional[str]):
         ax.plot([0, W[i, 0]], [0, W[i, 1]], color=c, linewidth=2.2, solid_capstyle="round", zorder=2)
         ax.scatter([W[i, 0]], [W[i, 1]], color=[c], s=28, zorder=3, edgecolors="white", linewidths=0.5)
     lim = max(1.5, float(np.abs(W).max()) * 1.1 if W.size else 1.5)
-    ax.set_xlim(-lim, lim)
-    ax.set_ylim(-lim, lim)
-    ax.set_aspect("equal")
-    ax.set_facecolor(BACKGROUND)
-    for side in ("left", "bottom"):
-        ax.spines[side].set_position("zero")
-        ax.spines[side].set_color("0.6")
-    for side in ("top", "right"):
-        ax.spines[side].set_visible(False)
-    ax.set_xticks([])
-    ax.set_yticks([])
+    _vector_axes(ax, lim)
     if title is not None:
         ax.set_title(title, fontsize=9)
     return ax
@@ -567,17 +572,7 @@ def _draw_canonical(ax, solutions, norm, title: str, varied: int = 0) -> None:
         ax.scatter([W[varied, 0]], [W[varied, 1]], s=34, facecolors=[c], edgecolors="black", linewidths=0.8,
                    alpha=alpha, zorder=4)
         lim = max(lim, float(np.abs(W).max()) * 1.1)
-    ax.set_xlim(-lim, lim)
-    ax.set_ylim(-lim, lim)
-    ax.set_aspect("equal")
-    ax.set_facecolor(BACKGROUND)
-    for side in ("left", "bottom"):
-        ax.spines[side].set_position("zero")
-        ax.spines[side].set_color("0.6")
-    for side in ("top", "right"):
-        ax.spines[side].set_visible(False)
-    ax.set_xticks([])
-    ax.set_yticks([])
+    _vector_axes(ax, lim)
     ax.set_title(title, fontsize=9)
     if not solutions:
         ax.text(0.5, 0.5, "none found", transform=ax.transAxes, ha="center", va="center", fontsize=9,
