@@ -11,6 +11,7 @@
 #include "core/data_sparse.hpp"
 #include "core/errors.hpp"
 #include "core/model.hpp"
+#include "monte_carlo.hpp"
 
 namespace tms {
 namespace {
@@ -236,20 +237,9 @@ TEST(AnalysisLoss, PatternLossesGiveTheExpectedLossUnderNonUniformDensities) {
   ASSERT_EQ(table.size(), 32u);
   EXPECT_EQ(table[0], 0.0);  // the empty pattern costs only positive biases, and all are negative here
   const double predicted = expected_loss_from_patterns(table, density.data(), n);
-  model_workspace<float> ws;
-  ws.reserve(B, n, m);
-  ws.x.sampler.set_relative(relative);
-  std::vector<float> grad(params.size());
-  double sum = 0, sum_sq = 0;
-  for (int t = 0; t < steps; ++t) {
-    sample_sparse_batch(ws.x, 3, t, p);
-    const double l =
-        model_loss_and_grad(model_kind::relu_output, grad.data(), params.data(), importance.data(), n, m, ws);
-    sum += l;
-    sum_sq += l * l;
-  }
-  const double mean = sum / steps, se = std::sqrt((sum_sq / steps - mean * mean) / steps);
-  EXPECT_NEAR(mean, predicted, 5 * se + 0.01 * predicted);
+  const auto mc =
+      testing::monte_carlo_loss(model_kind::relu_output, params, importance, n, m, B, steps, p, 3, relative);
+  EXPECT_NEAR(mc.mean, predicted, 5 * mc.se + 0.01 * predicted);
   EXPECT_THROW(relu_pattern_losses(params.data(), params.data() + n * m, importance.data(), 21, m, 10, 1),
                usage_error);
 }

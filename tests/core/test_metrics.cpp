@@ -9,6 +9,7 @@
 #include "core/data_sparse.hpp"
 #include "core/metrics.hpp"
 #include "core/model.hpp"
+#include "monte_carlo.hpp"
 
 namespace tms {
 namespace {
@@ -139,19 +140,8 @@ TEST(Metrics, LinearLossDecompositionMatchesMonteCarlo) {
     const auto terms =
         linear_loss_decomposition(params.data(), params.data() + n * m, importance.data(), p, n, m);
     EXPECT_NEAR(terms.total, terms.feature_benefit + terms.interference + terms.bias, 1e-12);
-    model_workspace<float> ws;
-    ws.reserve(B, n, m);
-    std::vector<float> grad(params.size());
-    double sum = 0, sum_sq = 0;
-    for (int t = 0; t < steps; ++t) {
-      sample_sparse_batch(ws.x, 99, t, p);
-      const double l =
-          model_loss_and_grad(model_kind::linear, grad.data(), params.data(), importance.data(), n, m, ws);
-      sum += l;
-      sum_sq += l * l;
-    }
-    const double mean = sum / steps, se = std::sqrt((sum_sq / steps - mean * mean) / steps);
-    EXPECT_NEAR(mean, terms.total, 5 * se) << "density " << p;
+    const auto mc = testing::monte_carlo_loss(model_kind::linear, params, importance, n, m, B, steps, p, 99);
+    EXPECT_NEAR(mc.mean, terms.total, 5 * mc.se) << "density " << p;
   }
 }
 
@@ -167,20 +157,9 @@ TEST(Metrics, LinearLossDecompositionWithPerFeatureDensities) {
   for (int i = 0; i < n; ++i) density[i] = std::min(1.0, p * relative[i]);
   const auto terms = linear_loss_decomposition(params.data(), params.data() + n * m, importance.data(),
                                                density.data(), n, m);
-  model_workspace<float> ws;
-  ws.reserve(B, n, m);
-  ws.x.sampler.set_relative(relative);
-  std::vector<float> grad(params.size());
-  double sum = 0, sum_sq = 0;
-  for (int t = 0; t < steps; ++t) {
-    sample_sparse_batch(ws.x, 7, t, p);
-    const double l =
-        model_loss_and_grad(model_kind::linear, grad.data(), params.data(), importance.data(), n, m, ws);
-    sum += l;
-    sum_sq += l * l;
-  }
-  const double mean = sum / steps, se = std::sqrt((sum_sq / steps - mean * mean) / steps);
-  EXPECT_NEAR(mean, terms.total, 5 * se);
+  const auto mc =
+      testing::monte_carlo_loss(model_kind::linear, params, importance, n, m, B, steps, p, 7, relative);
+  EXPECT_NEAR(mc.mean, terms.total, 5 * mc.se);
 }
 
 TEST(Metrics, OptimalBiasMakesTheBiasTermVanish) {
