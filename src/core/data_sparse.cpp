@@ -90,12 +90,17 @@ void sample_sparse_batch(sparse_batch<float>& out, std::uint64_t seed, std::int6
         out.value[nnz] = v;
         ++nnz;
       });
-      // Ascending features within a sample (the draw order is random).
-      std::vector<std::pair<int, float>> pairs;
-      for (int e = out.offset[s]; e < nnz; ++e) pairs.emplace_back(out.index[e], out.value[e]);
-      std::sort(pairs.begin(), pairs.end());
-      for (int e = out.offset[s]; e < nnz; ++e)
-        out.index[e] = pairs[e - out.offset[s]].first, out.value[e] = pairs[e - out.offset[s]].second;
+      // Ascending features within a sample (the draw order is random); insertion sort in place, so the
+      // sampler stays allocation-free (a sample has few active features).
+      for (int e = out.offset[s] + 1; e < nnz; ++e) {
+        const int i = out.index[e];
+        const float v = out.value[e];
+        int f = e;
+        for (; f > out.offset[s] && out.index[f - 1] > i; --f)
+          out.index[f] = out.index[f - 1], out.value[f] = out.value[f - 1];
+        out.index[f] = i;
+        out.value[f] = v;
+      }
     }
   }
   out.offset[B] = nnz;

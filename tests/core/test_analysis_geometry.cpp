@@ -9,17 +9,13 @@
 #include "core/analysis_geometry.hpp"
 #include "core/errors.hpp"
 
+#include "weights.hpp"
+
 namespace tms {
 namespace {
 
-using rows = std::vector<std::vector<double>>;
-
-std::vector<float> flatten(const rows& r) {
-  std::vector<float> W;
-  for (const auto& row : r)
-    for (double v : row) W.push_back(static_cast<float>(v));
-  return W;
-}
+using testing::flatten;
+using testing::rows;
 
 feature_geometry find(const rows& r, const geometry_thresholds& t = {}) {
   const auto W = flatten(r);

@@ -10,18 +10,13 @@
 #include "core/metrics.hpp"
 #include "core/model.hpp"
 #include "monte_carlo.hpp"
+#include "weights.hpp"
 
 namespace tms {
 namespace {
 
-using rows = std::vector<std::vector<double>>;
-
-std::vector<float> flatten(const rows& r) {
-  std::vector<float> W;
-  for (const auto& row : r)
-    for (double v : row) W.push_back(static_cast<float>(v));
-  return W;
-}
+using testing::flatten;
+using testing::rows;
 
 instance_metrics measure_rows(const rows& r) {
   const auto W = flatten(r);
