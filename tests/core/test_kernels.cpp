@@ -93,15 +93,15 @@ TEST(Sampling, TiledEqualsCompressedRows) {
 }
 
 // The fast step computes the loss and gradient of the reference step, to float accuracy, on odd sizes,
-// through every path: tiles and, for wide models (m >= 16), the entry-by-entry paths for sparse x and sparse
-// g.
+// through every path: the one-pass small-model path, tiles and, for wide models (m >= 16), the entry-by-entry
+// paths for sparse x and sparse g.
 TEST(FastStep, MatchesReferenceOnOddSizes) {
   std::mt19937 gen(5);
   std::normal_distribution<float> normal(0, 0.4f);
-  int sparse_g_steps = 0, dense_g_wide_steps = 0, sparse_x_wide_steps = 0;
+  int sparse_g_steps = 0, dense_g_wide_steps = 0, sparse_x_wide_steps = 0, small_steps = 0, tile_steps = 0;
   for (model_kind kind : {model_kind::linear, model_kind::relu_output})
     for (int n : {1, 7, 33, 130})
-      for (int m : {1, 3, 9, 17, 33})
+      for (int m : {1, 3, 8, 9, 17, 33})
         for (int B : {1, 17, 50})
           for (float bias : {-0.1f, -1.5f}) {
             std::vector<float> params(model_param_count(kind, n, m)), importance(n);
@@ -121,6 +121,8 @@ TEST(FastStep, MatchesReferenceOnOddSizes) {
               const double l_ref =
                   model_loss_and_grad(kind, g_ref.data(), params.data(), importance.data(), n, m, ref);
               ++step;
+              small_steps += fast.last_path == kernels::step_path::small;
+              tile_steps += m < 16 && fast.last_path == kernels::step_path::tiles;
               if (m >= 16) {
                 const bool g_sparse = fast.g_nonzero < 0.25 * n * B;
                 sparse_g_steps += g_sparse;
@@ -140,6 +142,8 @@ TEST(FastStep, MatchesReferenceOnOddSizes) {
   EXPECT_GT(sparse_g_steps, 10);
   EXPECT_GT(dense_g_wide_steps, 10);
   EXPECT_GT(sparse_x_wide_steps, 10);
+  EXPECT_GT(small_steps, 10);
+  EXPECT_GT(tile_steps, 10);
 }
 
 }  // namespace

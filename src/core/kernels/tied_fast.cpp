@@ -352,6 +352,145 @@ TMS_CLONES void gemm_abT(float* dW, float* db, const float* A, const std::uint8_
     if (const int count = row_list(i)) abT_rows<1>(dW, db, A, Bm, tl, count, n, m, i);
 }
 
+// ---- Small models (m <= small_m_max, n m <= small_nm_max): the whole step in one pass over the tiles, since
+// for products this small the separate tiled passes cost more in loop overhead and memory traffic than in
+// arithmetic. Per tile, h and dh (m vectors each) stay in registers and the gradient accumulates lane by lane
+// in acc ([n][m + 1] vectors, L1-resident), summed across lanes once at the end in a fixed order.
+// Branch-free: the few multiply-adds of a zero row cost less than a mispredicted skip.
+struct small_args {
+  float* dW;
+  float* db;
+  float* acc;  // [n][m + 1] tiles: the lanes of dW row i, then of db_i; then [2][n] tiles of scratch
+  const float* X;
+  const float* W;
+  const float* b;
+  const float* importance;
+  int n, B, tiles;
+  float c;     // 2 / (B n)
+  bool count;  // count the non-zeros of g (benchmarks)
+};
+
+// T tiles from t0 (T = 2 halves the weight loads and doubles the independent chains); Partial: the last tile,
+// with its padding mask.
+template <int M, int T, bool Relu, bool Partial>
+TMS_INLINE float small_tiles(const small_args& a, int t0, v16 valid, v16i& nonzero) {
+  const int n = a.n;
+  constexpr int row = (M + 1) * tile;  // floats per accumulator row
+  // acc is written in the loop and aliases nothing: restrict lets the weights stay in registers.
+  float* __restrict acc = a.acc;
+  float* __restrict gt = a.acc + static_cast<std::size_t>(n) * row;  // [T][n] g of the current tiles
+  const float* __restrict Wm = a.W;
+  const float* __restrict X = a.X;
+  v16 h[T][M];  // h = W x, [m] tiles
+  for (int u = 0; u < T; ++u)
+    for (int k = 0; k < M; ++k) h[u][k] = v16{};
+  for (int i = 0; i < n; ++i) {
+    const float* w = Wm + i * M;
+    for (int u = 0; u < T; ++u) {
+      const v16 x = load(X + at(t0 + u, n, i));
+      for (int k = 0; k < M; ++k) h[u][k] += w[k] * x;
+    }
+  }
+  v16 dh[T][M];  // dL/dh = W^T g
+  for (int u = 0; u < T; ++u)
+    for (int k = 0; k < M; ++k) dh[u][k] = v16{};
+  v16 loss{};
+  for (int i = 0; i < n; ++i) {
+    const float* w = Wm + i * M;
+    const float I = a.importance[i], cI = a.c * I;
+    for (int u = 0; u < T; ++u) {
+      v16 pre = splat(a.b[i]);
+      for (int k = 0; k < M; ++k) pre += w[k] * h[u][k];
+      const v16 x = load(X + at(t0 + u, n, i));
+      v16 res, g;
+      if constexpr (Relu) {
+        const v16i on = pre > v16{};
+        res = (v16)((v16i)pre & on) - x;
+        if constexpr (Partial) res *= valid;
+        g = (v16)((v16i)(cI * res) & on);
+      } else {
+        res = pre - x;
+        if constexpr (Partial) res *= valid;
+        g = cI * res;
+      }
+      loss += I * (res * res);
+      if (a.count) nonzero -= (v16i)(g != v16{});
+      for (int k = 0; k < M; ++k) dh[u][k] += w[k] * g;
+      store(gt + (static_cast<std::size_t>(u) * n + i) * tile, g);
+    }
+  }
+  for (int i = 0; i < n; ++i) {  // dW += g h^T + x dh^T, db += g
+    float* ac = acc + static_cast<std::size_t>(i) * row;
+    v16 x[T], g[T];
+    for (int u = 0; u < T; ++u)
+      x[u] = load(X + at(t0 + u, n, i)), g[u] = load(gt + (static_cast<std::size_t>(u) * n + i) * tile);
+    for (int k = 0; k < M; ++k) {
+      v16 sum = load(ac + tile * k);
+      for (int u = 0; u < T; ++u) {
+        sum += g[u] * h[u][k];
+        sum += x[u] * dh[u][k];
+      }
+      store(ac + tile * k, sum);
+    }
+    v16 sum = load(ac + tile * M);
+    for (int u = 0; u < T; ++u) sum += g[u];
+    store(ac + tile * M, sum);
+  }
+  return hsum(loss);
+}
+
+template <int M, bool Relu>
+TMS_INLINE output_result small_step(const small_args& a) {
+  const int n = a.n;
+  constexpr int row = (M + 1) * tile;
+  std::memset(a.acc, 0, sizeof(float) * static_cast<std::size_t>(n) * row);
+  constexpr int T = M <= 6 ? 2 : 1;  // two tiles at once while h and dh fit in the registers
+  output_result out;
+  v16i nonzero{};
+  const int full = a.B / tile;
+  int t0 = 0;
+  for (; t0 + T <= full; t0 += T) out.loss += small_tiles<M, T, Relu, false>(a, t0, v16{}, nonzero);
+  for (; t0 < full; ++t0) out.loss += small_tiles<M, 1, Relu, false>(a, t0, v16{}, nonzero);
+  if (full < a.tiles) {
+    v16 valid;
+    for (int l = 0; l < tile; ++l) valid[l] = tile * full + l < a.B ? 1.0f : 0.0f;
+    out.loss += small_tiles<M, 1, Relu, true>(a, full, valid, nonzero);
+  }
+  for (int i = 0; i < n; ++i) {
+    const float* ac = a.acc + static_cast<std::size_t>(i) * row;
+    for (int k = 0; k < M; ++k) a.dW[static_cast<std::size_t>(i) * M + k] += hsum(load(ac + tile * k));
+    a.db[i] += hsum(load(ac + tile * M));
+  }
+  for (int l = 0; l < tile; ++l) out.nonzero += nonzero[l];
+  return out;
+}
+
+template <int M>
+TMS_INLINE output_result small_step_m(const small_args& a, bool relu) {
+  return relu ? small_step<M, true>(a) : small_step<M, false>(a);
+}
+
+TMS_CLONES output_result small_model_step(const small_args& a, int m, bool relu) {
+  switch (m) {
+    case 1:
+      return small_step_m<1>(a, relu);
+    case 2:
+      return small_step_m<2>(a, relu);
+    case 3:
+      return small_step_m<3>(a, relu);
+    case 4:
+      return small_step_m<4>(a, relu);
+    case 5:
+      return small_step_m<5>(a, relu);
+    case 6:
+      return small_step_m<6>(a, relu);
+    case 7:
+      return small_step_m<7>(a, relu);
+    default:
+      return small_step_m<8>(a, relu);
+  }
+}
+
 // Per pair of tiles (2p, 2p + 1): how many rows have a non-zero in either, then which (ascending).
 void build_lists(std::int32_t* list, const std::uint8_t* nz, int n, int tiles) {
   for (int t0 = 0; t0 < tiles; t0 += 2) {
@@ -372,6 +511,12 @@ void build_lists(std::int32_t* list, const std::uint8_t* nz, int n, int tiles) {
 // From this many hidden dimensions on, the sample-major entry-by-entry paths are available (below, a row of h
 // fills too little of a vector for them to pay).
 constexpr int wide_m = 16;
+// Models up to this size take the one-pass small-model path.
+constexpr int small_m_max = 8, small_nm_max = 256;
+
+bool is_small_model(int n, int m) {
+  return m <= small_m_max && n * m <= small_nm_max;
+}
 // The g path goes entry by entry when under this share of g is non-zero.
 constexpr double sparse_g_share = 0.25;
 
@@ -403,6 +548,7 @@ void tied_fast_workspace::reserve(int B_, int n_, int m_) {
   x_nz.assign(static_cast<std::size_t>(n) * tiles, 0);
   g_nz.assign(static_cast<std::size_t>(n) * tiles, 0);
   list.assign(static_cast<std::size_t>(tiles) * (n + 1) + tiles, 0);
+  if (is_small_model(n, m)) acc.assign(static_cast<std::size_t>(n) * (m + 3) * tile);
 }
 
 double tied_fast_loss_and_grad(model_kind kind, float* grad, const float* params, const float* importance,
@@ -427,6 +573,27 @@ double tied_fast_loss_and_grad(model_kind kind, float* grad, const float* params
   phase(nullptr);
 
   ws.last_nnz = sample_tiled(ws.X.get(), ws.x_nz.data(), ws.written, ws.sampler, seed, step, density);
+  if (is_small_model(n, m)) {
+    phase(ws.profile ? &ws.profile->sample : nullptr);
+    const small_args args{dW,
+                          db,
+                          ws.acc.get(),
+                          ws.X.get(),
+                          W,
+                          b,
+                          importance,
+                          n,
+                          B,
+                          tiles,
+                          static_cast<float>(2.0 / (static_cast<double>(B) * n)),
+                          ws.profile != nullptr};
+    const output_result out = small_model_step(args, m, kind == model_kind::relu_output);
+    ws.g_nonzero = out.nonzero;
+    ws.last_path = step_path::small;
+    phase(ws.profile ? &ws.profile->output : nullptr);
+    if (ws.profile) ++ws.profile->steps;
+    return out.loss / (static_cast<double>(B) * n);
+  }
   // The binomial sampler lists its entries (sample after sample); the Bernoulli one writes every entry.
   const bool x_entries = ws.mv > 0 && !(ws.written.size() == 1 && ws.written[0] < 0);
   const std::size_t mp = static_cast<std::size_t>(ws.mv) * tile;
@@ -463,6 +630,7 @@ double tied_fast_loss_and_grad(model_kind kind, float* grad, const float* params
   phase(ws.profile ? &ws.profile->output : nullptr);
 
   const bool g_entries = ws.mv > 0 && out.nonzero < sparse_g_share * n * B;
+  ws.last_path = g_entries ? step_path::sparse_g : step_path::tiles;
   if (g_entries) {
     if (!x_entries) rows_from_tiles(ws.Hs.get(), ws.H.get(), m, ws.mv, tiles);
     std::memset(ws.dWp.get(), 0, sizeof(float) * n * mp);

@@ -6,7 +6,8 @@
 //  * register-blocked products (8 outputs per pass) with the weight broadcast from memory;
 //  * sparsity: the tiles of x and of the output gradient g that are all zero are skipped in h = W x,
 //    dh = W^T g, dW += g h^T and dW += x dh^T (with a ReLU and a negative bias most of g is exactly zero);
-//  * loss, ReLU and gradient fused into the output product.
+//  * loss, ReLU and gradient fused into the output product;
+//  * small models (m <= 8, n m <= 256) take the whole step in one pass over the tiles instead.
 // Compiled for AVX-512, AVX2 and baseline x86-64, chosen once at run time. Results are identical for any
 // thread count; they differ in the last bits between instruction sets (fused multiply-adds).
 #pragma once
@@ -32,22 +33,27 @@ struct tied_fast_profile {
   std::int64_t steps = 0;
 };
 
+// Which path the last step took (for tests and benchmarks).
+enum class step_path { small, tiles, sparse_g };
+
 // Scratch for one instance-step; sized once (reserve), reused every step. The batch-sized buffers are tiled:
 // tile t (samples 16t .. 16t+15) of row r of a matrix with R rows is the 16 floats at ((t R) + r) 16, so one
 // tile of every row is contiguous (no cache-set conflicts between rows).
 struct tied_fast_workspace {
   int B = 0, n = 0, m = 0;
-  int tiles = 0;      // ceil(B / 16); samples s >= B are padding (x = 0, excluded from loss and gradient)
-  aligned_floats X;   // tiled [n] the batch
-  aligned_floats H;   // tiled [m] h = W x
-  aligned_floats Y;   // tiled [n] g = dL/d(pre-activation)
-  aligned_floats DH;  // tiled [m] dL/dh
+  int tiles = 0;       // ceil(B / 16); samples s >= B are padding (x = 0, excluded from loss and gradient)
+  aligned_floats X;    // tiled [n] the batch
+  aligned_floats H;    // tiled [m] h = W x
+  aligned_floats Y;    // tiled [n] g = dL/d(pre-activation)
+  aligned_floats DH;   // tiled [m] dL/dh
+  aligned_floats acc;  // small models: [n][m + 1] tiles of lane-wise gradient sums
+  step_path last_path = step_path::tiles;
   // Wide models (m >= 16) also keep sample-major copies, rows padded to mp = 16 ceil(m / 16) floats, for the
   // entry-by-entry paths taken when x or g is sparse.
   int mv = 0;                            // mp / 16; 0 when m < 16
   aligned_floats Wp, dWp;                // [n][mp] W and its gradient, padded
   aligned_floats Hs, DHs;                // [tiles 16][mp] h and dL/dh per sample
-  std::int64_t g_nonzero = 0;            // non-zeros of g in the last step (for benchmarks)
+  std::int64_t g_nonzero = 0;            // non-zeros of g in the last step (small path: only with a profile)
   std::vector<std::uint8_t> x_nz, g_nz;  // [n][tiles] tile has a non-zero
   std::vector<std::int32_t> list;        // [tiles][n + 1] per tile: count, then the rows that are non-zero
   batch_sampler sampler;
