@@ -47,6 +47,9 @@ TEST(Sampling, MethodChoice) {
   EXPECT_EQ(choose_sampling(0.001, 20), sampling_method::binomial);
   EXPECT_EQ(choose_sampling(0.01, 1000), sampling_method::binomial);
   EXPECT_EQ(choose_sampling(0.5, 1000), sampling_method::bernoulli);
+  EXPECT_EQ(choose_sampling(0.1, 400), sampling_method::bernoulli);
+  EXPECT_EQ(choose_sampling(0.05, 400), sampling_method::binomial);
+  EXPECT_EQ(choose_sampling(0.001, 2), sampling_method::bernoulli);  // 2 words per sample at most
   const auto table = binomial_thresholds(20, 0.1);
   EXPECT_NEAR(static_cast<double>(table[0]), std::pow(0.9, 20) * 0x1.0p32, 2.0);
   EXPECT_EQ(table.back(), std::uint64_t{1} << 32);

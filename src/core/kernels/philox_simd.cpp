@@ -39,7 +39,10 @@ __attribute__((target("avx512f"))) inline void rounds_avx512(__m512i (&x)[4][4],
       const __m512i p0 = _mm512_mul_epu32(x[c][0], m0), p1 = _mm512_mul_epu32(x[c][2], m1);
       // 0x96: a ^ b ^ c
       const __m512i y0 = _mm512_ternarylogic_epi64(_mm512_srli_epi64(p1, 32), x[c][1], key0, 0x96);
-      const __m512i y2 = _mm512_ternarylogic_epi64(_mm512_srli_epi64(p0, 32), x[c][3], key1, 0x96);
+      // The high half of p0 by a 32-bit swap within each lane (a shuffle, on another port than the shift
+      // and the multiplies; the high halves of lanes are don't-care).
+      const __m512i y2 =
+          _mm512_ternarylogic_epi64(_mm512_shuffle_epi32(p0, _MM_PERM_CDAB), x[c][3], key1, 0x96);
       x[c][0] = y0;
       x[c][1] = p1;
       x[c][2] = y2;
@@ -87,7 +90,7 @@ __attribute__((target("avx2"))) void groups2_avx2(std::uint32_t* out, std::uint6
     for (int c = 0; c < 8; ++c) {
       const __m256i p0 = _mm256_mul_epu32(x[c][0], m0), p1 = _mm256_mul_epu32(x[c][2], m1);
       const __m256i y0 = _mm256_xor_si256(_mm256_xor_si256(_mm256_srli_epi64(p1, 32), x[c][1]), key0);
-      const __m256i y2 = _mm256_xor_si256(_mm256_xor_si256(_mm256_srli_epi64(p0, 32), x[c][3]), key1);
+      const __m256i y2 = _mm256_xor_si256(_mm256_xor_si256(_mm256_shuffle_epi32(p0, 0xB1), x[c][3]), key1);
       x[c][0] = y0;
       x[c][1] = p1;
       x[c][2] = y2;
