@@ -2,7 +2,9 @@
 //   seconds_per_step      median over --reps runs of train() (threads as given) of the mean step time
 //   peak_rss_mib          the process's peak resident memory
 //   dense_gflops          GFLOP/s of the dense part of the step (the output product pre = W h + b, 2 B n m
-//                         flops per instance-step), from a per-phase profile on the trained weights
+//                         flops per instance-step), from a per-phase profile on the trained weights; for
+//                         small models (one_pass: true) all five products (10 B n m flops) over the whole
+//                         step
 //   fma_peak_gflops       the measured fp32 FMA peak of this machine on all threads (independent FMA chains)
 //   phase_us              per instance-step: sampling, h = W x, output + loss + gradient, backward products
 // Usage: bench_step --model relu -n 20 -m 5 --density 1,0.3 --importance 0.7 --steps 300 --reps 5 --threads 2
@@ -114,6 +116,7 @@ int main(int argc, char** argv) {
   const int n = c.features, m = c.hidden;
   std::vector<float> params(static_cast<std::size_t>(n) * m + n), grad(params.size());
   double dense_flops = 0, g_share = 0, x_share = 0;
+  bool one_pass = false;  // small models: the whole step in one pass, timed as the "output" phase
   for (std::int64_t k = 0; k < last.K(); ++k) {
     std::copy_n(last.W.data() + k * n * m, n * m, params.data());
     std::copy_n(last.b.data() + k * n, n, params.data() + n * m);
@@ -128,7 +131,10 @@ int main(int argc, char** argv) {
       g_share += static_cast<double>(ws.g_nonzero) / (static_cast<double>(n) * c.batch);
       x_share += static_cast<double>(ws.last_nnz) / (static_cast<double>(n) * c.batch);
     }
-    dense_flops += profile_steps * 2.0 * c.batch * n * m;
+    one_pass = ws.last_path == tms::kernels::step_path::small;
+    // One pass: all five products (h, output, dh, two for dW) against the whole step; else the output
+    // product.
+    dense_flops += profile_steps * (one_pass ? 10.0 : 2.0) * c.batch * n * m;
   }
   const double steps = static_cast<double>(prof.steps);
   // VmHWM is this program's own high-water mark (getrusage's ru_maxrss also counts the parent's memory at
@@ -145,11 +151,11 @@ int main(int argc, char** argv) {
   std::printf(
       "], \"peak_rss_mib\": %.1f, \"dense_gflops\": %.2f, \"fma_peak_gflops\": %.1f, \"threads\": %d, "
       "\"phase_us\": {\"sample\": %.2f, \"h\": %.2f, \"output\": %.2f, \"backward\": %.2f}, "
-      "\"x_share\": %.4f, \"g_share\": %.4f, "
+      "\"x_share\": %.4f, \"g_share\": %.4f, \"one_pass\": %s, "
       "\"represented\": [",
       peak_mib, dense_flops / prof.output / 1e9, peak, threads, prof.sample / steps * 1e6,
       prof.h / steps * 1e6, prof.output / steps * 1e6, prof.backward / steps * 1e6, x_share / steps,
-      g_share / steps);
+      g_share / steps, one_pass ? "true" : "false");
   for (std::int64_t k = 0; k < last.K(); ++k) {
     int rep = 0;
     for (int i = 0; i < n; ++i) {

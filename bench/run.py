@@ -109,7 +109,7 @@ def timing(build, reps, quick):
                    torch_threads=torch_threads, ratio=t_torch / t_tms, target=target, rss=last["peak_rss_mib"],
                    dense_gflops=last["dense_gflops"], peak=peak,
                    dense_share=last["dense_gflops"] / per_core_peak, dense_target=dense_target,
-                   phase=last["phase_us"], tms_steps=tms_steps)
+                   phase=last["phase_us"], tms_steps=tms_steps, one_pass=last.get("one_pass", False))
         rows.append(row)
         print(f"({name}) tms {row['tms_ms']:.3f} ms/step, torch {row['torch_ms']:.2f} ms/step "
               f"({torch_threads} threads): {row['ratio']:.1f}x (target {target}x); dense part "
@@ -169,7 +169,11 @@ def write_results(path, info, rows, sci, reps):
         dt = f"{100 * r['dense_target']:.0f}%" if r["dense_target"] else "–"
         L.append(f"| ({r['name']}) {r['desc']} | {r['K']} | {r['tms_steps']} | {r['tms_ms']:.3f} | {r['torch_ms']:.2f} "
                  f"({r['torch_threads']}) | **{r['ratio']:.1f}×** | {r['target']}× | {r['rss']:.0f} MiB | "
-                 f"{r['dense_gflops']:.0f} | {100 * r['dense_share']:.0f}% | {dt} |")
+                 f"{r['dense_gflops']:.0f}{'¹' if r['one_pass'] else ''} | {100 * r['dense_share']:.0f}% | {dt} |")
+    if any(r["one_pass"] for r in rows):
+        L += ["", "¹ Small models (m ≤ 8, n m ≤ 256) take the whole step in one pass; there the column is all "
+              "five products (10 B n m flops) over the whole step, and the phase table below shows it under "
+              "output."]
     L += ["", "Per instance-step phase times of tms (µs, one core): sampling, h = W x, output + loss + gradient, "
           "backward products.", "", "| config | sample | h | output | backward |", "|---|---|---|---|---|"]
     for r in rows:

@@ -170,7 +170,7 @@ TMS_CLONES std::int64_t bernoulli_tiles_fused(float* X, std::uint8_t* tile_nz, i
   const v16f top = v16f{} + 0x1.fffffep-1f;
   const std::size_t total = static_cast<std::size_t>(B) * n;
   alignas(64) std::uint32_t buffer[128];
-  std::int64_t nnz = 0;
+  v16i active{};     // lane-wise counts of active entries (at most B n / 16 each)
   int i = 0, t = 0;  // feature and tile of the next 16 words
   for (std::size_t first = 0; first < total; first += 128) {
     kernels::philox_fill(buffer, 128, seed, c0, rng_tag::bernoulli, first);
@@ -185,15 +185,18 @@ TMS_CLONES std::int64_t bernoulli_tiles_fused(float* X, std::uint8_t* tile_nz, i
       const v16i on = always ? v16i{} - 1 : (v16i)(w < threshold);
       v = (v16f)((v16i)v & on);
       std::memcpy(X + (static_cast<std::size_t>(t) * n + i) * 16, &v, sizeof v);
-      v16i c = on + __builtin_shufflevector(on, on, 8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7);
-      c = c + __builtin_shufflevector(c, c, 4, 5, 6, 7, 0, 1, 2, 3, 4, 5, 6, 7, 0, 1, 2, 3);
-      c = c + __builtin_shufflevector(c, c, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3, 0, 1);
-      const int count = -(c[0] + c[1]);
-      tile_nz[static_cast<std::size_t>(i) * tiles + t] = count > 0;
-      nnz += count;
+      active -= on;  // counted lane-wise, summed once at the end
+      // Any lane active: the lane flags narrowed to bytes (one instruction with AVX-512), two 64-bit halves.
+      typedef signed char v16c __attribute__((vector_size(16)));
+      const v16c flags = __builtin_convertvector(on, v16c);
+      std::uint64_t half[2];
+      std::memcpy(half, &flags, sizeof half);
+      tile_nz[static_cast<std::size_t>(i) * tiles + t] = (half[0] | half[1]) != 0;
       if (++t == tiles) t = 0, ++i;
     }
   }
+  std::int64_t nnz = 0;
+  for (int l = 0; l < 16; ++l) nnz += active[l];
   return nnz;
 }
 
