@@ -60,7 +60,7 @@ TEST(Sampling, MethodChoice) {
 // an earlier batch of another density left behind.
 TEST(Sampling, TiledEqualsCompressedRows) {
   for (int n : {1, 7, 33, 300}) {
-    for (int B : {1, 17, 50}) {
+    for (int B : {1, 17, 50, 64}) {  // B = 64: the Bernoulli batch is generated straight into the tiles
       for (bool relative : {false, true}) {
         kernels::tied_fast_workspace ws;
         ws.reserve(B, n, 3);
@@ -105,7 +105,7 @@ TEST(FastStep, MatchesReferenceOnOddSizes) {
   for (model_kind kind : {model_kind::linear, model_kind::relu_output})
     for (int n : {1, 7, 33, 130})
       for (int m : {1, 3, 8, 9, 17, 33})
-        for (int B : {1, 17, 50})
+        for (int B : {1, 17, 32, 50})
           for (float bias : {-0.1f, -1.5f}) {
             std::vector<float> params(model_param_count(kind, n, m)), importance(n);
             for (auto& v : params) v = normal(gen);
