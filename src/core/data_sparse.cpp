@@ -9,9 +9,8 @@
 
 namespace tms {
 
-sampling_method choose_sampling(double density, int n, int m) {
-  const bool binomial = m >= 16 ? 1.0 + 8.0 * density * n < n : 3.0 + 16.0 * density * n < n;
-  return binomial ? sampling_method::binomial : sampling_method::bernoulli;
+sampling_method choose_sampling(double density, int n) {
+  return 3.0 + 16.0 * density * n < n ? sampling_method::binomial : sampling_method::bernoulli;
 }
 
 void word_stream::refill() {
@@ -40,7 +39,7 @@ std::vector<std::uint64_t> binomial_thresholds(int n, double density) {
 void batch_sampler::set_density(double d) {
   if (d == density) return;
   density = d;
-  method = relative.empty() ? choose_sampling(d, n, m) : sampling_method::bernoulli;
+  method = relative.empty() ? choose_sampling(d, n) : sampling_method::bernoulli;
   table = method == sampling_method::binomial ? binomial_thresholds(n, d) : std::vector<std::uint64_t>{};
   thresholds.assign(n, 0);
   scales.assign(n, 0.0f);

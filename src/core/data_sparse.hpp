@@ -12,7 +12,7 @@
 //    j = 0, 1, ..., give 32-bit words used in order: for each active feature a position (uniform on [0, n),
 //    Lemire's multiply-shift with rejection; a position already taken is rejected too) then its value.
 //    A binomial count and a uniform subset of that size is exactly n independent Bernoulli(p) coins.
-// Which method applies depends only on (p, n, m), never on threads or the instruction set.
+// Which method applies depends only on (p, n), never on threads or the instruction set.
 #pragma once
 
 #include <cmath>
@@ -25,13 +25,11 @@ namespace tms {
 
 enum class sampling_method { bernoulli, binomial };
 
-// The cheaper method for (p, n) and a model of m hidden dimensions: Bernoulli costs one SIMD word per
-// feature; binomial one SIMD word per sample plus, per active feature, two words and the scalar work of
-// placing it. Measured with AVX-512 (n = 2 ... 1000): a sample costs about 3 Bernoulli words and an active
-// feature about 16, so for sampling alone binomial wins iff 3 + 16 n p < n. Wide models (m >= 16) also use
-// the binomial method's list of entries to take h = W x and dW += x dh^T entry by entry, which pays up to 1 +
-// 8 n p < n. m = 0: no model (sampling alone).
-sampling_method choose_sampling(double density, int n, int m = 0);
+// The cheaper method for (p, n): Bernoulli costs one SIMD word per feature; binomial one SIMD word per sample
+// plus, per active feature, two words and the scalar work of placing it. Measured with AVX-512 (n = 2 ...
+// 1000): a sample costs about 3 Bernoulli words and an active feature about 16, so binomial wins iff 3 + 16 n
+// p < n.
+sampling_method choose_sampling(double density, int n);
 
 // Inverse-CDF thresholds of Binomial(n, p) on a 32-bit word: c = the first k with u < table[k]. The table
 // ends where the CDF reaches 1 at 32-bit resolution (its last entry is 2^32).
@@ -64,12 +62,9 @@ struct batch_sampler {
   std::vector<int> picked;                // [n] positions of the current sample (binomial)
   std::vector<std::uint64_t> taken;       // [ceil(n / 64)] bitmap of picked positions (binomial)
 
-  int m = 0;  // the consuming model's hidden size (it takes part in the choice of method)
-
-  void reserve(int B_, int n_, int m_) {
+  void reserve(int B_, int n_) {
     B = B_;
     n = n_;
-    m = m_;
     words.assign(static_cast<std::size_t>(B_) * n_, 0);
     picked.assign(n_, 0);
     taken.assign((n_ + 63) / 64, 0);
@@ -121,14 +116,13 @@ struct sparse_batch {
   std::vector<T> value;     // [capacity B n]
   batch_sampler sampler;
 
-  // m: the hidden size of the model the batch is for (see choose_sampling); 0 for sampling alone.
-  void reserve(int B_, int n_, int m_ = 0) {
+  void reserve(int B_, int n_) {
     B = B_;
     n = n_;
     offset.assign(B_ + 1, 0);
     index.assign(static_cast<std::size_t>(B_) * n_, 0);
     value.assign(static_cast<std::size_t>(B_) * n_, T(0));
-    sampler.reserve(B_, n_, m_);
+    sampler.reserve(B_, n_);
   }
   int nnz() const { return offset[B]; }
 };

@@ -30,7 +30,7 @@ struct model_workspace {
   std::vector<T> dh;     // [B][m]
 
   void reserve(int B, int n, int m) {
-    x.reserve(B, n, m);
+    x.reserve(B, n);
     h.assign(static_cast<std::size_t>(B) * m, T(0));
     x_hat.assign(static_cast<std::size_t>(B) * n, T(0));
     r.assign(static_cast<std::size_t>(B) * n, T(0));

@@ -542,7 +542,7 @@ void tied_fast_workspace::reserve(int B_, int n_, int m_) {
     Hs.assign(static_cast<std::size_t>(tiles) * tile * mv * tile);
     DHs.assign(static_cast<std::size_t>(tiles) * tile * mv * tile);
   }
-  sampler.reserve(B, n, m);
+  sampler.reserve(B, n);
   written.reserve(static_cast<std::size_t>(B) * n + 1);
   written.clear();
   x_nz.assign(static_cast<std::size_t>(n) * tiles, 0);
