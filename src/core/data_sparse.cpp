@@ -115,12 +115,24 @@ typedef float v16f __attribute__((vector_size(64)));
 typedef std::uint32_t v16u __attribute__((vector_size(64)));
 typedef std::int32_t v16i __attribute__((vector_size(64)));
 
-// Bernoulli method into tiles: 16 words of one feature -> one tile, branch-free; the same arithmetic as
-// bernoulli_value, lane by lane.
+// 16 words of one feature -> its tile of values (0 where inactive) and the active lanes (-1, else 0),
+// branch-free: the arithmetic of bernoulli_value, lane by lane. threshold: the feature's Bernoulli threshold
+// (33 bits).
+inline __attribute__((always_inline)) v16f bernoulli_vector(const std::uint32_t* words,
+                                                            std::uint64_t threshold, float scale, v16i& on) {
+  const v16f top = v16f{} + 0x1.fffffep-1f;
+  v16u w;
+  std::memcpy(&w, words, sizeof w);
+  v16f v = __builtin_convertvector(w >> 8, v16f) * scale;
+  v = v < top ? v : top;
+  on = threshold > 0xffffffffu ? v16i{} - 1 : (v16i)(w < static_cast<std::uint32_t>(threshold));
+  return (v16f)((v16i)v & on);
+}
+
+// Bernoulli method into tiles: 16 words of one feature -> one tile.
 TMS_CLONES std::int64_t bernoulli_tiles(float* X, std::uint8_t* tile_nz, const std::uint32_t* words, int B,
                                         int n, const std::uint64_t* thresholds, const float* scales) {
   const int tiles = (B + 15) / 16, full = B / 16;
-  const v16f top = v16f{} + 0x1.fffffep-1f;
   std::int64_t nnz = 0;
   for (int i = 0; i < n; ++i) {
     const bool always = thresholds[i] > 0xffffffffu;
@@ -129,12 +141,8 @@ TMS_CLONES std::int64_t bernoulli_tiles(float* X, std::uint8_t* tile_nz, const s
     const std::uint32_t* u = words + static_cast<std::size_t>(i) * B;
     std::uint8_t* nz = tile_nz + static_cast<std::size_t>(i) * tiles;
     for (int t = 0; t < full; ++t) {
-      v16u w;
-      std::memcpy(&w, u + 16 * t, sizeof w);
-      v16f v = __builtin_convertvector(w >> 8, v16f) * scale;
-      v = v < top ? v : top;
-      const v16i on = always ? v16i{} - 1 : (v16i)(w < threshold);
-      v = (v16f)((v16i)v & on);
+      v16i on;
+      const v16f v = bernoulli_vector(u + 16 * t, thresholds[i], scale, on);
       std::memcpy(X + (static_cast<std::size_t>(t) * n + i) * 16, &v, sizeof v);
       // Count the active lanes with a pairwise tree (on is 0 or -1 per lane).
       v16i c = on + __builtin_shufflevector(on, on, 8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7);
@@ -167,7 +175,6 @@ TMS_CLONES std::int64_t bernoulli_tiles_fused(float* X, std::uint8_t* tile_nz, i
                                               const std::uint64_t* thresholds, const float* scales,
                                               std::uint64_t seed, std::uint32_t c0) {
   const int tiles = B / 16;
-  const v16f top = v16f{} + 0x1.fffffep-1f;
   const std::size_t total = static_cast<std::size_t>(B) * n;
   alignas(64) std::uint32_t buffer[128];
   v16i active{};     // lane-wise counts of active entries (at most B n / 16 each)
@@ -176,14 +183,8 @@ TMS_CLONES std::int64_t bernoulli_tiles_fused(float* X, std::uint8_t* tile_nz, i
     kernels::philox_fill(buffer, 128, seed, c0, rng_tag::bernoulli, first);
     const int vectors = static_cast<int>(std::min<std::size_t>(128, total - first) / 16);
     for (int q = 0; q < vectors; ++q) {
-      const bool always = thresholds[i] > 0xffffffffu;
-      const auto threshold = static_cast<std::uint32_t>(std::min<std::uint64_t>(thresholds[i], 0xffffffffu));
-      v16u w;
-      std::memcpy(&w, buffer + 16 * q, sizeof w);
-      v16f v = __builtin_convertvector(w >> 8, v16f) * scales[i];
-      v = v < top ? v : top;
-      const v16i on = always ? v16i{} - 1 : (v16i)(w < threshold);
-      v = (v16f)((v16i)v & on);
+      v16i on;
+      const v16f v = bernoulli_vector(buffer + 16 * q, thresholds[i], scales[i], on);
       std::memcpy(X + (static_cast<std::size_t>(t) * n + i) * 16, &v, sizeof v);
       active -= on;  // counted lane-wise, summed once at the end
       // Any lane active: the lane flags narrowed to bytes (one instruction with AVX-512), two 64-bit halves.
