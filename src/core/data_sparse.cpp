@@ -129,11 +129,31 @@ inline __attribute__((always_inline)) v16f bernoulli_vector(const std::uint32_t*
   return (v16f)((v16i)v & on);
 }
 
+// Stores a full tile, sets its flag (any lane active) and counts its active lanes lane-wise into `active`.
+inline __attribute__((always_inline)) void put_tile(float* x, std::uint8_t& flag, v16i& active, v16f v,
+                                                    v16i on) {
+  std::memcpy(x, &v, sizeof v);
+  active -= on;
+  // The lane flags narrowed to bytes (one instruction with AVX-512), then the two 64-bit halves.
+  typedef signed char v16c __attribute__((vector_size(16)));
+  const v16c bytes = __builtin_convertvector(on, v16c);
+  std::uint64_t half[2];
+  std::memcpy(half, &bytes, sizeof half);
+  flag = (half[0] | half[1]) != 0;
+}
+
+std::int64_t lane_sum(v16i active) {
+  std::int64_t sum = 0;
+  for (int l = 0; l < 16; ++l) sum += active[l];
+  return sum;
+}
+
 // Bernoulli method into tiles: 16 words of one feature -> one tile.
 TMS_CLONES std::int64_t bernoulli_tiles(float* X, std::uint8_t* tile_nz, const std::uint32_t* words, int B,
                                         int n, const std::uint64_t* thresholds, const float* scales) {
   const int tiles = (B + 15) / 16, full = B / 16;
-  std::int64_t nnz = 0;
+  std::int64_t nnz = 0;  // partial tiles
+  v16i active{};         // full tiles, lane-wise
   for (int i = 0; i < n; ++i) {
     const bool always = thresholds[i] > 0xffffffffu;
     const auto threshold = static_cast<std::uint32_t>(std::min<std::uint64_t>(thresholds[i], 0xffffffffu));
@@ -143,14 +163,7 @@ TMS_CLONES std::int64_t bernoulli_tiles(float* X, std::uint8_t* tile_nz, const s
     for (int t = 0; t < full; ++t) {
       v16i on;
       const v16f v = bernoulli_vector(u + 16 * t, thresholds[i], scale, on);
-      std::memcpy(X + (static_cast<std::size_t>(t) * n + i) * 16, &v, sizeof v);
-      // Count the active lanes with a pairwise tree (on is 0 or -1 per lane).
-      v16i c = on + __builtin_shufflevector(on, on, 8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7);
-      c = c + __builtin_shufflevector(c, c, 4, 5, 6, 7, 0, 1, 2, 3, 4, 5, 6, 7, 0, 1, 2, 3);
-      c = c + __builtin_shufflevector(c, c, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3, 0, 1);
-      const int count = -(c[0] + c[1]);
-      nz[t] = count > 0;
-      nnz += count;
+      put_tile(X + (static_cast<std::size_t>(t) * n + i) * 16, nz[t], active, v, on);
     }
     for (int t = full; t < tiles; ++t) {  // the last, partial tile
       float* x = X + (static_cast<std::size_t>(t) * n + i) * 16;
@@ -165,7 +178,7 @@ TMS_CLONES std::int64_t bernoulli_tiles(float* X, std::uint8_t* tile_nz, const s
       nnz += count;
     }
   }
-  return nnz;
+  return nnz + lane_sum(active);
 }
 
 // The same, fused with the generation for B a multiple of 16: 128 words at a time into an L1 buffer and
@@ -177,7 +190,7 @@ TMS_CLONES std::int64_t bernoulli_tiles_fused(float* X, std::uint8_t* tile_nz, i
   const int tiles = B / 16;
   const std::size_t total = static_cast<std::size_t>(B) * n;
   alignas(64) std::uint32_t buffer[128];
-  v16i active{};     // lane-wise counts of active entries (at most B n / 16 each)
+  v16i active{};     // lane-wise counts of active entries
   int i = 0, t = 0;  // feature and tile of the next 16 words
   for (std::size_t first = 0; first < total; first += 128) {
     kernels::philox_fill(buffer, 128, seed, c0, rng_tag::bernoulli, first);
@@ -185,20 +198,12 @@ TMS_CLONES std::int64_t bernoulli_tiles_fused(float* X, std::uint8_t* tile_nz, i
     for (int q = 0; q < vectors; ++q) {
       v16i on;
       const v16f v = bernoulli_vector(buffer + 16 * q, thresholds[i], scales[i], on);
-      std::memcpy(X + (static_cast<std::size_t>(t) * n + i) * 16, &v, sizeof v);
-      active -= on;  // counted lane-wise, summed once at the end
-      // Any lane active: the lane flags narrowed to bytes (one instruction with AVX-512), two 64-bit halves.
-      typedef signed char v16c __attribute__((vector_size(16)));
-      const v16c flags = __builtin_convertvector(on, v16c);
-      std::uint64_t half[2];
-      std::memcpy(half, &flags, sizeof half);
-      tile_nz[static_cast<std::size_t>(i) * tiles + t] = (half[0] | half[1]) != 0;
+      put_tile(X + (static_cast<std::size_t>(t) * n + i) * 16,
+               tile_nz[static_cast<std::size_t>(i) * tiles + t], active, v, on);
       if (++t == tiles) t = 0, ++i;
     }
   }
-  std::int64_t nnz = 0;
-  for (int l = 0; l < 16; ++l) nnz += active[l];
-  return nnz;
+  return lane_sum(active);
 }
 
 }  // namespace
