@@ -96,15 +96,16 @@ TEST(Sampling, TiledEqualsCompressedRows) {
 }
 
 // The fast step computes the loss and gradient of the reference step, to float accuracy, on odd sizes,
-// through every path: the one-pass small-model path, tiles and, for wide models (m >= 16), the entry-by-entry
-// paths for sparse x and sparse g.
+// through every path: the one-pass small-model path, tiles, outer products (m = 31: two vectors per row,
+// m = 47: three) and, for wide models (m >= 16), the entry-by-entry paths for sparse x and sparse g.
 TEST(FastStep, MatchesReferenceOnOddSizes) {
   std::mt19937 gen(5);
   std::normal_distribution<float> normal(0, 0.4f);
-  int sparse_g_steps = 0, dense_g_wide_steps = 0, sparse_x_wide_steps = 0, small_steps = 0, tile_steps = 0;
+  int sparse_g_steps = 0, dense_g_wide_steps = 0, sparse_x_wide_steps = 0, small_steps = 0, tile_steps = 0,
+      outer_steps = 0;
   for (model_kind kind : {model_kind::linear, model_kind::relu_output})
     for (int n : {1, 7, 33, 130})
-      for (int m : {1, 3, 8, 9, 17, 33})
+      for (int m : {1, 3, 8, 9, 17, 31, 33, 47})
         for (int B : {1, 17, 32, 50})
           for (float bias : {-0.1f, -1.5f}) {
             std::vector<float> params(model_param_count(kind, n, m)), importance(n);
@@ -126,6 +127,7 @@ TEST(FastStep, MatchesReferenceOnOddSizes) {
               ++step;
               small_steps += fast.last_path == kernels::step_path::small;
               tile_steps += m < 16 && fast.last_path == kernels::step_path::tiles;
+              outer_steps += fast.last_path == kernels::step_path::outer;
               if (m >= 16) {
                 const bool g_sparse = fast.g_nonzero < 0.25 * n * B;
                 sparse_g_steps += g_sparse;
@@ -147,6 +149,7 @@ TEST(FastStep, MatchesReferenceOnOddSizes) {
   EXPECT_GT(sparse_x_wide_steps, 10);
   EXPECT_GT(small_steps, 10);
   EXPECT_GT(tile_steps, 10);
+  EXPECT_GT(outer_steps, 10);
 }
 
 }  // namespace

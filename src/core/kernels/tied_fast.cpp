@@ -5,6 +5,8 @@
 #include <cstring>
 #include <new>
 
+#include <emmintrin.h>
+
 #include "core/data_sparse.hpp"
 
 // Each kernel is compiled three times and picked once at load time (GCC function multiversioning).
@@ -40,14 +42,12 @@ TMS_INLINE float hsum(v16 v) {
   return a[0] + a[1];
 }
 
-// The number of non-zero lanes: narrow the 16 lane flags to bytes (one instruction with AVX-512) and count
-// the bits of the two 64-bit halves (each non-zero lane sets 8).
-TMS_INLINE int count_nonzero(v16 v) {
-  typedef signed char v16c __attribute__((vector_size(16)));
+// The non-zero lanes as a 16-bit mask: narrow the lane flags to bytes (one instruction with AVX-512), then
+// take their sign bits (SSE2, so every clone has it).
+TMS_INLINE unsigned nonzero_mask(v16 v) {
+  typedef char v16c __attribute__((vector_size(16)));
   const v16c c = __builtin_convertvector(v != v16{}, v16c);
-  std::uint64_t half[2];
-  std::memcpy(half, &c, sizeof half);
-  return (__builtin_popcountll(half[0]) + __builtin_popcountll(half[1])) >> 3;
+  return static_cast<unsigned>(_mm_movemask_epi8(reinterpret_cast<__m128i>(c)));
 }
 
 // outT[k][t] = sum over the listed rows i of W[i][k] inT[i][t], for k in [k0, k0 + R): R outputs per pass.
@@ -76,13 +76,42 @@ TMS_INLINE void wT_block(float* out, const float* in, const std::int32_t* rows, 
     for (int u = 0; u < T; ++u) store(out + at(t0 + u, m, k0 + r), acc[r][u]);
 }
 
+// One block of R outputs from k0 (R = 1 ... 12, a run-time value dispatched to the template).
+template <int T>
+TMS_INLINE void wT_block_any(int R, float* out, const float* in, const std::int32_t* rows, int count,
+                             const float* W, int n, int m, int t0, int k0) {
+  switch (R) {
+#define TMS_WT_CASE(r) \
+  case r:              \
+    return wT_block<r, T>(out, in, rows, count, W, n, m, t0, k0);
+    TMS_WT_CASE(1)
+    TMS_WT_CASE(2)
+    TMS_WT_CASE(3)
+    TMS_WT_CASE(4)
+    TMS_WT_CASE(5)
+    TMS_WT_CASE(6)
+    TMS_WT_CASE(7)
+    TMS_WT_CASE(8)
+    TMS_WT_CASE(9)
+    TMS_WT_CASE(10)
+    TMS_WT_CASE(11)
+#undef TMS_WT_CASE
+    default:
+      return wT_block<12, T>(out, in, rows, count, W, n, m, t0, k0);
+  }
+}
+
+// The m outputs in the fewest passes of at most 12 (each pass re-reads the listed input rows), split evenly:
+// m = 30 goes as 10 + 10 + 10 rather than 8 + 8 + 8 + 4 + 1 + 1, whose narrow blocks are load-bound.
 template <int T>
 TMS_INLINE void wT_tiles(float* out, const float* in, const std::int32_t* L, const float* W, int n, int m,
                          int t0) {
-  int k0 = 0;
-  for (; k0 + 8 <= m; k0 += 8) wT_block<8, T>(out, in, L + 1, L[0], W, n, m, t0, k0);
-  for (; k0 + 4 <= m; k0 += 4) wT_block<4, T>(out, in, L + 1, L[0], W, n, m, t0, k0);
-  for (; k0 < m; ++k0) wT_block<1, T>(out, in, L + 1, L[0], W, n, m, t0, k0);
+  const int passes = (m + 11) / 12;
+  for (int p = 0, k0 = 0; p < passes; ++p) {
+    const int R = (m - k0) / (passes - p);  // the first passes take the smaller share
+    wT_block_any<T>(R, out, in, L + 1, L[0], W, n, m, t0, k0);
+    k0 += R;
+  }
 }
 
 // h = W x (out = H, in = X) and dh = W^T g (out = DH, in = Y): tiled [m] from tiled [n]. Tiles go in pairs;
@@ -121,37 +150,49 @@ struct output_result {
 // padding samples. Returns the loss lanes.
 template <int R, int T, bool Relu, bool Partial>
 TMS_INLINE v16 output_block(const output_args& a, int t0, int i0, v16 valid, std::int64_t& nonzero) {
+  // Locals, so that the stores to Y do not force the arguments to be reloaded.
+  const int n = a.n, m = a.m, tiles = a.tiles;
+  const float c = a.c;
+  const float* __restrict H = a.H;
+  const float* __restrict W = a.W + static_cast<std::size_t>(i0) * m;
   v16 acc[R][T];
   for (int r = 0; r < R; ++r)
     for (int u = 0; u < T; ++u) acc[r][u] = splat(a.b[i0 + r]);
-  const float* W = a.W + static_cast<std::size_t>(i0) * a.m;
-  for (int k = 0; k < a.m; ++k) {
+  for (int k = 0; k < m; ++k) {
     v16 h[T];
-    for (int u = 0; u < T; ++u) h[u] = load(a.H + at(t0 + u, a.m, k));
+    for (int u = 0; u < T; ++u) h[u] = load(H + at(t0 + u, m, k));
     for (int r = 0; r < R; ++r)
-      for (int u = 0; u < T; ++u) acc[r][u] += W[r * a.m + k] * h[u];
+      for (int u = 0; u < T; ++u) acc[r][u] += W[r * m + k] * h[u];
   }
+  float* __restrict Y = a.Y;
+  const float* __restrict X = a.X;
+  std::uint8_t* __restrict g_nz = a.g_nz + static_cast<std::size_t>(i0) * tiles + t0;
   v16 loss{};
-  for (int r = 0; r < R; ++r) {
-    const float I = a.importance[i0 + r];
-    for (int u = 0; u < T; ++u) {
-      const std::size_t row = at(t0 + u, a.n, i0 + r);
+  // Unrolled, so that acc stays in registers (indexed by constants) through the product loop above.
+#pragma GCC unroll 4
+  for (int u = 0; u < T; ++u) {
+    // Rows i0 ... i0 + R - 1 of a tile are consecutive vectors.
+    float* y = Y + at(t0 + u, n, i0);
+    const float* x = X + at(t0 + u, n, i0);
+#pragma GCC unroll 16
+    for (int r = 0; r < R; ++r) {
+      const float I = a.importance[i0 + r];
       v16 res, g;
       if constexpr (Relu) {
         const v16i on = acc[r][u] > v16{};
-        res = (v16)((v16i)acc[r][u] & on) - load(a.X + row);
+        res = (v16)((v16i)acc[r][u] & on) - load(x + tile * r);
         if constexpr (Partial) res *= valid;
-        g = (v16)((v16i)((a.c * I) * res) & on);
+        g = (v16)((v16i)((c * I) * res) & on);
       } else {
-        res = acc[r][u] - load(a.X + row);
+        res = acc[r][u] - load(x + tile * r);
         if constexpr (Partial) res *= valid;
-        g = (a.c * I) * res;
+        g = (c * I) * res;
       }
       loss += I * (res * res);
-      store(a.Y + row, g);
-      const int count = count_nonzero(g);
-      a.g_nz[static_cast<std::size_t>(i0 + r) * a.tiles + t0 + u] = count > 0;
-      nonzero += count;
+      store(y + tile * r, g);
+      const unsigned mask = nonzero_mask(g);
+      g_nz[static_cast<std::size_t>(r) * tiles + u] = mask != 0;
+      nonzero += __builtin_popcount(mask);
     }
   }
   return loss;
@@ -223,13 +264,41 @@ TMS_CLONES void tiles_from_rows(float* T, const float* rows, int m, int mv, int 
     }
 }
 
+// One step of the 16 x 16 transpose: rows i and i + b exchange their blocks of b lanes.
+#define TMS_STEP(b, lo, hi)                                      \
+  for (int i = 0; i < tile; ++i)                                 \
+    if (!(i & (b))) {                                            \
+      const v16 x = a[i], y = a[i + (b)];                        \
+      a[i] = __builtin_shufflevector(x, y, TMS_EXPAND lo);       \
+      a[i + (b)] = __builtin_shufflevector(x, y, TMS_EXPAND hi); \
+    }
+#define TMS_EXPAND(...) __VA_ARGS__
+
+// a[j][l] -> a[l][j] in place: four steps of pairwise block exchanges (two-input shuffles).
+TMS_INLINE void transpose16(v16 (&a)[tile]) {
+  TMS_STEP(8, (0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23),
+           (8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31))
+  TMS_STEP(4, (0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27),
+           (4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31))
+  TMS_STEP(2, (0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24, 25, 12, 13, 28, 29),
+           (2, 3, 18, 19, 6, 7, 22, 23, 10, 11, 26, 27, 14, 15, 30, 31))
+  TMS_STEP(1, (0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12, 28, 14, 30),
+           (1, 17, 3, 19, 5, 21, 7, 23, 9, 25, 11, 27, 13, 29, 15, 31))
+}
+#undef TMS_STEP
+#undef TMS_EXPAND
+
+// Tiled [m] -> sample-major rows [tiles 16][mp] (the padding columns m ... mp - 1 zero), 16 x 16 blocks at a
+// time.
 TMS_CLONES void rows_from_tiles(float* rows, const float* T, int m, int mv, int tiles) {
   const int mp = mv * tile;
-  std::memset(rows, 0, sizeof(float) * static_cast<std::size_t>(tiles) * tile * mp);
   for (int t = 0; t < tiles; ++t)
-    for (int k = 0; k < m; ++k) {
-      const float* in = T + at(t, m, k);
-      for (int l = 0; l < tile; ++l) rows[static_cast<std::size_t>(tile * t + l) * mp + k] = in[l];
+    for (int q = 0; q < mv; ++q) {
+      v16 a[tile];
+      const int k0 = tile * q;
+      for (int j = 0; j < tile; ++j) a[j] = k0 + j < m ? load(T + at(t, m, k0 + j)) : v16{};
+      transpose16(a);
+      for (int l = 0; l < tile; ++l) store(rows + static_cast<std::size_t>(tile * t + l) * mp + k0, a[l]);
     }
 }
 
@@ -350,6 +419,116 @@ TMS_CLONES void gemm_abT(float* dW, float* db, const float* A, const std::uint8_
   }
   for (int i = i0; i < n; ++i)
     if (const int count = row_list(i)) abT_rows<1>(dW, db, A, Bm, tl, count, n, m, i);
+}
+
+// ---- dW += A B^T as a sum of outer products, for wide models: A tiled [n] (g or x), B sample-major rows
+// [tiles 16][mp] (h or dh), into the padded dWp [n][mp]. Per sample, V vectors of its B row are loaded once
+// and multiplied by R broadcast scalars of A, so R V accumulators stay in registers for the whole batch and
+// nothing is summed across lanes; each block of R rows streams B once (the tiled form above streams it once
+// per 6 rows and sums across lanes per block).
+template <int R, int V>
+TMS_INLINE void outer_block(float* dWp, const float* A, const float* Bs, const std::int32_t* tl, int count,
+                            int n, int mp, int i0, int q0) {
+  v16 acc[R][V];
+  for (int r = 0; r < R; ++r)
+    for (int v = 0; v < V; ++v) acc[r][v] = v16{};
+  for (int j = 0; j < count; ++j) {
+    const int t = tl[j];
+    const float* a = A + at(t, n, i0);  // rows i0 ... i0 + R - 1 of tile t: consecutive 16-float vectors
+    const float* b = Bs + (static_cast<std::size_t>(t) * tile * mp) + tile * q0;
+    for (int l = 0; l < tile; ++l) {
+      v16 bv[V];
+      for (int v = 0; v < V; ++v) bv[v] = load(b + static_cast<std::size_t>(l) * mp + tile * v);
+      for (int r = 0; r < R; ++r) {
+        const float ar = a[r * tile + l];
+        for (int v = 0; v < V; ++v) acc[r][v] += ar * bv[v];
+      }
+    }
+  }
+  for (int r = 0; r < R; ++r)
+    for (int v = 0; v < V; ++v) {
+      float* d = dWp + static_cast<std::size_t>(i0 + r) * mp + tile * (q0 + v);
+      store(d, load(d) + acc[r][v]);
+    }
+}
+
+// Rows [i0, i0 + R) over the tiles in tl, every column chunk: 3 vectors by 8 rows, 2 by 12, 1 by 12 (24
+// accumulators at most).
+template <int R3, int R2, int R1>
+TMS_INLINE void outer_rows(float* dWp, const float* A, const float* Bs, const std::int32_t* tl, int count,
+                           int n, int mv, int i0) {
+  const int mp = mv * tile;
+  for (int q0 = 0; q0 < mv;) {
+    const int left = mv - q0;
+    if (left >= 3 && left != 4) {
+      outer_block<R3, 3>(dWp, A, Bs, tl, count, n, mp, i0, q0);
+      q0 += 3;
+    } else if (left >= 2) {
+      outer_block<R2, 2>(dWp, A, Bs, tl, count, n, mp, i0, q0);
+      q0 += 2;
+    } else {
+      outer_block<R1, 1>(dWp, A, Bs, tl, count, n, mp, i0, q0);
+      q0 += 1;
+    }
+  }
+}
+
+// db_i += the sum of row i of A over the listed tiles, for rows [i0, i0 + R) (just read by the products, so
+// in cache); lanes summed once per row.
+template <int R>
+TMS_INLINE void block_sums(float* db, const float* A, const std::int32_t* tl, int count, int n, int i0) {
+  v16 s[R];
+  for (int r = 0; r < R; ++r) s[r] = v16{};
+  for (int j = 0; j < count; ++j) {
+    const float* a = A + at(tl[j], n, i0);  // the R rows of one tile are consecutive
+    for (int r = 0; r < R; ++r) s[r] += load(a + tile * r);
+  }
+  for (int r = 0; r < R; ++r) db[i0 + r] += hsum(s[r]);
+}
+
+// dWp += A B^T over the tiles where a row block of A has a non-zero, and db += the row sums of A when db is
+// given. Rows go 24 at a time (8 or 12 per pass, by the column chunk), then 4, then 1; a block's tile list is
+// the union of its rows' non-zero tiles.
+TMS_CLONES void gemm_outer(float* dWp, float* db, const float* A, const std::uint8_t* a_nz, const float* Bs,
+                           std::int32_t* tl, int n, int mv, int tiles) {
+  auto block_list = [&](int i0, int R) {
+    int count = 0;  // branch-free: the pattern of non-zero tiles is random
+    for (int t = 0; t < tiles; ++t) {
+      int any = 0;
+      for (int r = 0; r < R; ++r) any |= a_nz[static_cast<std::size_t>(i0 + r) * tiles + t];
+      tl[count] = t;
+      count += any != 0;
+    }
+    return count;
+  };
+  const int mp = mv * tile;
+  int i0 = 0;
+  for (; i0 + 24 <= n; i0 += 24) {
+    const int count = block_list(i0, 24);
+    if (count == 0) continue;
+    for (int c = 0; c < mv;) {  // column chunks of 3, 2 or 1 vectors, each over the 24 rows
+      const int left = mv - c;
+      const int V = left >= 3 && left != 4 ? 3 : left >= 2 ? 2 : 1;
+      if (V == 3)
+        for (int r = 0; r < 24; r += 8) outer_block<8, 3>(dWp, A, Bs, tl, count, n, mp, i0 + r, c);
+      else if (V == 2)
+        for (int r = 0; r < 24; r += 12) outer_block<12, 2>(dWp, A, Bs, tl, count, n, mp, i0 + r, c);
+      else
+        for (int r = 0; r < 24; r += 12) outer_block<12, 1>(dWp, A, Bs, tl, count, n, mp, i0 + r, c);
+      c += V;
+    }
+    if (db) block_sums<24>(db, A, tl, count, n, i0);
+  }
+  for (; i0 + 4 <= n; i0 += 4)
+    if (const int count = block_list(i0, 4)) {
+      outer_rows<4, 4, 4>(dWp, A, Bs, tl, count, n, mv, i0);
+      if (db) block_sums<4>(db, A, tl, count, n, i0);
+    }
+  for (; i0 < n; ++i0)
+    if (const int count = block_list(i0, 1)) {
+      outer_rows<1, 1, 1>(dWp, A, Bs, tl, count, n, mv, i0);
+      if (db) block_sums<1>(db, A, tl, count, n, i0);
+    }
 }
 
 // ---- Small models (m <= small_m_max, n m <= small_nm_max): the whole step in one pass over the tiles, since
@@ -517,6 +696,11 @@ constexpr int small_m_max = 8, small_nm_max = 256;
 bool is_small_model(int n, int m) {
   return m <= small_m_max && n * m <= small_nm_max;
 }
+// Wide models whose rows fill their padded vectors well enough take dW as outer products (gemm_outer).
+bool outer_pays(int m) {
+  const int mp = (m + tile - 1) / tile * tile;
+  return 8 * mp <= 9 * m;  // at most 1/9 of each vector is padding
+}
 // The g path goes entry by entry when under this share of g is non-zero.
 constexpr double sparse_g_share = 0.25;
 
@@ -630,7 +814,8 @@ double tied_fast_loss_and_grad(model_kind kind, float* grad, const float* params
   phase(ws.profile ? &ws.profile->output : nullptr);
 
   const bool g_entries = ws.mv > 0 && out.nonzero < sparse_g_share * n * B;
-  ws.last_path = g_entries ? step_path::sparse_g : step_path::tiles;
+  const bool outer = !g_entries && ws.mv > 0 && outer_pays(m);
+  ws.last_path = g_entries ? step_path::sparse_g : outer ? step_path::outer : step_path::tiles;
   if (g_entries) {
     if (!x_entries) rows_from_tiles(ws.Hs.get(), ws.H.get(), m, ws.mv, tiles);
     std::memset(ws.dWp.get(), 0, sizeof(float) * n * mp);
@@ -643,6 +828,20 @@ double tied_fast_loss_and_grad(model_kind kind, float* grad, const float* params
       tiles_from_rows(ws.DH.get(), ws.DHs.get(), m, ws.mv, tiles);
       gemm_abT(dW, nullptr, ws.X.get(), ws.x_nz.data(), ws.DH.get(), tile_scratch, n, m, tiles);
     }
+  } else if (outer) {
+    if (!x_entries) rows_from_tiles(ws.Hs.get(), ws.H.get(), m, ws.mv, tiles);
+    std::memset(ws.dWp.get(), 0, sizeof(float) * n * mp);
+    gemm_outer(ws.dWp.get(), db, ws.Y.get(), ws.g_nz.data(), ws.Hs.get(), tile_scratch, n, ws.mv,
+               tiles);  // dW += g h^T, db += g
+    build_lists(ws.list.data(), ws.g_nz.data(), n, tiles);
+    gemm_wT(ws.DH.get(), ws.Y.get(), ws.list.data(), W, n, m, tiles);  // dh = W^T g
+    rows_from_tiles(ws.DHs.get(), ws.DH.get(), m, ws.mv, tiles);
+    if (x_entries)
+      element_x(ws.dWp.get(), ws.DHs.get(), ws.written.data(), static_cast<std::int64_t>(ws.written.size()),
+                ws.X.get(), n, ws.mv);  // dW += x dh^T
+    else
+      gemm_outer(ws.dWp.get(), nullptr, ws.X.get(), ws.x_nz.data(), ws.DHs.get(), tile_scratch, n, ws.mv,
+                 tiles);  // dW += x dh^T
   } else {
     gemm_abT(dW, db, ws.Y.get(), ws.g_nz.data(), ws.H.get(), tile_scratch, n, m,
              tiles);  // dW += g h^T, db += g
@@ -657,7 +856,7 @@ double tied_fast_loss_and_grad(model_kind kind, float* grad, const float* params
       gemm_abT(dW, nullptr, ws.X.get(), ws.x_nz.data(), ws.DH.get(), tile_scratch, n, m, tiles);
     }
   }
-  if (g_entries || x_entries)  // the entry paths accumulated into the padded dWp
+  if (g_entries || x_entries || outer)  // these paths accumulated into the padded dWp
     for (int i = 0; i < n; ++i)
       for (int k = 0; k < m; ++k) dW[static_cast<std::size_t>(i) * m + k] += ws.dWp.get()[i * mp + k];
   phase(ws.profile ? &ws.profile->backward : nullptr);

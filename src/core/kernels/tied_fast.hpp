@@ -34,7 +34,7 @@ struct tied_fast_profile {
 };
 
 // Which path the last step took (for tests and benchmarks).
-enum class step_path { small, tiles, sparse_g };
+enum class step_path { small, tiles, outer, sparse_g };
 
 // Scratch for one instance-step; sized once (reserve), reused every step. The batch-sized buffers are tiled:
 // tile t (samples 16t .. 16t+15) of row r of a matrix with R rows is the 16 floats at ((t R) + r) 16, so one
