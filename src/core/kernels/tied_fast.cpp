@@ -5,7 +5,7 @@
 #include <cstring>
 #include <new>
 
-#include <emmintrin.h>
+#include <immintrin.h>
 
 #include "core/data_sparse.hpp"
 
@@ -233,6 +233,14 @@ TMS_CLONES output_result output_and_grad(const output_args& a) {
 // each, so the work follows the non-zero entries rather than the non-zero tiles. Rows are padded to mp = 16
 // mv floats (mv vectors); Wp and dWp are padded copies of W and dW.
 
+// A list of (sample, feature, value) entries (the workspace owns the arrays).
+struct x_entries {
+  std::int32_t* s;
+  std::int32_t* i;
+  float* x;
+  std::int64_t count;
+};
+
 // Decodes a position in the tiled X into (sample, feature).
 TMS_INLINE void untile(std::int64_t at, int n, int& s, int& i) {
   const std::int64_t t = at / (static_cast<std::int64_t>(tile) * n), rem = at - t * tile * n;
@@ -240,28 +248,16 @@ TMS_INLINE void untile(std::int64_t at, int n, int& s, int& i) {
   s = static_cast<int>(t * tile + rem % tile);
 }
 
-// Hs[s] = sum over the batch's entries (s, i, x) of x Wp[i]; entries come sample after sample.
-TMS_CLONES void element_h(float* Hs, const float* Wp, const std::int64_t* written, std::int64_t count,
-                          const float* X, int n, int mv, int rows) {
+// Hs[s] = sum over the batch's entries (s, i, x) of x Wp[i], in list order.
+TMS_CLONES void element_h(float* Hs, const float* Wp, const x_entries& e, int mv, int rows) {
   std::memset(Hs, 0, sizeof(float) * static_cast<std::size_t>(rows) * mv * tile);
-  for (std::int64_t e = 0; e < count; ++e) {
-    int s, i;
-    untile(written[e], n, s, i);
-    const float x = X[written[e]];
-    float* h = Hs + static_cast<std::size_t>(s) * mv * tile;
-    const float* w = Wp + static_cast<std::size_t>(i) * mv * tile;
+  const std::size_t mp = static_cast<std::size_t>(mv) * tile;
+  for (std::int64_t j = 0; j < e.count; ++j) {
+    const float x = e.x[j];
+    float* h = Hs + e.s[j] * mp;
+    const float* w = Wp + e.i[j] * mp;
     for (int q = 0; q < mv; ++q) store(h + tile * q, load(h + tile * q) + x * load(w + tile * q));
   }
-}
-
-// Tiled [m] <-> sample-major rows [tiles 16][mp].
-TMS_CLONES void tiles_from_rows(float* T, const float* rows, int m, int mv, int tiles) {
-  const int mp = mv * tile;
-  for (int t = 0; t < tiles; ++t)
-    for (int k = 0; k < m; ++k) {
-      float* out = T + at(t, m, k);
-      for (int l = 0; l < tile; ++l) out[l] = rows[static_cast<std::size_t>(tile * t + l) * mp + k];
-    }
 }
 
 // One step of the 16 x 16 transpose: rows i and i + b exchange their blocks of b lanes.
@@ -302,6 +298,19 @@ TMS_CLONES void rows_from_tiles(float* rows, const float* T, int m, int mv, int 
     }
 }
 
+// Sample-major rows [tiles 16][mp] -> tiled [m], the inverse of rows_from_tiles.
+TMS_CLONES void tiles_from_rows(float* T, const float* rows, int m, int mv, int tiles) {
+  const int mp = mv * tile;
+  for (int t = 0; t < tiles; ++t)
+    for (int q = 0; q < mv; ++q) {
+      v16 a[tile];
+      const int k0 = tile * q;
+      for (int l = 0; l < tile; ++l) a[l] = load(rows + static_cast<std::size_t>(tile * t + l) * mp + k0);
+      transpose16(a);
+      for (int j = 0; j < tile && k0 + j < m; ++j) store(T + at(t, m, k0 + j), a[j]);
+    }
+}
+
 // For every non-zero g_si: DHs[s] += g Wp[i] (dh = W^T g) and dWp[i] += g Hs[s] (dW += g h^T); db_i += g.
 TMS_CLONES void element_g(float* dWp, float* db, float* DHs, const float* Y, const std::uint8_t* g_nz,
                           const float* Hs, const float* Wp, int n, int mv, int tiles) {
@@ -328,18 +337,48 @@ TMS_CLONES void element_g(float* dWp, float* db, float* DHs, const float* Y, con
     }
 }
 
-// For every entry (s, i, x) of the batch: dWp[i] += x DHs[s] (dW += x dh^T).
-TMS_CLONES void element_x(float* dWp, const float* DHs, const std::int64_t* written, std::int64_t count,
-                          const float* X, int n, int mv) {
+// For every entry (s, i, x) of the batch: dWp[i] += x DHs[s] (dW += x dh^T), in list order.
+TMS_CLONES void element_x(float* dWp, const float* DHs, const x_entries& e, int mv) {
   const std::size_t mp = static_cast<std::size_t>(mv) * tile;
-  for (std::int64_t e = 0; e < count; ++e) {
-    int s, i;
-    untile(written[e], n, s, i);
-    const float x = X[written[e]];
-    float* dw = dWp + i * mp;
-    const float* dh = DHs + static_cast<std::size_t>(s) * mp;
+  for (std::int64_t j = 0; j < e.count; ++j) {
+    const float x = e.x[j];
+    float* dw = dWp + e.i[j] * mp;
+    const float* dh = DHs + e.s[j] * mp;
     for (int q = 0; q < mv; ++q) store(dw + tile * q, load(dw + tile * q) + x * load(dh + tile * q));
   }
+}
+
+// The binomial sampler's entries (positions in the tiled X, sample after sample) as (s, i, x).
+void entries_from_positions(x_entries& e, const std::vector<std::int64_t>& written, const float* X, int n) {
+  e.count = static_cast<std::int64_t>(written.size());
+  for (std::int64_t j = 0; j < e.count; ++j) {
+    int s, i;
+    untile(written[j], n, s, i);
+    e.s[j] = s, e.i[j] = i, e.x[j] = X[written[j]];
+  }
+}
+
+// The non-zeros of a Bernoulli batch as (s, i, x), tile after tile, feature after feature, lane after lane:
+// each tile's non-zero lanes compressed out with one instruction (AVX-512 only; elsewhere the tiled products
+// run instead). Consecutive entries of a feature hit different samples, so their updates do not wait on each
+// other.
+__attribute__((target("avx512f"))) void entries_from_tiles_avx512(x_entries& e, const float* X, int n,
+                                                                  int tiles) {
+  std::int64_t count = 0;
+  const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  for (int t = 0; t < tiles; ++t) {
+    const __m512i samples = _mm512_add_epi32(iota, _mm512_set1_epi32(tile * t));
+    for (int i = 0; i < n; ++i) {
+      const __m512 x = _mm512_loadu_ps(X + at(t, n, i));
+      const __mmask16 on = _mm512_cmpneq_ps_mask(x, _mm512_setzero_ps());
+      // Full 16-lane stores past the end are overwritten by the next tile (the arrays have 16 spare slots).
+      _mm512_storeu_ps(e.x + count, _mm512_maskz_compress_ps(on, x));
+      _mm512_storeu_si512(e.s + count, _mm512_maskz_compress_epi32(on, samples));
+      _mm512_storeu_si512(e.i + count, _mm512_set1_epi32(i));
+      count += __builtin_popcount(on);
+    }
+  }
+  e.count = count;
 }
 
 // dW[i0 + r][k0 + q] += sum over the listed tiles t of <A[t][i0 + r], B[t][k0 + q]>: R rows x K columns per
@@ -701,6 +740,13 @@ bool outer_pays(int m) {
   const int mp = (m + tile - 1) / tile * tile;
   return 8 * mp <= 9 * m;  // at most 1/9 of each vector is padding
 }
+// A Bernoulli batch of a wide model is listed entry by entry when under this share of x is non-zero.
+constexpr double x_entry_share = 0.15;  // measured break-even: 0.13 at n = 400, m = 30; above 0.14 at m = 100
+
+bool has_avx512() {
+  static const bool yes = __builtin_cpu_supports("avx512f");
+  return yes;
+}
 // The g path goes entry by entry when under this share of g is non-zero.
 constexpr double sparse_g_share = 0.25;
 
@@ -728,6 +774,11 @@ void tied_fast_workspace::reserve(int B_, int n_, int m_) {
   }
   sampler.reserve(B, n);
   written.reserve(static_cast<std::size_t>(B) * n + 1);
+  if (mv) {
+    entry_s.assign(static_cast<std::size_t>(B) * n + tile, 0);
+    entry_i.assign(static_cast<std::size_t>(B) * n + tile, 0);
+    entry_x.assign(static_cast<std::size_t>(B) * n + tile, 0.0f);
+  }
   written.clear();
   x_nz.assign(static_cast<std::size_t>(n) * tiles, 0);
   g_nz.assign(static_cast<std::size_t>(n) * tiles, 0);
@@ -778,17 +829,28 @@ double tied_fast_loss_and_grad(model_kind kind, float* grad, const float* params
     if (ws.profile) ++ws.profile->steps;
     return out.loss / (static_cast<double>(B) * n);
   }
-  // The binomial sampler lists its entries (sample after sample); the Bernoulli one writes every entry.
-  const bool x_entries = ws.mv > 0 && !(ws.written.size() == 1 && ws.written[0] < 0);
+  // Wide models take h = W x and dW += x dh^T entry by entry when x is sparse enough: the binomial sampler
+  // lists its entries (sample after sample); a Bernoulli batch is listed from its tiles.
+  x_entries entries{ws.entry_s.data(), ws.entry_i.data(), ws.entry_x.data(), 0};
+  bool x_listed = false;
+  if (ws.mv > 0) {
+    if (!(ws.written.size() == 1 && ws.written[0] < 0)) {
+      entries_from_positions(entries, ws.written, ws.X.get(), n);
+      x_listed = true;
+    } else if (has_avx512() && ws.last_nnz < x_entry_share * n * B) {
+      entries_from_tiles_avx512(entries, ws.X.get(), n, tiles);
+      x_listed = true;
+    }
+  }
+  ws.last_x_listed = x_listed;
   const std::size_t mp = static_cast<std::size_t>(ws.mv) * tile;
   if (ws.mv)
     for (int i = 0; i < n; ++i)
       std::memcpy(ws.Wp.get() + i * mp, W + static_cast<std::size_t>(i) * m, sizeof(float) * m);
-  if (!x_entries) build_lists(ws.list.data(), ws.x_nz.data(), n, tiles);
+  if (!x_listed) build_lists(ws.list.data(), ws.x_nz.data(), n, tiles);
   phase(ws.profile ? &ws.profile->sample : nullptr);
-  if (x_entries) {  // h = W x
-    element_h(ws.Hs.get(), ws.Wp.get(), ws.written.data(), static_cast<std::int64_t>(ws.written.size()),
-              ws.X.get(), n, ws.mv, tiles * tile);
+  if (x_listed) {  // h = W x
+    element_h(ws.Hs.get(), ws.Wp.get(), entries, ws.mv, tiles * tile);
     tiles_from_rows(ws.H.get(), ws.Hs.get(), m, ws.mv, tiles);
   } else {
     gemm_wT(ws.H.get(), ws.X.get(), ws.list.data(), W, n, m, tiles);
@@ -817,28 +879,26 @@ double tied_fast_loss_and_grad(model_kind kind, float* grad, const float* params
   const bool outer = !g_entries && ws.mv > 0 && outer_pays(m);
   ws.last_path = g_entries ? step_path::sparse_g : outer ? step_path::outer : step_path::tiles;
   if (g_entries) {
-    if (!x_entries) rows_from_tiles(ws.Hs.get(), ws.H.get(), m, ws.mv, tiles);
+    if (!x_listed) rows_from_tiles(ws.Hs.get(), ws.H.get(), m, ws.mv, tiles);
     std::memset(ws.dWp.get(), 0, sizeof(float) * n * mp);
     element_g(ws.dWp.get(), db, ws.DHs.get(), ws.Y.get(), ws.g_nz.data(), ws.Hs.get(), ws.Wp.get(), n, ws.mv,
               tiles);  // dW += g h^T, dh = W^T g, db += g
-    if (x_entries) {
-      element_x(ws.dWp.get(), ws.DHs.get(), ws.written.data(), static_cast<std::int64_t>(ws.written.size()),
-                ws.X.get(), n, ws.mv);  // dW += x dh^T
+    if (x_listed) {
+      element_x(ws.dWp.get(), ws.DHs.get(), entries, ws.mv);  // dW += x dh^T
     } else {
       tiles_from_rows(ws.DH.get(), ws.DHs.get(), m, ws.mv, tiles);
       gemm_abT(dW, nullptr, ws.X.get(), ws.x_nz.data(), ws.DH.get(), tile_scratch, n, m, tiles);
     }
   } else if (outer) {
-    if (!x_entries) rows_from_tiles(ws.Hs.get(), ws.H.get(), m, ws.mv, tiles);
+    if (!x_listed) rows_from_tiles(ws.Hs.get(), ws.H.get(), m, ws.mv, tiles);
     std::memset(ws.dWp.get(), 0, sizeof(float) * n * mp);
     gemm_outer(ws.dWp.get(), db, ws.Y.get(), ws.g_nz.data(), ws.Hs.get(), tile_scratch, n, ws.mv,
                tiles);  // dW += g h^T, db += g
     build_lists(ws.list.data(), ws.g_nz.data(), n, tiles);
     gemm_wT(ws.DH.get(), ws.Y.get(), ws.list.data(), W, n, m, tiles);  // dh = W^T g
     rows_from_tiles(ws.DHs.get(), ws.DH.get(), m, ws.mv, tiles);
-    if (x_entries)
-      element_x(ws.dWp.get(), ws.DHs.get(), ws.written.data(), static_cast<std::int64_t>(ws.written.size()),
-                ws.X.get(), n, ws.mv);  // dW += x dh^T
+    if (x_listed)
+      element_x(ws.dWp.get(), ws.DHs.get(), entries, ws.mv);  // dW += x dh^T
     else
       gemm_outer(ws.dWp.get(), nullptr, ws.X.get(), ws.x_nz.data(), ws.DHs.get(), tile_scratch, n, ws.mv,
                  tiles);  // dW += x dh^T
@@ -847,16 +907,15 @@ double tied_fast_loss_and_grad(model_kind kind, float* grad, const float* params
              tiles);  // dW += g h^T, db += g
     build_lists(ws.list.data(), ws.g_nz.data(), n, tiles);
     gemm_wT(ws.DH.get(), ws.Y.get(), ws.list.data(), W, n, m, tiles);  // dh = W^T g
-    if (x_entries) {
+    if (x_listed) {
       rows_from_tiles(ws.DHs.get(), ws.DH.get(), m, ws.mv, tiles);
       std::memset(ws.dWp.get(), 0, sizeof(float) * n * mp);
-      element_x(ws.dWp.get(), ws.DHs.get(), ws.written.data(), static_cast<std::int64_t>(ws.written.size()),
-                ws.X.get(), n, ws.mv);  // dW += x dh^T
+      element_x(ws.dWp.get(), ws.DHs.get(), entries, ws.mv);  // dW += x dh^T
     } else {
       gemm_abT(dW, nullptr, ws.X.get(), ws.x_nz.data(), ws.DH.get(), tile_scratch, n, m, tiles);
     }
   }
-  if (g_entries || x_entries || outer)  // these paths accumulated into the padded dWp
+  if (g_entries || x_listed || outer)  // these paths accumulated into the padded dWp
     for (int i = 0; i < n; ++i)
       for (int k = 0; k < m; ++k) dW[static_cast<std::size_t>(i) * m + k] += ws.dWp.get()[i * mp + k];
   phase(ws.profile ? &ws.profile->backward : nullptr);

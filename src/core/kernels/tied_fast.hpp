@@ -48,6 +48,7 @@ struct tied_fast_workspace {
   aligned_floats DH;   // tiled [m] dL/dh
   aligned_floats acc;  // small models: [n][m + 1] tiles of lane-wise gradient sums
   step_path last_path = step_path::tiles;
+  bool last_x_listed = false;  // the last step went entry by entry over x (h = W x, dW += x dh^T)
   // Wide models (m >= 16) also keep sample-major copies, rows padded to mp = 16 ceil(m / 16) floats, for the
   // entry-by-entry paths taken when x or g is sparse.
   int mv = 0;                            // mp / 16; 0 when m < 16
@@ -57,7 +58,11 @@ struct tied_fast_workspace {
   std::vector<std::uint8_t> x_nz, g_nz;  // [n][tiles] tile has a non-zero
   std::vector<std::int32_t> list;        // [tiles][n + 1] per tile: count, then the rows that are non-zero
   batch_sampler sampler;
-  std::vector<std::int64_t> written;     // entries of X set by the last batch
+  std::vector<std::int64_t> written;  // entries of X set by the last batch
+  // The batch's non-zeros as (sample, feature, value) for the entry-by-entry paths of wide models: from the
+  // binomial sampler, or from the Bernoulli tiles at moderate densities. [B n + 16] each.
+  std::vector<std::int32_t> entry_s, entry_i;
+  std::vector<float> entry_x;
   std::int64_t last_nnz = 0;             // non-zeros in the last batch (for benchmarks)
   tied_fast_profile* profile = nullptr;  // set by benchmarks only
 
