@@ -837,7 +837,7 @@ double tied_fast_loss_and_grad(model_kind kind, float* grad, const float* params
     if (!(ws.written.size() == 1 && ws.written[0] < 0)) {
       entries_from_positions(entries, ws.written, ws.X.get(), n);
       x_listed = true;
-    } else if (has_avx512() && ws.last_nnz < x_entry_share * n * B) {
+    } else if (has_avx512() && outer_pays(m) && ws.last_nnz < x_entry_share * n * B) {
       entries_from_tiles_avx512(entries, ws.X.get(), n, tiles);
       x_listed = true;
     }
