@@ -3,12 +3,12 @@
 // reorganised for speed:
 //  * batch-tiled layout (see tied_fast_workspace): every product vectorises over 16 samples at a time (one
 //    tile) for any n and m;
-//  * register-blocked products (8 outputs per pass) with the weight broadcast from memory;
+//  * register-blocked products (up to 12 outputs per pass, blocks sized to divide m evenly) with the weight
+//    broadcast from memory;
 //  * sparsity: the tiles of x and of the output gradient g that are all zero are skipped in h = W x,
 //    dh = W^T g, dW += g h^T and dW += x dh^T (with a ReLU and a negative bias most of g is exactly zero);
 //  * wide models (m >= 16): entry lists where x or g is sparse (x from the binomial sampler, or compressed
-//  out
-//    of a moderate-density Bernoulli batch), and otherwise, where rows fill their 16-float vectors well, dW
+//    out of a moderate-density Bernoulli batch); elsewhere, where rows fill their 16-float vectors well, dW
 //    as outer products over sample-major rows of h and dh (no sums across lanes, one pass per 24 rows of W);
 //  * loss, ReLU and gradient fused into the output product;
 //  * small models (m <= 8, n m <= 256) take the whole step in one pass over the tiles instead.
