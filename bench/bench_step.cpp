@@ -151,11 +151,11 @@ int main(int argc, char** argv) {
   std::printf(
       "], \"peak_rss_mib\": %.1f, \"dense_gflops\": %.2f, \"fma_peak_gflops\": %.1f, \"threads\": %d, "
       "\"phase_us\": {\"sample\": %.2f, \"h\": %.2f, \"output\": %.2f, \"backward\": %.2f}, "
-      "\"x_share\": %.4f, \"g_share\": %.4f, \"one_pass\": %s, "
+      "\"x_share\": %.4f, \"g_share\": %.4f, \"one_pass\": %s, \"batch\": %d, "
       "\"represented\": [",
       peak_mib, dense_flops / prof.output / 1e9, peak, threads, prof.sample / steps * 1e6,
       prof.h / steps * 1e6, prof.output / steps * 1e6, prof.backward / steps * 1e6, x_share / steps,
-      g_share / steps, one_pass ? "true" : "false");
+      g_share / steps, one_pass ? "true" : "false", c.batch);
   for (std::int64_t k = 0; k < last.K(); ++k) {
     int rep = 0;
     for (int i = 0; i < n; ++i) {

@@ -113,10 +113,9 @@ def timing(build, reps, quick):
                    x_share=last["x_share"], g_share=last["g_share"])
         # The work floor: the five products at the sparsity of x and g (the output product is always dense),
         # at 100% of the measured FMA peak on all cores; then plus sampling at its measured cost.
-        B = 1024
         products = 1 + 2 * row["x_share"] + 2 * row["g_share"]
         row["products"] = products
-        row["floor_ms"] = row["K"] * 2 * B * n * m * products / (peak * 1e9) * 1e3
+        row["floor_ms"] = row["K"] * 2 * last["batch"] * n * m * products / (peak * 1e9) * 1e3
         row["floor_sample_ms"] = row["floor_ms"] + row["K"] * last["phase_us"]["sample"] / last["threads"] / 1e3
         rows.append(row)
         print(f"({name}) tms {row['tms_ms']:.3f} ms/step, torch {row['torch_ms']:.2f} ms/step "

@@ -463,8 +463,8 @@ TMS_CLONES void gemm_abT(float* dW, float* db, const float* A, const std::uint8_
 // ---- dW += A B^T as a sum of outer products, for wide models: A tiled [n] (g or x), B sample-major rows
 // [tiles 16][mp] (h or dh), into the padded dWp [n][mp]. Per sample, V vectors of its B row are loaded once
 // and multiplied by R broadcast scalars of A, so R V accumulators stay in registers for the whole batch and
-// nothing is summed across lanes; each block of R rows streams B once (the tiled form above streams it once
-// per 6 rows and sums across lanes per block).
+// nothing is summed across lanes; each block of R rows (8 or 12) streams B once (the tiled form above streams
+// it once per 6 rows and sums across lanes per block).
 template <int R, int V>
 TMS_INLINE void outer_block(float* dWp, const float* A, const float* Bs, const std::int32_t* tl, int count,
                             int n, int mp, int i0, int q0) {
@@ -493,22 +493,25 @@ TMS_INLINE void outer_block(float* dWp, const float* A, const float* Bs, const s
 
 // Rows [i0, i0 + R) over the tiles in tl, every column chunk: 3 vectors by 8 rows, 2 by 12, 1 by 12 (24
 // accumulators at most).
+// Vectors in the next column chunk, with `left` vectors of the row still to do: 3 unless that would leave a
+// single vector behind (so 7 = 3 + 2 + 2, 4 = 2 + 2), else 2, else 1.
+TMS_INLINE int chunk_vectors(int left) {
+  return left >= 3 && left != 4 ? 3 : left >= 2 ? 2 : 1;
+}
+
 template <int R3, int R2, int R1>
 TMS_INLINE void outer_rows(float* dWp, const float* A, const float* Bs, const std::int32_t* tl, int count,
                            int n, int mv, int i0) {
   const int mp = mv * tile;
   for (int q0 = 0; q0 < mv;) {
-    const int left = mv - q0;
-    if (left >= 3 && left != 4) {
+    const int V = chunk_vectors(mv - q0);
+    if (V == 3)
       outer_block<R3, 3>(dWp, A, Bs, tl, count, n, mp, i0, q0);
-      q0 += 3;
-    } else if (left >= 2) {
+    else if (V == 2)
       outer_block<R2, 2>(dWp, A, Bs, tl, count, n, mp, i0, q0);
-      q0 += 2;
-    } else {
+    else
       outer_block<R1, 1>(dWp, A, Bs, tl, count, n, mp, i0, q0);
-      q0 += 1;
-    }
+    q0 += V;
   }
 }
 
@@ -526,8 +529,8 @@ TMS_INLINE void block_sums(float* db, const float* A, const std::int32_t* tl, in
 }
 
 // dWp += A B^T over the tiles where a row block of A has a non-zero, and db += the row sums of A when db is
-// given. Rows go 24 at a time (8 or 12 per pass, by the column chunk), then 4, then 1; a block's tile list is
-// the union of its rows' non-zero tiles.
+// given. Rows go 24 at a time over one shared tile list (the union of their rows' non-zero tiles), in passes
+// of 8 or 12 rows by the column chunk, each streaming that chunk of B once; then 4 rows, then 1.
 TMS_CLONES void gemm_outer(float* dWp, float* db, const float* A, const std::uint8_t* a_nz, const float* Bs,
                            std::int32_t* tl, int n, int mv, int tiles) {
   auto block_list = [&](int i0, int R) {
@@ -546,8 +549,7 @@ TMS_CLONES void gemm_outer(float* dWp, float* db, const float* A, const std::uin
     const int count = block_list(i0, 24);
     if (count == 0) continue;
     for (int c = 0; c < mv;) {  // column chunks of 3, 2 or 1 vectors, each over the 24 rows
-      const int left = mv - c;
-      const int V = left >= 3 && left != 4 ? 3 : left >= 2 ? 2 : 1;
+      const int V = chunk_vectors(mv - c);
       if (V == 3)
         for (int r = 0; r < 24; r += 8) outer_block<8, 3>(dWp, A, Bs, tl, count, n, mp, i0 + r, c);
       else if (V == 2)
