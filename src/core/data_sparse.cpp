@@ -181,20 +181,22 @@ TMS_CLONES std::int64_t bernoulli_tiles(float* X, std::uint8_t* tile_nz, const s
   return nnz + lane_sum(active);
 }
 
-// The same, fused with the generation for B a multiple of 16: 128 words at a time into an L1 buffer and
-// straight into their tiles (word e = i B + s, and every run of 16 words is one tile of one feature), so the
-// B n words never go through memory.
+// The same, fused with the generation for B a multiple of 16: 1024 words (4 KiB) at a time into an L1 buffer
+// and straight into their tiles (word e = i B + s, and every run of 16 words is one tile of one feature), so
+// the B n words never go through memory.
 TMS_CLONES std::int64_t bernoulli_tiles_fused(float* X, std::uint8_t* tile_nz, int B, int n,
                                               const std::uint64_t* thresholds, const float* scales,
                                               std::uint64_t seed, std::uint32_t c0) {
   const int tiles = B / 16;
   const std::size_t total = static_cast<std::size_t>(B) * n;
-  alignas(64) std::uint32_t buffer[128];
+  constexpr std::size_t chunk = 1024;  // a multiple of philox_fill's 128
+  alignas(64) std::uint32_t buffer[chunk];
   v16i active{};     // lane-wise counts of active entries
   int i = 0, t = 0;  // feature and tile of the next 16 words
-  for (std::size_t first = 0; first < total; first += 128) {
-    kernels::philox_fill(buffer, 128, seed, c0, rng_tag::bernoulli, first);
-    const int vectors = static_cast<int>(std::min<std::size_t>(128, total - first) / 16);
+  for (std::size_t first = 0; first < total; first += chunk) {
+    const std::size_t count = std::min(chunk, total - first);
+    kernels::philox_fill(buffer, count, seed, c0, rng_tag::bernoulli, first);
+    const int vectors = static_cast<int>(count / 16);
     for (int q = 0; q < vectors; ++q) {
       v16i on;
       const v16f v = bernoulli_vector(buffer + 16 * q, thresholds[i], scales[i], on);
