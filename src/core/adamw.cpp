@@ -10,7 +10,7 @@
 namespace tms {
 
 TMS_CLONES void adamw_step(float* p, float* m, float* v, const float* g, std::size_t P, long t, double lr,
-                const adamw_settings& s) {
+                           const adamw_settings& s) {
   const auto decay = static_cast<float>(1.0 - lr * s.weight_decay);
   const auto w1 = static_cast<float>(1.0 - s.beta1);
   const auto beta2 = static_cast<float>(s.beta2);

@@ -97,12 +97,13 @@ TEST(Sampling, TiledEqualsCompressedRows) {
 
 // The fast step computes the loss and gradient of the reference step, to float accuracy, on odd sizes,
 // through every path: the one-pass small-model path, tiles, outer products (m = 31: two vectors per row,
-// m = 47: three) and, for wide models (m >= 16), the entry-by-entry paths for sparse x and sparse g.
+// m = 47: three) and, for wide models (m >= 16), the entry-by-entry paths for sparse x (binomial and
+// Bernoulli batches) and sparse g.
 TEST(FastStep, MatchesReferenceOnOddSizes) {
   std::mt19937 gen(5);
   std::normal_distribution<float> normal(0, 0.4f);
   int sparse_g_steps = 0, dense_g_wide_steps = 0, sparse_x_wide_steps = 0, small_steps = 0, tile_steps = 0,
-      outer_steps = 0, listed_bernoulli_steps = 0;
+      outer_steps = 0, listed_bernoulli_steps = 0, entries_steps = 0;
   for (model_kind kind : {model_kind::linear, model_kind::relu_output})
     for (int n : {1, 7, 33, 130})
       for (int m : {1, 3, 8, 9, 17, 31, 33, 47})
@@ -133,8 +134,9 @@ TEST(FastStep, MatchesReferenceOnOddSizes) {
                 sparse_g_steps += g_sparse;
                 dense_g_wide_steps += !g_sparse;
                 sparse_x_wide_steps += ref.x.sampler.method == sampling_method::binomial;
-                listed_bernoulli_steps +=
-                    fast.last_x_listed && ref.x.sampler.method == sampling_method::bernoulli;
+                const bool listed = fast.last_x_route == kernels::x_route::entries;
+                listed_bernoulli_steps += listed && ref.x.sampler.method == sampling_method::bernoulli;
+                entries_steps += listed && ref.x.sampler.method == sampling_method::binomial;
               }
               EXPECT_NEAR(l_fast, l_ref, 1e-4 * l_ref + 1e-9)
                   << "n=" << n << " m=" << m << " B=" << B << " d=" << d;
@@ -152,6 +154,7 @@ TEST(FastStep, MatchesReferenceOnOddSizes) {
   EXPECT_GT(small_steps, 10);
   EXPECT_GT(tile_steps, 10);
   EXPECT_GT(outer_steps, 10);
+  EXPECT_EQ(entries_steps, sparse_x_wide_steps);  // a binomial batch is always listed
   // Listing a Bernoulli batch needs AVX-512 (elsewhere those batches take the tiled products).
   if (__builtin_cpu_supports("avx512f")) {
     EXPECT_GT(listed_bernoulli_steps, 10);

@@ -65,11 +65,13 @@ __attribute__((target("avx512f"))) void groups2_avx512(std::uint32_t* out, std::
   }
   rounds_avx512(x, seed);
   // Chains 2h and 2h + 1 hold the 16 blocks of group g + h: their low halves, interleaved into one register,
-  // are word w of those 16 blocks, stored whole (one 512-bit store that a later 512-bit load can forward from).
+  // are word w of those 16 blocks, stored whole (one 512-bit store that a later 512-bit load can forward
+  // from).
   const __m512i evens = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
   for (int h = 0; h < 2; ++h)
     for (int w = 0; w < 4; ++w)
-      _mm512_storeu_si512(out + 64 * h + 16 * w, _mm512_permutex2var_epi32(x[2 * h][w], evens, x[2 * h + 1][w]));
+      _mm512_storeu_si512(out + 64 * h + 16 * w,
+                          _mm512_permutex2var_epi32(x[2 * h][w], evens, x[2 * h + 1][w]));
 }
 
 __attribute__((target("avx2"))) void groups2_avx2(std::uint32_t* out, std::uint64_t seed, std::uint32_t c0,

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstring>
 #include <new>
+#include <type_traits>
 
 #include <immintrin.h>
 
@@ -233,12 +234,12 @@ TMS_CLONES output_result output_and_grad(const output_args& a) {
 // each, so the work follows the non-zero entries rather than the non-zero tiles. Rows are padded to mp = 16
 // mv floats (mv vectors); Wp and dWp are padded copies of W and dW.
 
-// A list of (sample, feature, value) entries (the workspace owns the arrays).
+// x's non-zeros sample after sample (compressed rows): sample s owns entries [offset[s], offset[s + 1]), each
+// a feature i and its value x (the workspace owns the arrays).
 struct x_entries {
-  std::int32_t* s;
+  std::int32_t* offset;  // [tiles 16 + 1]
   std::int32_t* i;
   float* x;
-  std::int64_t count;
 };
 
 // Decodes a position in the tiled X into (sample, feature).
@@ -248,16 +249,61 @@ TMS_INLINE void untile(std::int64_t at, int n, int& s, int& i) {
   s = static_cast<int>(t * tile + rem % tile);
 }
 
-// Hs[s] = sum over the batch's entries (s, i, x) of x Wp[i], in list order.
-TMS_CLONES void element_h(float* Hs, const float* Wp, const x_entries& e, int mv, int rows) {
-  std::memset(Hs, 0, sizeof(float) * static_cast<std::size_t>(rows) * mv * tile);
-  const std::size_t mp = static_cast<std::size_t>(mv) * tile;
-  for (std::int64_t j = 0; j < e.count; ++j) {
-    const float x = e.x[j];
-    float* h = Hs + e.s[j] * mp;
-    const float* w = Wp + e.i[j] * mp;
-    for (int q = 0; q < mv; ++q) store(h + tile * q, load(h + tile * q) + x * load(w + tile * q));
+// Column chunks of up to 4 vectors: f(V, q0) for the vectors [q0, q0 + V) of a padded row.
+template <typename F>
+TMS_INLINE void by_chunks(int mv, F&& f) {
+  for (int q0 = 0; q0 < mv;) {
+    const int V = std::min(4, mv - q0);
+    switch (V) {
+      case 4:
+        f(std::integral_constant<int, 4>{}, q0);
+        break;
+      case 3:
+        f(std::integral_constant<int, 3>{}, q0);
+        break;
+      case 2:
+        f(std::integral_constant<int, 2>{}, q0);
+        break;
+      default:
+        f(std::integral_constant<int, 1>{}, q0);
+    }
+    q0 += V;
   }
+}
+
+// h[q0 .. q0 + V) = sum over entries [j0, j1) of x Wp[i] (those vectors), in registers: two accumulator sets
+// take alternate entries, so consecutive multiply-adds do not wait on each other.
+template <int V>
+TMS_INLINE void row_h(float* h, const std::int32_t* idx, const float* xv, int j0, int j1, const float* Wp,
+                      std::size_t mp, int q0) {
+  v16 a0[V], a1[V];
+  for (int q = 0; q < V; ++q) a0[q] = a1[q] = v16{};
+  const float* Wq = Wp + tile * q0;
+  int j = j0;
+  for (; j + 1 < j1; j += 2) {
+    const float* w0 = Wq + idx[j] * mp;
+    const float* w1 = Wq + idx[j + 1] * mp;
+    const v16 x0 = splat(xv[j]), x1 = splat(xv[j + 1]);
+    for (int q = 0; q < V; ++q) {
+      a0[q] += x0 * load(w0 + tile * q);
+      a1[q] += x1 * load(w1 + tile * q);
+    }
+  }
+  if (j < j1) {
+    const float* w0 = Wq + idx[j] * mp;
+    const v16 x0 = splat(xv[j]);
+    for (int q = 0; q < V; ++q) a0[q] += x0 * load(w0 + tile * q);
+  }
+  for (int q = 0; q < V; ++q) store(h + tile * (q0 + q), a0[q] + a1[q]);
+}
+
+// Hs[s] = sum over sample s's entries (i, x) of x Wp[i] (h = W x), for every row s < rows.
+TMS_CLONES void element_h(float* Hs, const float* Wp, const x_entries& e, int mv, int rows) {
+  const std::size_t mp = static_cast<std::size_t>(mv) * tile;
+  for (int s = 0; s < rows; ++s)
+    by_chunks(mv, [&](auto V, int q0) {
+      row_h<V()>(Hs + s * mp, e.i, e.x, e.offset[s], e.offset[s + 1], Wp, mp, q0);
+    });
 }
 
 // One step of the 16 x 16 transpose: rows i and i + b exchange their blocks of b lanes.
@@ -311,6 +357,17 @@ TMS_CLONES void tiles_from_rows(float* T, const float* rows, int m, int mv, int 
     }
 }
 
+// Rows [16][np] (np = 16 ceil(n / 16), padding zero) of tile t of the tiled X: sample-major, 16 features at a
+// time.
+TMS_INLINE void tile_to_rows(float* Xs, const float* X, int t, int n, int np) {
+  for (int i0 = 0; i0 < n; i0 += tile) {
+    v16 a[tile];
+    for (int j = 0; j < tile; ++j) a[j] = i0 + j < n ? load(X + at(t, n, i0 + j)) : v16{};
+    transpose16(a);
+    for (int l = 0; l < tile; ++l) store(Xs + static_cast<std::size_t>(l) * np + i0, a[l]);
+  }
+}
+
 // For every non-zero g_si: DHs[s] += g Wp[i] (dh = W^T g) and dWp[i] += g Hs[s] (dW += g h^T); db_i += g.
 TMS_CLONES void element_g(float* dWp, float* db, float* DHs, const float* Y, const std::uint8_t* g_nz,
                           const float* Hs, const float* Wp, int n, int mv, int tiles) {
@@ -337,48 +394,64 @@ TMS_CLONES void element_g(float* dWp, float* db, float* DHs, const float* Y, con
     }
 }
 
-// For every entry (s, i, x) of the batch: dWp[i] += x DHs[s] (dW += x dh^T), in list order.
-TMS_CLONES void element_x(float* dWp, const float* DHs, const x_entries& e, int mv) {
+// dWp[i] += x DHs[s] for every entry (s, i, x) (dW += x dh^T), sample after sample: DHs[s] stays in
+// registers, and consecutive entries of a sample hit different rows of dWp.
+TMS_CLONES void element_x(float* dWp, const float* DHs, const x_entries& e, int mv, int rows) {
   const std::size_t mp = static_cast<std::size_t>(mv) * tile;
-  for (std::int64_t j = 0; j < e.count; ++j) {
-    const float x = e.x[j];
-    float* dw = dWp + e.i[j] * mp;
-    const float* dh = DHs + e.s[j] * mp;
-    for (int q = 0; q < mv; ++q) store(dw + tile * q, load(dw + tile * q) + x * load(dh + tile * q));
+  for (int s = 0; s < rows; ++s) {
+    const int j0 = e.offset[s], j1 = e.offset[s + 1];
+    if (j0 == j1) continue;
+    by_chunks(mv, [&](auto V, int q0) {
+      v16 d[V()];
+      for (int q = 0; q < V(); ++q) d[q] = load(DHs + s * mp + tile * (q0 + q));
+      for (int j = j0; j < j1; ++j) {
+        const v16 x = splat(e.x[j]);
+        float* w = dWp + e.i[j] * mp + tile * q0;
+        for (int q = 0; q < V(); ++q) store(w + tile * q, load(w + tile * q) + x * d[q]);
+      }
+    });
   }
 }
 
-// The binomial sampler's entries (positions in the tiled X, sample after sample) as (s, i, x).
-void entries_from_positions(x_entries& e, const std::vector<std::int64_t>& written, const float* X, int n) {
-  e.count = static_cast<std::int64_t>(written.size());
-  for (std::int64_t j = 0; j < e.count; ++j) {
+// The binomial sampler's entries (positions in the tiled X, sample after sample) as compressed rows.
+void entries_from_positions(x_entries& e, const std::vector<std::int64_t>& written, const float* X, int n,
+                            int rows) {
+  const auto count = static_cast<std::int32_t>(written.size());
+  int next = 0;  // the next row whose offset is due
+  for (std::int32_t j = 0; j < count; ++j) {
     int s, i;
     untile(written[j], n, s, i);
-    e.s[j] = s, e.i[j] = i, e.x[j] = X[written[j]];
+    while (next <= s) e.offset[next++] = j;
+    e.i[j] = i, e.x[j] = X[written[j]];
   }
+  while (next <= rows) e.offset[next++] = count;
 }
 
-// The non-zeros of a Bernoulli batch as (s, i, x), tile after tile, feature after feature, lane after lane:
-// each tile's non-zero lanes compressed out with one instruction (AVX-512 only; elsewhere the tiled products
-// run instead). Consecutive entries of a feature hit different samples, so their updates do not wait on each
-// other.
-__attribute__((target("avx512f"))) void entries_from_tiles_avx512(x_entries& e, const float* X, int n,
-                                                                  int tiles) {
-  std::int64_t count = 0;
+// The non-zeros of a Bernoulli batch as compressed rows (AVX-512 only; elsewhere those batches take the tiled
+// products): each tile is transposed to sample-major rows (Xs: scratch [16][np]), whose non-zero lanes are
+// compressed out 16 features at a time.
+__attribute__((target("avx512f"))) void entries_from_tiles_avx512(x_entries& e, float* Xs, const float* X,
+                                                                  int n, int tiles) {
+  const int np = (n + tile - 1) / tile * tile;
   const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  std::int32_t count = 0;
   for (int t = 0; t < tiles; ++t) {
-    const __m512i samples = _mm512_add_epi32(iota, _mm512_set1_epi32(tile * t));
-    for (int i = 0; i < n; ++i) {
-      const __m512 x = _mm512_loadu_ps(X + at(t, n, i));
-      const __mmask16 on = _mm512_cmpneq_ps_mask(x, _mm512_setzero_ps());
-      // Full 16-lane stores past the end are overwritten by the next tile (the arrays have 16 spare slots).
-      _mm512_storeu_ps(e.x + count, _mm512_maskz_compress_ps(on, x));
-      _mm512_storeu_si512(e.s + count, _mm512_maskz_compress_epi32(on, samples));
-      _mm512_storeu_si512(e.i + count, _mm512_set1_epi32(i));
-      count += __builtin_popcount(on);
+    tile_to_rows(Xs, X, t, n, np);
+    for (int l = 0; l < tile; ++l) {
+      e.offset[t * tile + l] = count;
+      const float* x = Xs + static_cast<std::size_t>(l) * np;
+      for (int i0 = 0; i0 < np; i0 += tile) {
+        const __m512 v = _mm512_load_ps(x + i0);
+        const __mmask16 on = _mm512_cmpneq_ps_mask(v, _mm512_setzero_ps());
+        // Full 16-lane stores past the end are overwritten next (the arrays have 16 spare slots).
+        _mm512_storeu_ps(e.x + count, _mm512_maskz_compress_ps(on, v));
+        _mm512_storeu_si512(e.i + count,
+                            _mm512_maskz_compress_epi32(on, _mm512_add_epi32(iota, _mm512_set1_epi32(i0))));
+        count += __builtin_popcount(on);
+      }
     }
   }
-  e.count = count;
+  e.offset[tiles * tile] = count;
 }
 
 // dW[i0 + r][k0 + q] += sum over the listed tiles t of <A[t][i0 + r], B[t][k0 + q]>: R rows x K columns per
@@ -742,13 +815,16 @@ bool outer_pays(int m) {
   const int mp = (m + tile - 1) / tile * tile;
   return 8 * mp <= 9 * m;  // at most 1/9 of each vector is padding
 }
-// A Bernoulli batch of a wide model is listed entry by entry when under this share of x is non-zero.
-constexpr double x_entry_share = 0.15;  // measured break-even: 0.13 at n = 400, m = 30; above 0.14 at m = 100
+// A Bernoulli batch of a wide model is listed entry by entry when under this share of x is non-zero. Measured
+// (one thread, steps against the tiled products): n = 400, m = 30: 20% faster at 0.2, even at 0.3, slower at
+// 0.35; n = 1000, m = 100: 15-25% faster at 0.14, slower at 0.37; n = 100, m = 20: about 10% faster at 0.2.
+constexpr double x_entry_share = 0.25;
 
 bool has_avx512() {
   static const bool yes = __builtin_cpu_supports("avx512f");
   return yes;
 }
+
 // The g path goes entry by entry when under this share of g is non-zero.
 constexpr double sparse_g_share = 0.25;
 
@@ -773,11 +849,12 @@ void tied_fast_workspace::reserve(int B_, int n_, int m_) {
     dWp.assign(static_cast<std::size_t>(n) * mv * tile);
     Hs.assign(static_cast<std::size_t>(tiles) * tile * mv * tile);
     DHs.assign(static_cast<std::size_t>(tiles) * tile * mv * tile);
+    Xs.assign(static_cast<std::size_t>(tile) * ((n + tile - 1) / tile * tile));
   }
   sampler.reserve(B, n);
   written.reserve(static_cast<std::size_t>(B) * n + 1);
   if (mv) {
-    entry_s.assign(static_cast<std::size_t>(B) * n + tile, 0);
+    entry_offset.assign(static_cast<std::size_t>(tiles) * tile + 1, 0);
     entry_i.assign(static_cast<std::size_t>(B) * n + tile, 0);
     entry_x.assign(static_cast<std::size_t>(B) * n + tile, 0.0f);
   }
@@ -831,31 +908,32 @@ double tied_fast_loss_and_grad(model_kind kind, float* grad, const float* params
     if (ws.profile) ++ws.profile->steps;
     return out.loss / (static_cast<double>(B) * n);
   }
-  // Wide models take h = W x and dW += x dh^T entry by entry when x is sparse enough: the binomial sampler
-  // lists its entries (sample after sample); a Bernoulli batch is listed from its tiles.
-  x_entries entries{ws.entry_s.data(), ws.entry_i.data(), ws.entry_x.data(), 0};
-  bool x_listed = false;
+  // Wide models skip x's zeros in h = W x and dW += x dh^T when x is sparse enough, entry by entry over its
+  // non-zeros listed sample after sample: the binomial sampler's list, or a Bernoulli batch's tiles
+  // compressed.
+  x_entries entries{ws.entry_offset.data(), ws.entry_i.data(), ws.entry_x.data()};
+  x_route route = x_route::dense;
   if (ws.mv > 0) {
     if (!(ws.written.size() == 1 && ws.written[0] < 0)) {
-      entries_from_positions(entries, ws.written, ws.X.get(), n);
-      x_listed = true;
-    } else if (has_avx512() && outer_pays(m) && ws.last_nnz < x_entry_share * n * B) {
-      entries_from_tiles_avx512(entries, ws.X.get(), n, tiles);
-      x_listed = true;
+      entries_from_positions(entries, ws.written, ws.X.get(), n, tiles * tile);
+      route = x_route::entries;
+    } else if (has_avx512() && ws.last_nnz < x_entry_share * n * B) {
+      entries_from_tiles_avx512(entries, ws.Xs.get(), ws.X.get(), n, tiles);
+      route = x_route::entries;
     }
   }
-  ws.last_x_listed = x_listed;
+  ws.last_x_route = route;
   const std::size_t mp = static_cast<std::size_t>(ws.mv) * tile;
   if (ws.mv)
     for (int i = 0; i < n; ++i)
       std::memcpy(ws.Wp.get() + i * mp, W + static_cast<std::size_t>(i) * m, sizeof(float) * m);
-  if (!x_listed) build_lists(ws.list.data(), ws.x_nz.data(), n, tiles);
+  if (route == x_route::dense) build_lists(ws.list.data(), ws.x_nz.data(), n, tiles);
   phase(ws.profile ? &ws.profile->sample : nullptr);
-  if (x_listed) {  // h = W x
+  if (route == x_route::dense) {  // h = W x
+    gemm_wT(ws.H.get(), ws.X.get(), ws.list.data(), W, n, m, tiles);
+  } else {
     element_h(ws.Hs.get(), ws.Wp.get(), entries, ws.mv, tiles * tile);
     tiles_from_rows(ws.H.get(), ws.Hs.get(), m, ws.mv, tiles);
-  } else {
-    gemm_wT(ws.H.get(), ws.X.get(), ws.list.data(), W, n, m, tiles);
   }
   phase(ws.profile ? &ws.profile->h : nullptr);
 
@@ -877,30 +955,32 @@ double tied_fast_loss_and_grad(model_kind kind, float* grad, const float* params
   ws.g_nonzero = out.nonzero;
   phase(ws.profile ? &ws.profile->output : nullptr);
 
+  // dW += x dh^T into the padded dWp over x's non-zeros, from the sample-major DHs.
+  auto x_dhT_sparse = [&] { element_x(ws.dWp.get(), ws.DHs.get(), entries, ws.mv, tiles * tile); };
   const bool g_entries = ws.mv > 0 && out.nonzero < sparse_g_share * n * B;
   const bool outer = !g_entries && ws.mv > 0 && outer_pays(m);
   ws.last_path = g_entries ? step_path::sparse_g : outer ? step_path::outer : step_path::tiles;
   if (g_entries) {
-    if (!x_listed) rows_from_tiles(ws.Hs.get(), ws.H.get(), m, ws.mv, tiles);
+    if (route == x_route::dense) rows_from_tiles(ws.Hs.get(), ws.H.get(), m, ws.mv, tiles);
     std::memset(ws.dWp.get(), 0, sizeof(float) * n * mp);
     element_g(ws.dWp.get(), db, ws.DHs.get(), ws.Y.get(), ws.g_nz.data(), ws.Hs.get(), ws.Wp.get(), n, ws.mv,
               tiles);  // dW += g h^T, dh = W^T g, db += g
-    if (x_listed) {
-      element_x(ws.dWp.get(), ws.DHs.get(), entries, ws.mv);  // dW += x dh^T
+    if (route != x_route::dense) {
+      x_dhT_sparse();
     } else {
       tiles_from_rows(ws.DH.get(), ws.DHs.get(), m, ws.mv, tiles);
       gemm_abT(dW, nullptr, ws.X.get(), ws.x_nz.data(), ws.DH.get(), tile_scratch, n, m, tiles);
     }
   } else if (outer) {
-    if (!x_listed) rows_from_tiles(ws.Hs.get(), ws.H.get(), m, ws.mv, tiles);
+    if (route == x_route::dense) rows_from_tiles(ws.Hs.get(), ws.H.get(), m, ws.mv, tiles);
     std::memset(ws.dWp.get(), 0, sizeof(float) * n * mp);
     gemm_outer(ws.dWp.get(), db, ws.Y.get(), ws.g_nz.data(), ws.Hs.get(), tile_scratch, n, ws.mv,
                tiles);  // dW += g h^T, db += g
     build_lists(ws.list.data(), ws.g_nz.data(), n, tiles);
     gemm_wT(ws.DH.get(), ws.Y.get(), ws.list.data(), W, n, m, tiles);  // dh = W^T g
     rows_from_tiles(ws.DHs.get(), ws.DH.get(), m, ws.mv, tiles);
-    if (x_listed)
-      element_x(ws.dWp.get(), ws.DHs.get(), entries, ws.mv);  // dW += x dh^T
+    if (route != x_route::dense)
+      x_dhT_sparse();
     else
       gemm_outer(ws.dWp.get(), nullptr, ws.X.get(), ws.x_nz.data(), ws.DHs.get(), tile_scratch, n, ws.mv,
                  tiles);  // dW += x dh^T
@@ -909,15 +989,15 @@ double tied_fast_loss_and_grad(model_kind kind, float* grad, const float* params
              tiles);  // dW += g h^T, db += g
     build_lists(ws.list.data(), ws.g_nz.data(), n, tiles);
     gemm_wT(ws.DH.get(), ws.Y.get(), ws.list.data(), W, n, m, tiles);  // dh = W^T g
-    if (x_listed) {
+    if (route != x_route::dense) {
       rows_from_tiles(ws.DHs.get(), ws.DH.get(), m, ws.mv, tiles);
       std::memset(ws.dWp.get(), 0, sizeof(float) * n * mp);
-      element_x(ws.dWp.get(), ws.DHs.get(), entries, ws.mv);  // dW += x dh^T
+      x_dhT_sparse();
     } else {
       gemm_abT(dW, nullptr, ws.X.get(), ws.x_nz.data(), ws.DH.get(), tile_scratch, n, m, tiles);
     }
   }
-  if (g_entries || x_listed || outer)  // these paths accumulated into the padded dWp
+  if (g_entries || route != x_route::dense || outer)  // these paths accumulated into the padded dWp
     for (int i = 0; i < n; ++i)
       for (int k = 0; k < m; ++k) dW[static_cast<std::size_t>(i) * m + k] += ws.dWp.get()[i * mp + k];
   phase(ws.profile ? &ws.profile->backward : nullptr);

@@ -9,7 +9,8 @@
 //    dh = W^T g, dW += g h^T and dW += x dh^T (with a ReLU and a negative bias most of g is exactly zero);
 //  * wide models (m >= 16): entry lists where x or g is sparse (x from the binomial sampler, or compressed
 //    out of a moderate-density Bernoulli batch); elsewhere, where rows fill their 16-float vectors well, dW
-//    as outer products over sample-major rows of h and dh (no sums across lanes, one pass per 8-12 rows of W);
+//    as outer products over sample-major rows of h and dh (no sums across lanes, one pass per 8-12 rows of
+//    W);
 //  * loss, ReLU and gradient fused into the output product;
 //  * small models (m <= 8, n m <= 256) take the whole step in one pass over the tiles instead.
 // Compiled for AVX-512, AVX2 and baseline x86-64, chosen once at run time. Results are identical for any
@@ -39,6 +40,9 @@ struct tied_fast_profile {
 
 // Which path the last step took (for tests and benchmarks).
 enum class step_path { small, tiles, outer, sparse_g };
+// How the last step of a wide model went over x in h = W x and dW += x dh^T: through the dense tiled
+// products, or entry by entry over its non-zeros.
+enum class x_route { dense, entries };
 
 // Scratch for one instance-step; sized once (reserve), reused every step. The batch-sized buffers are tiled:
 // tile t (samples 16t .. 16t+15) of row r of a matrix with R rows is the 16 floats at ((t R) + r) 16, so one
@@ -52,20 +56,22 @@ struct tied_fast_workspace {
   aligned_floats DH;   // tiled [m] dL/dh
   aligned_floats acc;  // small models: [n][m + 1] tiles of lane-wise gradient sums
   step_path last_path = step_path::tiles;
-  bool last_x_listed = false;  // the last step went entry by entry over x (h = W x, dW += x dh^T)
+  x_route last_x_route = x_route::dense;
   // Wide models (m >= 16) also keep sample-major copies, rows padded to mp = 16 ceil(m / 16) floats, for the
   // entry-by-entry paths taken when x or g is sparse.
   int mv = 0;                            // mp / 16; 0 when m < 16
   aligned_floats Wp, dWp;                // [n][mp] W and its gradient, padded
   aligned_floats Hs, DHs;                // [tiles 16][mp] h and dL/dh per sample
+  aligned_floats Xs;                     // [16][np] one tile of X, sample-major (np = 16 ceil(n / 16))
   std::int64_t g_nonzero = 0;            // non-zeros of g in the last step (small path: only with a profile)
   std::vector<std::uint8_t> x_nz, g_nz;  // [n][tiles] tile has a non-zero
   std::vector<std::int32_t> list;        // [tiles][n + 1] per tile: count, then the rows that are non-zero
   batch_sampler sampler;
   std::vector<std::int64_t> written;  // entries of X set by the last batch
-  // The batch's non-zeros as (sample, feature, value) for the entry-by-entry paths of wide models: from the
-  // binomial sampler, or from the Bernoulli tiles at moderate densities. [B n + 16] each.
-  std::vector<std::int32_t> entry_s, entry_i;
+  // The batch's non-zeros sample after sample for the entry-by-entry paths of wide models, from the binomial
+  // sampler or from the Bernoulli tiles at moderate densities: sample s owns entries [entry_offset[s],
+  // entry_offset[s + 1]) ([tiles 16 + 1]), each a feature and its value ([B n + 16] each).
+  std::vector<std::int32_t> entry_offset, entry_i;
   std::vector<float> entry_x;
   std::int64_t last_nnz = 0;             // non-zeros in the last batch (for benchmarks)
   tied_fast_profile* profile = nullptr;  // set by benchmarks only
