@@ -815,9 +815,10 @@ bool outer_pays(int m) {
   const int mp = (m + tile - 1) / tile * tile;
   return 8 * mp <= 9 * m;  // at most 1/9 of each vector is padding
 }
-// A Bernoulli batch of a wide model is listed entry by entry when under this share of x is non-zero. Measured
-// (one thread, steps against the tiled products): n = 400, m = 30: 20% faster at 0.2, even at 0.3, slower at
-// 0.35; n = 1000, m = 100: 15-25% faster at 0.14, slower at 0.37; n = 100, m = 20: about 10% faster at 0.2.
+// A Bernoulli batch of a wide model whose rows fill their vectors (outer_pays) is listed entry by entry when
+// under this share of x is non-zero. Measured against the tiled products: n = 400, m = 30 (one thread): 20%
+// faster at 0.2, even at 0.3, slower at 0.35; n = 1000, m = 100: 15-25% faster at 0.14, slower at 0.37. For
+// n = 100, m = 20 (a third of each padded row empty) listing made the two-thread sweep 3-27% slower.
 constexpr double x_entry_share = 0.25;
 
 bool has_avx512() {
@@ -917,7 +918,7 @@ double tied_fast_loss_and_grad(model_kind kind, float* grad, const float* params
     if (!(ws.written.size() == 1 && ws.written[0] < 0)) {
       entries_from_positions(entries, ws.written, ws.X.get(), n, tiles * tile);
       route = x_route::entries;
-    } else if (has_avx512() && ws.last_nnz < x_entry_share * n * B) {
+    } else if (has_avx512() && outer_pays(m) && ws.last_nnz < x_entry_share * n * B) {
       entries_from_tiles_avx512(entries, ws.Xs.get(), ws.X.get(), n, tiles);
       route = x_route::entries;
     }
