@@ -7,10 +7,11 @@
 //    broadcast from memory;
 //  * sparsity: the tiles of x and of the output gradient g that are all zero are skipped in h = W x,
 //    dh = W^T g, dW += g h^T and dW += x dh^T (with a ReLU and a negative bias most of g is exactly zero);
-//  * wide models (m >= 16): entry lists where x or g is sparse (x from the binomial sampler, or compressed
-//    out of a moderate-density Bernoulli batch); elsewhere, where rows fill their 16-float vectors well, dW
-//    as outer products over sample-major rows of h and dh (no sums across lanes, one pass per 8-12 rows of
-//    W);
+//  * wide models (m >= 16): entry by entry where x or g is sparse. x's non-zeros are listed sample after
+//    sample (from the binomial sampler, or compressed out of a Bernoulli batch under 25% non-zero, tile by
+//    tile transposed), so h accumulates per sample in registers and dW += x dh^T keeps dh in registers;
+//    elsewhere, where rows fill their 16-float vectors well, dW as outer products over sample-major rows of
+//    h and dh (no sums across lanes, one pass per 8-12 rows of W);
 //  * loss, ReLU and gradient fused into the output product;
 //  * small models (m <= 8, n m <= 256) take the whole step in one pass over the tiles instead.
 // Compiled for AVX-512, AVX2 and baseline x86-64, chosen once at run time. Results are identical for any
