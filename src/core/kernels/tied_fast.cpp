@@ -271,38 +271,44 @@ TMS_INLINE void by_chunks(int mv, F&& f) {
   }
 }
 
-// h[q0 .. q0 + V) = sum over entries [j0, j1) of x Wp[i] (those vectors), in registers: two accumulator sets
-// take alternate entries, so consecutive multiply-adds do not wait on each other.
-template <int V>
+// h[q0 .. q0 + V) = sum over entries [j0, j1) of x Wp[i] (those vectors), in registers. Sets = 2: two
+// accumulator sets take alternate entries, so consecutive multiply-adds do not wait on each other; Sets = 1:
+// one chain in list order.
+template <int V, int Sets>
 TMS_INLINE void row_h(float* h, const std::int32_t* idx, const float* xv, int j0, int j1, const float* Wp,
                       std::size_t mp, int q0) {
   v16 a0[V], a1[V];
   for (int q = 0; q < V; ++q) a0[q] = a1[q] = v16{};
   const float* Wq = Wp + tile * q0;
   int j = j0;
-  for (; j + 1 < j1; j += 2) {
-    const float* w0 = Wq + idx[j] * mp;
-    const float* w1 = Wq + idx[j + 1] * mp;
-    const v16 x0 = splat(xv[j]), x1 = splat(xv[j + 1]);
-    for (int q = 0; q < V; ++q) {
-      a0[q] += x0 * load(w0 + tile * q);
-      a1[q] += x1 * load(w1 + tile * q);
+  if constexpr (Sets == 2)
+    for (; j + 1 < j1; j += 2) {
+      const float* w0 = Wq + idx[j] * mp;
+      const float* w1 = Wq + idx[j + 1] * mp;
+      const v16 x0 = splat(xv[j]), x1 = splat(xv[j + 1]);
+      for (int q = 0; q < V; ++q) {
+        a0[q] += x0 * load(w0 + tile * q);
+        a1[q] += x1 * load(w1 + tile * q);
+      }
     }
-  }
-  if (j < j1) {
+  for (; j < j1; ++j) {
     const float* w0 = Wq + idx[j] * mp;
     const v16 x0 = splat(xv[j]);
     for (int q = 0; q < V; ++q) a0[q] += x0 * load(w0 + tile * q);
   }
-  for (int q = 0; q < V; ++q) store(h + tile * (q0 + q), a0[q] + a1[q]);
+  for (int q = 0; q < V; ++q) store(h + tile * (q0 + q), Sets == 2 ? a0[q] + a1[q] : a0[q]);
 }
 
-// Hs[s] = sum over sample s's entries (i, x) of x Wp[i] (h = W x), for every row s < rows.
-TMS_CLONES void element_h(float* Hs, const float* Wp, const x_entries& e, int mv, int rows) {
+// Hs[s] = sum over sample s's entries (i, x) of x Wp[i] (h = W x), for every row s < rows; two_sets: two
+// interleaved accumulator sets (faster on long rows), else one chain in list order.
+TMS_CLONES void element_h(float* Hs, const float* Wp, const x_entries& e, int mv, int rows, bool two_sets) {
   const std::size_t mp = static_cast<std::size_t>(mv) * tile;
   for (int s = 0; s < rows; ++s)
     by_chunks(mv, [&](auto V, int q0) {
-      row_h<V()>(Hs + s * mp, e.i, e.x, e.offset[s], e.offset[s + 1], Wp, mp, q0);
+      if (two_sets)
+        row_h<V(), 2>(Hs + s * mp, e.i, e.x, e.offset[s], e.offset[s + 1], Wp, mp, q0);
+      else
+        row_h<V(), 1>(Hs + s * mp, e.i, e.x, e.offset[s], e.offset[s + 1], Wp, mp, q0);
     });
 }
 
@@ -914,6 +920,7 @@ double tied_fast_loss_and_grad(model_kind kind, float* grad, const float* params
   // compressed.
   x_entries entries{ws.entry_offset.data(), ws.entry_i.data(), ws.entry_x.data()};
   x_route route = x_route::dense;
+  bool long_rows = false;  // the Bernoulli listing: tens to hundreds of entries per sample
   if (ws.mv > 0) {
     if (!(ws.written.size() == 1 && ws.written[0] < 0)) {
       entries_from_positions(entries, ws.written, ws.X.get(), n, tiles * tile);
@@ -921,6 +928,7 @@ double tied_fast_loss_and_grad(model_kind kind, float* grad, const float* params
     } else if (has_avx512() && outer_pays(m) && ws.last_nnz < x_entry_share * n * B) {
       entries_from_tiles_avx512(entries, ws.Xs.get(), ws.X.get(), n, tiles);
       route = x_route::entries;
+      long_rows = true;
     }
   }
   ws.last_x_route = route;
@@ -933,7 +941,7 @@ double tied_fast_loss_and_grad(model_kind kind, float* grad, const float* params
   if (route == x_route::dense) {  // h = W x
     gemm_wT(ws.H.get(), ws.X.get(), ws.list.data(), W, n, m, tiles);
   } else {
-    element_h(ws.Hs.get(), ws.Wp.get(), entries, ws.mv, tiles * tile);
+    element_h(ws.Hs.get(), ws.Wp.get(), entries, ws.mv, tiles * tile, long_rows);
     tiles_from_rows(ws.H.get(), ws.Hs.get(), m, ws.mv, tiles);
   }
   phase(ws.profile ? &ws.profile->h : nullptr);
