@@ -1,5 +1,7 @@
 #include "core/data_sparse.hpp"
 
+#include <immintrin.h>
+
 #include <algorithm>
 #include <cstring>
 
@@ -142,6 +144,14 @@ inline __attribute__((always_inline)) void put_tile(float* x, std::uint8_t& flag
   flag = (half[0] | half[1]) != 0;
 }
 
+// The active lanes (-1) of a tile as a 16-bit mask: narrowed to bytes, then their sign bits (SSE2, so every
+// clone has it).
+inline __attribute__((always_inline)) unsigned lane_mask(v16i on) {
+  typedef char v16c __attribute__((vector_size(16)));
+  const v16c bytes = __builtin_convertvector(on, v16c);
+  return static_cast<unsigned>(_mm_movemask_epi8(reinterpret_cast<__m128i>(bytes)));
+}
+
 std::int64_t lane_sum(v16i active) {
   std::int64_t sum = 0;
   for (int l = 0; l < 16; ++l) sum += active[l];
@@ -188,24 +198,37 @@ TMS_CLONES std::int64_t bernoulli_tiles_fused(float* X, std::uint8_t* tile_nz, i
                                               const std::uint64_t* thresholds, const float* scales,
                                               std::uint64_t seed, std::uint32_t c0) {
   const int tiles = B / 16;
-  const std::size_t total = static_cast<std::size_t>(B) * n;
+  const std::size_t total = static_cast<std::size_t>(B) * n, stride = static_cast<std::size_t>(n) * 16;
   constexpr std::size_t chunk = 1024;  // a multiple of philox_fill's 128
   alignas(64) std::uint32_t buffer[chunk];
-  v16i active{};     // lane-wise counts of active entries
+  std::int64_t nnz = 0;
   int i = 0, t = 0;  // feature and tile of the next 16 words
   for (std::size_t first = 0; first < total; first += chunk) {
     const std::size_t count = std::min(chunk, total - first);
     kernels::philox_fill(buffer, count, seed, c0, rng_tag::bernoulli, first);
     const int vectors = static_cast<int>(count / 16);
-    for (int q = 0; q < vectors; ++q) {
-      v16i on;
-      const v16f v = bernoulli_vector(buffer + 16 * q, thresholds[i], scales[i], on);
-      put_tile(X + (static_cast<std::size_t>(t) * n + i) * 16,
-               tile_nz[static_cast<std::size_t>(i) * tiles + t], active, v, on);
-      if (++t == tiles) t = 0, ++i;
+    for (int q = 0; q < vectors;) {
+      // The chunk's next run of vectors of feature i: tiles t, t + 1, ... (one stride apart in X).
+      const int run = std::min(vectors - q, tiles - t);
+      const std::uint64_t threshold = thresholds[i];
+      const float scale = scales[i];
+      float* x = X + (static_cast<std::size_t>(t) * n + i) * 16;
+      std::uint8_t* nz = tile_nz + static_cast<std::size_t>(i) * tiles + t;
+      const std::uint32_t* u = buffer + 16 * q;
+      for (int r = 0; r < run; ++r, x += stride, u += 16) {
+        v16i on;
+        const v16f v = bernoulli_vector(u, threshold, scale, on);
+        std::memcpy(x, &v, sizeof v);
+        const unsigned mask = lane_mask(on);
+        nz[r] = mask != 0;
+        nnz += __builtin_popcount(mask);
+      }
+      q += run;
+      t += run;
+      if (t == tiles) t = 0, ++i;
     }
   }
-  return lane_sum(active);
+  return nnz;
 }
 
 }  // namespace
