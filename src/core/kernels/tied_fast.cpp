@@ -299,17 +299,23 @@ TMS_INLINE void row_h(float* h, const std::int32_t* idx, const float* xv, int j0
   for (int q = 0; q < V; ++q) store(h + tile * (q0 + q), Sets == 2 ? a0[q] + a1[q] : a0[q]);
 }
 
-// Hs[s] = sum over sample s's entries (i, x) of x Wp[i] (h = W x), for every row s < rows; two_sets: two
-// interleaved accumulator sets (faster on long rows), else one chain in list order.
-TMS_CLONES void element_h(float* Hs, const float* Wp, const x_entries& e, int mv, int rows, bool two_sets) {
+// Hs[s] = sum over sample s's entries (i, x) of x Wp[i] (h = W x), for every row s < rows.
+template <int Sets>
+TMS_INLINE void element_h_rows(float* Hs, const float* Wp, const x_entries& e, int mv, int rows) {
   const std::size_t mp = static_cast<std::size_t>(mv) * tile;
   for (int s = 0; s < rows; ++s)
-    by_chunks(mv, [&](auto V, int q0) {
-      if (two_sets)
-        row_h<V(), 2>(Hs + s * mp, e.i, e.x, e.offset[s], e.offset[s + 1], Wp, mp, q0);
-      else
-        row_h<V(), 1>(Hs + s * mp, e.i, e.x, e.offset[s], e.offset[s + 1], Wp, mp, q0);
-    });
+    by_chunks(
+        mv, [&](auto V, int q0) __attribute__((always_inline)) {
+          row_h<V(), Sets>(Hs + s * mp, e.i, e.x, e.offset[s], e.offset[s + 1], Wp, mp, q0);
+        });
+}
+
+// two_sets: two interleaved accumulator sets (faster on long rows), else one chain in list order.
+TMS_CLONES void element_h(float* Hs, const float* Wp, const x_entries& e, int mv, int rows, bool two_sets) {
+  if (two_sets)
+    element_h_rows<2>(Hs, Wp, e, mv, rows);
+  else
+    element_h_rows<1>(Hs, Wp, e, mv, rows);
 }
 
 // One step of the 16 x 16 transpose: rows i and i + b exchange their blocks of b lanes.
@@ -407,15 +413,16 @@ TMS_CLONES void element_x(float* dWp, const float* DHs, const x_entries& e, int 
   for (int s = 0; s < rows; ++s) {
     const int j0 = e.offset[s], j1 = e.offset[s + 1];
     if (j0 == j1) continue;
-    by_chunks(mv, [&](auto V, int q0) {
-      v16 d[V()];
-      for (int q = 0; q < V(); ++q) d[q] = load(DHs + s * mp + tile * (q0 + q));
-      for (int j = j0; j < j1; ++j) {
-        const v16 x = splat(e.x[j]);
-        float* w = dWp + e.i[j] * mp + tile * q0;
-        for (int q = 0; q < V(); ++q) store(w + tile * q, load(w + tile * q) + x * d[q]);
-      }
-    });
+    by_chunks(
+        mv, [&](auto V, int q0) __attribute__((always_inline)) {
+          v16 d[V()];
+          for (int q = 0; q < V(); ++q) d[q] = load(DHs + s * mp + tile * (q0 + q));
+          for (int j = j0; j < j1; ++j) {
+            const v16 x = splat(e.x[j]);
+            float* w = dWp + e.i[j] * mp + tile * q0;
+            for (int q = 0; q < V(); ++q) store(w + tile * q, load(w + tile * q) + x * d[q]);
+          }
+        });
   }
 }
 
