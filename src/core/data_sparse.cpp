@@ -131,39 +131,22 @@ inline __attribute__((always_inline)) v16f bernoulli_vector(const std::uint32_t*
   return (v16f)((v16i)v & on);
 }
 
-// Stores a full tile, sets its flag (any lane active) and counts its active lanes lane-wise into `active`.
-inline __attribute__((always_inline)) void put_tile(float* x, std::uint8_t& flag, v16i& active, v16f v,
-                                                    v16i on) {
+// Stores a full tile and sets its flag (any lane active); returns its count of active lanes. The lanes are
+// narrowed to a 16-bit mask of bytes' sign bits (SSE2, so every clone has it).
+inline __attribute__((always_inline)) int put_tile(float* x, std::uint8_t& flag, v16f v, v16i on) {
   std::memcpy(x, &v, sizeof v);
-  active -= on;
-  // The lane flags narrowed to bytes (one instruction with AVX-512), then the two 64-bit halves.
-  typedef signed char v16c __attribute__((vector_size(16)));
-  const v16c bytes = __builtin_convertvector(on, v16c);
-  std::uint64_t half[2];
-  std::memcpy(half, &bytes, sizeof half);
-  flag = (half[0] | half[1]) != 0;
-}
-
-// The active lanes (-1) of a tile as a 16-bit mask: narrowed to bytes, then their sign bits (SSE2, so every
-// clone has it).
-inline __attribute__((always_inline)) unsigned lane_mask(v16i on) {
   typedef char v16c __attribute__((vector_size(16)));
   const v16c bytes = __builtin_convertvector(on, v16c);
-  return static_cast<unsigned>(_mm_movemask_epi8(reinterpret_cast<__m128i>(bytes)));
-}
-
-std::int64_t lane_sum(v16i active) {
-  std::int64_t sum = 0;
-  for (int l = 0; l < 16; ++l) sum += active[l];
-  return sum;
+  const auto mask = static_cast<unsigned>(_mm_movemask_epi8(reinterpret_cast<__m128i>(bytes)));
+  flag = mask != 0;
+  return __builtin_popcount(mask);
 }
 
 // Bernoulli method into tiles: 16 words of one feature -> one tile.
 TMS_CLONES std::int64_t bernoulli_tiles(float* X, std::uint8_t* tile_nz, const std::uint32_t* words, int B,
                                         int n, const std::uint64_t* thresholds, const float* scales) {
   const int tiles = (B + 15) / 16, full = B / 16;
-  std::int64_t nnz = 0;  // partial tiles
-  v16i active{};         // full tiles, lane-wise
+  std::int64_t nnz = 0;
   for (int i = 0; i < n; ++i) {
     const bool always = thresholds[i] > 0xffffffffu;
     const auto threshold = static_cast<std::uint32_t>(std::min<std::uint64_t>(thresholds[i], 0xffffffffu));
@@ -173,7 +156,7 @@ TMS_CLONES std::int64_t bernoulli_tiles(float* X, std::uint8_t* tile_nz, const s
     for (int t = 0; t < full; ++t) {
       v16i on;
       const v16f v = bernoulli_vector(u + 16 * t, thresholds[i], scale, on);
-      put_tile(X + (static_cast<std::size_t>(t) * n + i) * 16, nz[t], active, v, on);
+      nnz += put_tile(X + (static_cast<std::size_t>(t) * n + i) * 16, nz[t], v, on);
     }
     for (int t = full; t < tiles; ++t) {  // the last, partial tile
       float* x = X + (static_cast<std::size_t>(t) * n + i) * 16;
@@ -188,7 +171,7 @@ TMS_CLONES std::int64_t bernoulli_tiles(float* X, std::uint8_t* tile_nz, const s
       nnz += count;
     }
   }
-  return nnz + lane_sum(active);
+  return nnz;
 }
 
 // The same, fused with the generation for B a multiple of 16: 1024 words (4 KiB) at a time into an L1 buffer
@@ -218,10 +201,7 @@ TMS_CLONES std::int64_t bernoulli_tiles_fused(float* X, std::uint8_t* tile_nz, i
       for (int r = 0; r < run; ++r, x += stride, u += 16) {
         v16i on;
         const v16f v = bernoulli_vector(u, threshold, scale, on);
-        std::memcpy(x, &v, sizeof v);
-        const unsigned mask = lane_mask(on);
-        nz[r] = mask != 0;
-        nnz += __builtin_popcount(mask);
+        nnz += put_tile(x, nz[r], v, on);
       }
       q += run;
       t += run;

@@ -369,17 +369,6 @@ TMS_CLONES void tiles_from_rows(float* T, const float* rows, int m, int mv, int 
     }
 }
 
-// Rows [16][np] (np = 16 ceil(n / 16), padding zero) of tile t of the tiled X: sample-major, 16 features at a
-// time.
-TMS_INLINE void tile_to_rows(float* Xs, const float* X, int t, int n, int np) {
-  for (int i0 = 0; i0 < n; i0 += tile) {
-    v16 a[tile];
-    for (int j = 0; j < tile; ++j) a[j] = i0 + j < n ? load(X + at(t, n, i0 + j)) : v16{};
-    transpose16(a);
-    for (int l = 0; l < tile; ++l) store(Xs + static_cast<std::size_t>(l) * np + i0, a[l]);
-  }
-}
-
 // For every non-zero g_si: DHs[s] += g Wp[i] (dh = W^T g) and dWp[i] += g Hs[s] (dW += g h^T); db_i += g.
 TMS_CLONES void element_g(float* dWp, float* db, float* DHs, const float* Y, const std::uint8_t* g_nz,
                           const float* Hs, const float* Wp, int n, int mv, int tiles) {
@@ -449,7 +438,7 @@ __attribute__((target("avx512f"))) void entries_from_tiles_avx512(x_entries& e, 
   const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
   std::int32_t count = 0;
   for (int t = 0; t < tiles; ++t) {
-    tile_to_rows(Xs, X, t, n, np);
+    rows_from_tiles(Xs, X + at(t, n, 0), n, np / tile, 1);  // this tile, sample-major
     for (int l = 0; l < tile; ++l) {
       e.offset[t * tile + l] = count;
       const float* x = Xs + static_cast<std::size_t>(l) * np;
@@ -577,13 +566,14 @@ TMS_INLINE void outer_block(float* dWp, const float* A, const float* Bs, const s
     }
 }
 
-// Rows [i0, i0 + R) over the tiles in tl, every column chunk: 3 vectors by 8 rows, 2 by 12, 1 by 12 (24
-// accumulators at most).
 // Vectors in the next column chunk, with `left` vectors of the row still to do: 3 unless that would leave a
 // single vector behind (so 7 = 3 + 2 + 2, 4 = 2 + 2), else 2, else 1.
 TMS_INLINE int chunk_vectors(int left) {
   return left >= 3 && left != 4 ? 3 : left >= 2 ? 2 : 1;
 }
+
+// Rows [i0, i0 + R) over the tiles in tl, every column chunk: 3 vectors by 8 rows, 2 by 12, 1 by 12 (24
+// accumulators at most).
 
 template <int R3, int R2, int R1>
 TMS_INLINE void outer_rows(float* dWp, const float* A, const float* Bs, const std::int32_t* tl, int count,
