@@ -73,6 +73,7 @@ void sample_sparse_batch(sparse_batch<float>& out, std::uint64_t seed, std::int6
   int nnz = 0;
   if (sp.method == sampling_method::bernoulli) {
     kernels::philox_fill(sp.words.data(), static_cast<std::size_t>(B) * n, seed, c0, rng_tag::bernoulli);
+    sp.words_step = -1;  // this sampler does not keep words across calls
     for (int s = 0; s < B; ++s) {
       out.offset[s] = nnz;
       for (int i = 0; i < n; ++i) {
@@ -86,6 +87,7 @@ void sample_sparse_batch(sparse_batch<float>& out, std::uint64_t seed, std::int6
     }
   } else {
     kernels::philox_fill(sp.words.data(), B, seed, c0, rng_tag::binomial);
+    sp.words_step = -1;
     word_stream draws(seed, c0, rng_tag::binomial_draws);
     for (int s = 0; s < B; ++s) {
       out.offset[s] = nnz;
@@ -220,9 +222,13 @@ std::int64_t sample_tiled(float* X, std::uint8_t* tile_nz, std::vector<std::int6
   const auto c0 = static_cast<std::uint32_t>(step + 1);
   if (sp.method == sampling_method::bernoulli) {
     written.assign(1, -1);  // every entry was written: the next binomial batch clears everything
-    if (B % 16 == 0)
+    if (B % 16 == 0 && !sp.keep_words)
       return bernoulli_tiles_fused(X, tile_nz, B, n, sp.thresholds.data(), sp.scales.data(), seed, c0);
-    kernels::philox_fill(sp.words.data(), static_cast<std::size_t>(B) * n, seed, c0, rng_tag::bernoulli);
+    if (!(sp.words_step == step && sp.words_seed == seed)) {
+      kernels::philox_fill(sp.words.data(), static_cast<std::size_t>(B) * n, seed, c0, rng_tag::bernoulli);
+      sp.words_seed = seed;
+      sp.words_step = step;
+    }
     return bernoulli_tiles(X, tile_nz, sp.words.data(), B, n, sp.thresholds.data(), sp.scales.data());
   }
   if (!written.empty() && written[0] < 0)
@@ -232,6 +238,7 @@ std::int64_t sample_tiled(float* X, std::uint8_t* tile_nz, std::vector<std::int6
   written.clear();
   std::memset(tile_nz, 0, static_cast<std::size_t>(n) * tiles);
   kernels::philox_fill(sp.words.data(), B, seed, c0, rng_tag::binomial);
+  sp.words_step = -1;  // the binomial draw counts overwrote the start of `words`
   word_stream draws(seed, c0, rng_tag::binomial_draws);
   for (int s = 0; s < B; ++s) {
     const int count = binomial_count(sp.words[s], sp.table);

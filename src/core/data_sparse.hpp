@@ -61,6 +61,13 @@ struct batch_sampler {
   std::vector<std::uint32_t> words;       // [B n] (Bernoulli) or [B] (binomial)
   std::vector<int> picked;                // [n] positions of the current sample (binomial)
   std::vector<std::uint64_t> taken;       // [ceil(n / 64)] bitmap of picked positions (binomial)
+  // Instances of one stream draw the same Bernoulli words each step (only their thresholds differ). With
+  // keep_words set (the trainer's lock-step groups), a step's words stay in `words`, and every later batch
+  // of the same seed and step converts them without generating them again; unset, generation is fused with
+  // the conversion and the B n words never go through memory.
+  bool keep_words = false;
+  std::uint64_t words_seed = 0;
+  std::int64_t words_step = -1;  // the step whose Bernoulli words are in `words`; -1: none
 
   void reserve(int B_, int n_) {
     B = B_;
@@ -69,6 +76,7 @@ struct batch_sampler {
     picked.assign(n_, 0);
     taken.assign((n_ + 63) / 64, 0);
     density = -1;
+    words_step = -1;
   }
   void set_density(double density);  // recomputes the method and table when the density changes
   // Feature i gets density min(1, density x relative[i]) (paper E10: one feature's density varied).

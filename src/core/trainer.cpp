@@ -27,73 +27,157 @@ std::uint64_t instance_stream_seed(const train_config& config, const instance_sp
 
 namespace {
 
-// Everything one worker thread needs; allocated once, reused for every instance it trains.
+// One instance's training state, advanced one step at a time (so a thread can train several in lock-step).
+struct instance_state {
+  std::int64_t k = 0;
+  std::vector<float> params, adam_m, adam_v;  // [P] each
+  double* curve = nullptr;                    // [points] this instance's loss curve
+  double window_sum = 0, tail_sum = 0;
+  int window = 0, window_count = 0;
+  std::size_t next_snapshot = 0;
+};
+
+// Everything one worker thread needs; allocated once, reused for every group of instances it trains.
 struct worker_state {
   kernels::tied_fast_workspace ws;
-  std::vector<float> params, grad, adam_m, adam_v;  // [P] each
+  std::vector<float> grad;              // [P]
+  std::vector<instance_state> running;  // [the largest group so far]
 };
 
 struct shared_state {
-  std::atomic<std::int64_t> next_instance{0};
+  std::atomic<std::int64_t> next_group{0};
   std::atomic<std::int64_t> steps_done{0};
   std::atomic<bool> stop{false};
   std::mutex error_mutex;
   std::exception_ptr error;
 };
 
-void train_instance(std::int64_t k, const train_config& c, train_result& out, worker_state& st,
-                    shared_state& shared) {
-  const int n = c.features, m = c.hidden, steps = c.steps;
-  const instance_spec& inst = out.instances[k];
-  const std::uint64_t seed = out.stream_seed[k];
+void snapshot(instance_state& is, train_result& out, int n, int m, double loss) {
+  const std::size_t nm = static_cast<std::size_t>(n) * m, K = out.instances.size(), j = is.next_snapshot;
+  std::copy_n(is.params.data(), nm, out.snapshot_W.data() + (j * K + is.k) * nm);
+  std::copy_n(is.params.data() + nm, n, out.snapshot_b.data() + (j * K + is.k) * n);
+  out.snapshot_loss[j * K + is.k] = loss;
+  ++is.next_snapshot;
+}
+
+void start_instance(instance_state& is, std::int64_t k, const train_config& c, train_result& out) {
+  const int n = c.features, m = c.hidden;
   const std::size_t P = model_param_count(c.model, n, m);
+  is.k = k;
+  is.params.resize(P);
+  is.adam_m.assign(P, 0.0f);
+  is.adam_v.assign(P, 0.0f);
+  init_params(is.params.data(), c.model, n, m, out.stream_seed[k], out.init_std);
+  is.curve = out.curve_loss.data() + k * curve_points(c.steps);
+  is.window_sum = is.tail_sum = 0;
+  is.window = is.window_count = 0;
+  is.next_snapshot = 0;
+  if (!out.snapshot_step.empty() && out.snapshot_step[0] == 0) snapshot(is, out, n, m, std::nan(""));
+}
+
+void step_instance(instance_state& is, int t, const train_config& c, train_result& out, worker_state& st) {
+  const int n = c.features, m = c.hidden, steps = c.steps;
+  const instance_spec& inst = out.instances[is.k];
+  const std::size_t P = is.params.size();
   const adamw_settings opt{c.beta1, c.beta2, c.eps, c.weight_decay};
   const int points = curve_points(steps);
   const int tail = std::max(1, steps / 100);  // the final loss averages the last 1% of steps
 
-  init_params(st.params.data(), c.model, n, m, seed, out.init_std);
-  std::fill(st.adam_m.begin(), st.adam_m.end(), 0.0f);
-  std::fill(st.adam_v.begin(), st.adam_v.end(), 0.0f);
+  std::fill(st.grad.begin(), st.grad.end(), 0.0f);
+  const double loss =
+      kernels::tied_fast_loss_and_grad(c.model, st.grad.data(), is.params.data(), inst.importance.data(),
+                                       inst.density, out.stream_seed[is.k], t, st.ws);
+  if (!std::isfinite(loss))
+    throw run_error("training: the loss became " + std::string(std::isnan(loss) ? "NaN" : "infinite") +
+                    " at step " + std::to_string(t + 1) + " of instance " + std::to_string(is.k) +
+                    "; allowed: a finite loss (try a smaller lr)");
+  adamw_step(is.params.data(), is.adam_m.data(), is.adam_v.data(), st.grad.data(), P, t + 1,
+             c.lr * schedule_factor(c.schedule, t, steps), opt);
 
-  double* curve = out.curve_loss.data() + k * points;
-  double window_sum = 0, tail_sum = 0;
-  int window = 0, window_count = 0;
-  const std::size_t S = out.snapshot_step.size();
-  std::size_t next_snapshot = 0;
-  auto snapshot = [&](double loss) {
-    const std::size_t nm = static_cast<std::size_t>(n) * m, K = out.instances.size();
-    std::copy_n(st.params.data(), nm, out.snapshot_W.data() + (next_snapshot * K + k) * nm);
-    std::copy_n(st.params.data() + nm, n, out.snapshot_b.data() + (next_snapshot * K + k) * n);
-    out.snapshot_loss[next_snapshot * K + k] = loss;
-    ++next_snapshot;
-  };
-  if (S > 0 && out.snapshot_step[0] == 0) snapshot(std::nan(""));
-  for (int t = 0; t < steps; ++t) {
-    if (shared.stop.load(std::memory_order_relaxed)) return;
-    std::fill(st.grad.begin(), st.grad.end(), 0.0f);
-    const double loss = kernels::tied_fast_loss_and_grad(
-        c.model, st.grad.data(), st.params.data(), inst.importance.data(), inst.density, seed, t, st.ws);
-    if (!std::isfinite(loss))
-      throw run_error("training: the loss became " + std::string(std::isnan(loss) ? "NaN" : "infinite") +
-                      " at step " + std::to_string(t + 1) + " of instance " + std::to_string(k) +
-                      "; allowed: a finite loss (try a smaller lr)");
-    adamw_step(st.params.data(), st.adam_m.data(), st.adam_v.data(), st.grad.data(), P, t + 1,
-               c.lr * schedule_factor(c.schedule, t, steps), opt);
-
-    window_sum += loss;
-    ++window_count;
-    if (static_cast<std::int64_t>(t + 1) * points / steps > window) {  // step t closes window `window`
-      curve[window++] = window_sum / window_count;
-      window_sum = 0;
-      window_count = 0;
-    }
-    if (t >= steps - tail) tail_sum += loss;
-    if (next_snapshot < S && out.snapshot_step[next_snapshot] == t + 1) snapshot(loss);
-    shared.steps_done.fetch_add(1, std::memory_order_relaxed);
+  is.window_sum += loss;
+  ++is.window_count;
+  if (static_cast<std::int64_t>(t + 1) * points / steps > is.window) {  // step t closes window `window`
+    is.curve[is.window++] = is.window_sum / is.window_count;
+    is.window_sum = 0;
+    is.window_count = 0;
   }
-  out.final_loss[k] = tail_sum / tail;
-  std::copy_n(st.params.data(), static_cast<std::size_t>(n) * m, out.W.data() + k * n * m);
-  std::copy_n(st.params.data() + static_cast<std::size_t>(n) * m, n, out.b.data() + k * n);
+  if (t >= steps - tail) is.tail_sum += loss;
+  if (is.next_snapshot < out.snapshot_step.size() && out.snapshot_step[is.next_snapshot] == t + 1)
+    snapshot(is, out, n, m, loss);
+}
+
+void finish_instance(const instance_state& is, const train_config& c, train_result& out) {
+  const std::size_t nm = static_cast<std::size_t>(c.features) * c.hidden;
+  out.final_loss[is.k] = is.tail_sum / std::max(1, c.steps / 100);
+  std::copy_n(is.params.data(), nm, out.W.data() + is.k * nm);
+  std::copy_n(is.params.data() + nm, c.features, out.b.data() + is.k * c.features);
+}
+
+// Trains a group of instances in lock-step: step t of every member, then step t + 1. Members share a stream
+// seed and the Bernoulli sampler, so each step's random words are generated once for the whole group (the
+// sampler keeps them) and only converted per member.
+void train_group(const std::vector<std::int64_t>& group, const train_config& c, train_result& out,
+                 worker_state& st, shared_state& shared) {
+  const std::size_t G = group.size();
+  if (st.running.size() < G) st.running.resize(G);
+  st.ws.sampler.keep_words = G > 1;
+  for (std::size_t j = 0; j < G; ++j) start_instance(st.running[j], group[j], c, out);
+  for (int t = 0; t < c.steps; ++t) {
+    if (shared.stop.load(std::memory_order_relaxed)) return;
+    for (std::size_t j = 0; j < G; ++j) step_instance(st.running[j], t, c, out, st);
+    shared.steps_done.fetch_add(static_cast<std::int64_t>(G), std::memory_order_relaxed);
+  }
+  for (std::size_t j = 0; j < G; ++j) finish_instance(st.running[j], c, out);
+}
+
+// Work units for the threads, largest first. Instances that draw Bernoulli batches from the same stream seed
+// go in lock-step groups (their random words are the same, see train_group): as many groups as workers, so
+// every thread has one, dealt in snake order over descending density so the groups cost about the same,
+// and capped in size so a group's state (3 P floats per member) stays within 256 MiB. Everything else
+// (binomial batches, a seed alone) goes alone, after the groups.
+std::vector<std::vector<std::int64_t>> make_groups(const train_config& c, const train_result& out,
+                                                   int workers) {
+  const std::int64_t K = out.K();
+  std::vector<std::int64_t> order(K);  // denser instances first: they cost more per step
+  for (std::int64_t k = 0; k < K; ++k) order[k] = k;
+  std::stable_sort(order.begin(), order.end(), [&](std::int64_t a, std::int64_t b) {
+    return out.instances[a].density > out.instances[b].density;
+  });
+  std::vector<std::vector<std::int64_t>> groups, alone;
+  std::vector<std::uint64_t> seeds;
+  std::vector<std::vector<std::int64_t>> by_seed;
+  for (std::int64_t k : order) {
+    const bool bernoulli =
+        !c.relative_density.empty() ||
+        choose_sampling(out.instances[k].density, c.features) == sampling_method::bernoulli;
+    if (!bernoulli) {
+      alone.push_back({k});
+      continue;
+    }
+    const auto it = std::find(seeds.begin(), seeds.end(), out.stream_seed[k]);
+    if (it == seeds.end()) {
+      seeds.push_back(out.stream_seed[k]);
+      by_seed.push_back({k});
+    } else {
+      by_seed[it - seeds.begin()].push_back(k);
+    }
+  }
+  const double member_bytes = 3.0 * sizeof(float) * model_param_count(c.model, c.features, c.hidden);
+  const auto max_members =
+      static_cast<std::int64_t>(std::max(1.0, std::floor(256.0 * (1 << 20) / member_bytes)));
+  for (const auto& members : by_seed) {
+    const auto count = static_cast<std::int64_t>(members.size());
+    const std::int64_t U = std::min<std::int64_t>(
+        count, std::max<std::int64_t>(workers, (count + max_members - 1) / max_members));
+    std::vector<std::vector<std::int64_t>> dealt(U);
+    for (std::int64_t j = 0; j < count; ++j) {
+      const std::int64_t round = j / U, slot = j % U;
+      dealt[round % 2 == 0 ? slot : U - 1 - slot].push_back(members[j]);
+    }
+    for (auto& g : dealt) groups.push_back(std::move(g));
+  }
+  for (auto& g : alone) groups.push_back(std::move(g));
+  return groups;
 }
 
 }  // namespace
@@ -148,29 +232,20 @@ train_result train(const train_config& config, const progress_fn& progress,
   out.threads = threads;
   const int workers = static_cast<int>(std::min<std::int64_t>(threads, K));
 
-  // Denser instances cost more per step; handing them out first keeps the threads busy until the end
-  // (longest-first scheduling). The order never changes a result: instances are independent.
-  std::vector<std::int64_t> order(K);
-  for (std::int64_t k = 0; k < K; ++k) order[k] = k;
-  std::stable_sort(order.begin(), order.end(), [&](std::int64_t a, std::int64_t b) {
-    return out.instances[a].density > out.instances[b].density;
-  });
+  const std::vector<std::vector<std::int64_t>> groups = make_groups(config, out, workers);
+  const auto G = static_cast<std::int64_t>(groups.size());
 
   shared_state shared;
   auto worker = [&]() {
     try {
       worker_state st;
-      const std::size_t P = model_param_count(config.model, n, m);
       st.ws.reserve(config.batch, n, m);
       st.ws.sampler.set_relative(config.relative_density);
-      st.params.resize(P);
-      st.grad.resize(P);
-      st.adam_m.resize(P);
-      st.adam_v.resize(P);
+      st.grad.resize(model_param_count(config.model, n, m));
       while (!shared.stop.load()) {
-        const std::int64_t next = shared.next_instance.fetch_add(1);
-        if (next >= K) break;
-        train_instance(order[next], config, out, st, shared);
+        const std::int64_t next = shared.next_group.fetch_add(1);
+        if (next >= G) break;
+        train_group(groups[next], config, out, st, shared);
       }
     } catch (...) {
       std::lock_guard<std::mutex> lock(shared.error_mutex);

@@ -2,7 +2,9 @@
 // No I/O: progress and cancellation go through a callback, failures are thrown.
 //
 // Work is split by instance: each instance is trained start to finish by whichever thread takes it, with its
-// random numbers keyed by its own stream seed, so results never depend on the thread count.
+// random numbers keyed by its own stream seed, so results never depend on the thread count. A thread trains
+// the instances of one stream that draw Bernoulli batches in lock-step groups (step t of each, then t + 1),
+// so each step's random words are generated once per group rather than once per instance.
 #pragma once
 
 #include <cstdint>

@@ -57,40 +57,45 @@ TEST(Sampling, MethodChoice) {
 }
 
 // The tiled sampler writes exactly the batch of the compressed-row sampler, for both methods, and clears what
-// an earlier batch of another density left behind.
+// an earlier batch of another density left behind. With keep_words (the trainer's lock-step groups) it does
+// so too when densities take turns on one step: the second batch of a step converts the words the first one
+// kept, and a binomial batch in between does not leave stale words behind.
 TEST(Sampling, TiledEqualsCompressedRows) {
   for (int n : {1, 7, 33, 300}) {
     for (int B : {1, 17, 50, 64}) {  // B = 64: the Bernoulli batch is generated straight into the tiles
-      for (bool relative : {false, true}) {
-        kernels::tied_fast_workspace ws;
-        ws.reserve(B, n, 3);
-        sparse_batch<float> ref;
-        ref.reserve(B, n);
-        if (relative) {  // per-feature densities: 0.5x, 1x, 2x, ...
-          std::vector<double> r(n);
-          for (int i = 0; i < n; ++i) r[i] = 0.5 * (1 + i % 3);
-          ws.sampler.set_relative(r);
-          ref.sampler.set_relative(r);
+      for (bool relative : {false, true})
+        for (bool keep : {false, true}) {
+          kernels::tied_fast_workspace ws;
+          ws.reserve(B, n, 3);
+          ws.sampler.keep_words = keep;
+          sparse_batch<float> ref;
+          ref.reserve(B, n);
+          if (relative) {  // per-feature densities: 0.5x, 1x, 2x, ...
+            std::vector<double> r(n);
+            for (int i = 0; i < n; ++i) r[i] = 0.5 * (1 + i % 3);
+            ws.sampler.set_relative(r);
+            ref.sampler.set_relative(r);
+          }
+          int turn = 0;
+          for (double d : {1.0, 0.3, 0.004, 0.02, 0.3, 1.0}) {
+            const int step = keep ? turn / 2 : turn;  // keep: two densities per step
+            sample_sparse_batch(ref, 11, step, d);
+            const std::int64_t nnz =
+                sample_tiled(ws.X.get(), ws.x_nz.data(), ws.written, ws.sampler, 11, step, d);
+            std::vector<float> dense(static_cast<std::size_t>(B) * n, 0.0f);
+            for (int s = 0; s < B; ++s)
+              for (int e = ref.offset[s]; e < ref.offset[s + 1]; ++e)
+                dense[s * n + ref.index[e]] = ref.value[e];
+            for (int s = 0; s < ws.tiles * 16; ++s)
+              for (int i = 0; i < n; ++i) {
+                const float x = ws.X.get()[((s / 16) * n + i) * 16 + s % 16];
+                ASSERT_EQ(x, s < B ? dense[s * n + i] : 0.0f)
+                    << "n=" << n << " B=" << B << " d=" << d << " s=" << s;
+              }
+            EXPECT_EQ(nnz, ref.nnz());
+            ++turn;
+          }
         }
-        int step = 0;
-        for (double d : {1.0, 0.004, 0.3, 0.02, 0.02, 1.0}) {
-          sample_sparse_batch(ref, 11, step, d);
-          const std::int64_t nnz =
-              sample_tiled(ws.X.get(), ws.x_nz.data(), ws.written, ws.sampler, 11, step, d);
-          std::vector<float> dense(static_cast<std::size_t>(B) * n, 0.0f);
-          for (int s = 0; s < B; ++s)
-            for (int e = ref.offset[s]; e < ref.offset[s + 1]; ++e)
-              dense[s * n + ref.index[e]] = ref.value[e];
-          for (int s = 0; s < ws.tiles * 16; ++s)
-            for (int i = 0; i < n; ++i) {
-              const float x = ws.X.get()[((s / 16) * n + i) * 16 + s % 16];
-              ASSERT_EQ(x, s < B ? dense[s * n + i] : 0.0f)
-                  << "n=" << n << " B=" << B << " d=" << d << " s=" << s;
-            }
-          EXPECT_EQ(nnz, ref.nnz());
-          ++step;
-        }
-      }
     }
   }
 }

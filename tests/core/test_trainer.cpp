@@ -70,6 +70,33 @@ TEST(Trainer, IndependentInitMakesASweepMemberEqualToTheModelAlone) {
   EXPECT_EQ(single.final_loss[0], sweep.final_loss[k]);
 }
 
+// One thread trains the Bernoulli instances of a stream in one lock-step group, sharing each step's random
+// words; each instance must still equal the model trained alone (whose words are generated into its tiles).
+// A wide model, so the step takes the entry-by-entry and outer-product paths too.
+TEST(Trainer, LockStepGroupMembersEqualTheModelsAlone) {
+  train_config c;
+  c.features = 40;
+  c.hidden = 17;
+  c.importance = {{0.95, {}}};
+  c.density = {1, 0.5, 0.2, 0.12, 0.002};  // the last draws binomial batches and trains apart
+  c.init = init_scheme::independent;
+  c.steps = 40;
+  c.batch = 64;
+  c.threads = 1;
+  const auto sweep = train(c);
+  const std::size_t nm = 40 * 17;
+  for (std::size_t k = 0; k < c.density.size(); ++k) {
+    train_config alone = c;
+    alone.density = {c.density[k]};
+    const auto single = train(alone);
+    EXPECT_EQ(single.W, std::vector<float>(sweep.W.begin() + k * nm, sweep.W.begin() + (k + 1) * nm))
+        << "density " << c.density[k];
+    EXPECT_EQ(single.curve_loss,
+              std::vector<double>(sweep.curve_loss.begin() + k * curve_points(c.steps),
+                                  sweep.curve_loss.begin() + (k + 1) * curve_points(c.steps)));
+  }
+}
+
 TEST(Trainer, ReferenceInitScaleDependsOnInstanceCount) {
   train_config c = small_config();
   const auto r = train(c);
