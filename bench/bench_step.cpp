@@ -111,31 +111,47 @@ int main(int argc, char** argv) {
     per_step.push_back(std::chrono::duration<double>(clock_type::now() - t0).count() / c.steps);
   }
 
-  // Phase profile on the trained weights, one thread, no updates.
+  // Phase profile on the trained weights, one thread, no updates. As in training with one thread, the
+  // instances that draw Bernoulli batches step in lock-step on one workspace whose sampler keeps each step's
+  // words for the next instance; the others step alone.
   tms::kernels::tied_fast_profile prof;
   const int n = c.features, m = c.hidden;
-  std::vector<float> params(static_cast<std::size_t>(n) * m + n), grad(params.size());
+  const std::int64_t K = last.K();
+  std::vector<float> params(static_cast<std::size_t>(K) * (n * m + n)), grad(n * m + n);
+  for (std::int64_t k = 0; k < K; ++k) {
+    float* p = params.data() + k * (n * m + n);
+    std::copy_n(last.W.data() + k * n * m, n * m, p);
+    std::copy_n(last.b.data() + k * n, n, p + n * m);
+  }
+  tms::kernels::tied_fast_workspace group, alone;  // the lock-step group's workspace; the others'
+  for (auto* w : {&group, &alone}) {
+    w->reserve(c.batch, n, m);
+    w->profile = &prof;
+  }
+  group.sampler.keep_words = true;
   double dense_flops = 0, g_share = 0, x_share = 0;
   bool one_pass = false;  // small models: the whole step in one pass, timed as the "output" phase
-  for (std::int64_t k = 0; k < last.K(); ++k) {
-    std::copy_n(last.W.data() + k * n * m, n * m, params.data());
-    std::copy_n(last.b.data() + k * n, n, params.data() + n * m);
-    tms::kernels::tied_fast_workspace ws;
-    ws.reserve(c.batch, n, m);
-    ws.profile = &prof;
-    const int profile_steps = 20;
-    for (int t = 0; t < profile_steps; ++t) {
-      tms::kernels::tied_fast_loss_and_grad(c.model, grad.data(), params.data(),
-                                            last.instances[k].importance.data(), last.instances[k].density,
-                                            99, t, ws);
-      g_share += static_cast<double>(ws.g_nonzero) / (static_cast<double>(n) * c.batch);
-      x_share += static_cast<double>(ws.last_nnz) / (static_cast<double>(n) * c.batch);
-    }
-    one_pass = ws.last_path == tms::kernels::step_path::small;
+  const int profile_steps = 20;
+  auto profile_step = [&](std::int64_t k, int t, tms::kernels::tied_fast_workspace& w) {
+    tms::kernels::tied_fast_loss_and_grad(c.model, grad.data(), params.data() + k * (n * m + n),
+                                          last.instances[k].importance.data(), last.instances[k].density, 99,
+                                          t, w);
+    g_share += static_cast<double>(w.g_nonzero) / (static_cast<double>(n) * c.batch);
+    x_share += static_cast<double>(w.last_nnz) / (static_cast<double>(n) * c.batch);
+    one_pass = w.last_path == tms::kernels::step_path::small;
     // One pass: all five products (h, output, dh, two for dW) against the whole step; else the output
     // product.
-    dense_flops += profile_steps * (one_pass ? 10.0 : 2.0) * c.batch * n * m;
-  }
+    dense_flops += (one_pass ? 10.0 : 2.0) * c.batch * n * m;
+  };
+  auto bernoulli = [&](std::int64_t k) {
+    return tms::choose_sampling(last.instances[k].density, n) == tms::sampling_method::bernoulli;
+  };
+  for (int t = 0; t < profile_steps; ++t)
+    for (std::int64_t k = 0; k < K; ++k)
+      if (bernoulli(k)) profile_step(k, t, group);
+  for (std::int64_t k = 0; k < K; ++k)
+    if (!bernoulli(k))
+      for (int t = 0; t < profile_steps; ++t) profile_step(k, t, alone);
   const double steps = static_cast<double>(prof.steps);
   // VmHWM is this program's own high-water mark (getrusage's ru_maxrss also counts the parent's memory at
   // fork).
