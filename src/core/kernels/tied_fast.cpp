@@ -136,9 +136,9 @@ struct output_args {
   const float* W;
   const float* b;
   const float* importance;
+  const float* cI;  // [n] c I_i, the gradient's factor (c = 2 / (B n): the derivative of the mean)
   bool relu;
   int n, m, B, tiles;
-  float c;  // 2 / (B n): the derivative of the mean
 };
 
 struct output_result {
@@ -148,14 +148,16 @@ struct output_result {
 
 // pre = W h + b for rows [i0, i0 + R) of tiles t0 .. t0 + T - 1; then x' = act(pre), r = x' - x,
 // loss += I r^2 and g = 2 I r / (B n), zeroed where the ReLU is off and (Partial: the last tile, T = 1) on
-// padding samples. Returns the loss lanes.
+// padding samples. Returns the loss lanes. I and c I are read from memory at each use (a broadcast folded
+// into the multiply, rather than a product and two broadcasts per row and tile).
 template <int R, int T, bool Relu, bool Partial>
 TMS_INLINE v16 output_block(const output_args& a, int t0, int i0, v16 valid, std::int64_t& nonzero) {
   // Locals, so that the stores to Y do not force the arguments to be reloaded.
   const int n = a.n, m = a.m, tiles = a.tiles;
-  const float c = a.c;
   const float* __restrict H = a.H;
   const float* __restrict W = a.W + static_cast<std::size_t>(i0) * m;
+  const float* __restrict importance = a.importance + i0;
+  const float* __restrict cI = a.cI + i0;
   v16 acc[R][T];
   for (int r = 0; r < R; ++r)
     for (int u = 0; u < T; ++u) acc[r][u] = splat(a.b[i0 + r]);
@@ -177,19 +179,18 @@ TMS_INLINE v16 output_block(const output_args& a, int t0, int i0, v16 valid, std
     const float* x = X + at(t0 + u, n, i0);
 #pragma GCC unroll 16
     for (int r = 0; r < R; ++r) {
-      const float I = a.importance[i0 + r];
       v16 res, g;
       if constexpr (Relu) {
         const v16i on = acc[r][u] > v16{};
         res = (v16)((v16i)acc[r][u] & on) - load(x + tile * r);
         if constexpr (Partial) res *= valid;
-        g = (v16)((v16i)((c * I) * res) & on);
+        g = (v16)((v16i)(cI[r] * res) & on);
       } else {
         res = acc[r][u] - load(x + tile * r);
         if constexpr (Partial) res *= valid;
-        g = (c * I) * res;
+        g = cI[r] * res;
       }
-      loss += I * (res * res);
+      loss += importance[r] * (res * res);
       store(y + tile * r, g);
       const unsigned mask = nonzero_mask(g);
       g_nz[static_cast<std::size_t>(r) * tiles + u] = mask != 0;
@@ -863,6 +864,7 @@ void tied_fast_workspace::reserve(int B_, int n_, int m_) {
     entry_x.assign(static_cast<std::size_t>(B) * n + tile, 0.0f);
   }
   written.clear();
+  cI.assign(n, 0.0f);
   x_nz.assign(static_cast<std::size_t>(n) * tiles, 0);
   g_nz.assign(static_cast<std::size_t>(n) * tiles, 0);
   list.assign(static_cast<std::size_t>(tiles) * (n + 1) + tiles, 0);
@@ -943,6 +945,8 @@ double tied_fast_loss_and_grad(model_kind kind, float* grad, const float* params
   }
   phase(ws.profile ? &ws.profile->h : nullptr);
 
+  const auto c = static_cast<float>(2.0 / (static_cast<double>(B) * n));
+  for (int i = 0; i < n; ++i) ws.cI[i] = c * importance[i];
   const output_args args{ws.Y.get(),
                          ws.g_nz.data(),
                          ws.X.get(),
@@ -950,12 +954,12 @@ double tied_fast_loss_and_grad(model_kind kind, float* grad, const float* params
                          W,
                          b,
                          importance,
+                         ws.cI.data(),
                          kind == model_kind::relu_output,
                          n,
                          m,
                          B,
-                         tiles,
-                         static_cast<float>(2.0 / (static_cast<double>(B) * n))};
+                         tiles};
   const output_result out = output_and_grad(args);
   const double loss = out.loss / (static_cast<double>(B) * n);
   ws.g_nonzero = out.nonzero;

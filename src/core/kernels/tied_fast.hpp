@@ -67,6 +67,7 @@ struct tied_fast_workspace {
   std::int64_t g_nonzero = 0;            // non-zeros of g in the last step (small path: only with a profile)
   std::vector<std::uint8_t> x_nz, g_nz;  // [n][tiles] tile has a non-zero
   std::vector<std::int32_t> list;        // [tiles][n + 1] per tile: count, then the rows that are non-zero
+  std::vector<float> cI;                 // [n] c I_i, the output gradient's factor (c = 2 / (B n))
   batch_sampler sampler;
   std::vector<std::int64_t> written;  // entries of X set by the last batch
   // The batch's non-zeros sample after sample for the entry-by-entry paths of wide models, from the binomial
