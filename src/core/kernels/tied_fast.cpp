@@ -150,7 +150,7 @@ struct output_result {
 // loss += I r^2 and g = 2 I r / (B n), zeroed where the ReLU is off and (Partial: the last tile, T = 1) on
 // padding samples. Returns the loss lanes. I and c I are read from memory at each use (a broadcast folded
 // into the multiply, rather than a product and two broadcasts per row and tile).
-template <int R, int T, bool Relu, bool Partial>
+template <int R, int T, bool Relu, bool Partial, bool Avx512>
 TMS_INLINE v16 output_block(const output_args& a, int t0, int i0, v16 valid, std::int64_t& nonzero) {
   // Locals, so that the stores to Y do not force the arguments to be reloaded.
   const int n = a.n, m = a.m, tiles = a.tiles;
@@ -184,7 +184,7 @@ TMS_INLINE v16 output_block(const output_args& a, int t0, int i0, v16 valid, std
         const v16i on = acc[r][u] > v16{};
         res = (v16)((v16i)acc[r][u] & on) - load(x + tile * r);
         if constexpr (Partial) res *= valid;
-        g = (v16)((v16i)(cI[r] * res) & on);
+        g = on ? cI[r] * res : v16{};  // one multiply under the ReLU's mask
       } else {
         res = acc[r][u] - load(x + tile * r);
         if constexpr (Partial) res *= valid;
@@ -192,7 +192,17 @@ TMS_INLINE v16 output_block(const output_args& a, int t0, int i0, v16 valid, std
       }
       loss += importance[r] * (res * res);
       store(y + tile * r, g);
-      const unsigned mask = nonzero_mask(g);
+      unsigned mask;
+      if constexpr (Avx512) {
+        // g != 0 lane by lane into a mask register (the same predicate as nonzero_mask: not-equal or
+        // unordered), then one move to a general register. Written as an instruction because this body is
+        // inlined into an AVX-512 function only, while the template itself carries no target.
+        std::uint16_t k;
+        asm("vcmpneqps %[zero], %[g], %[k]" : [k] "=k"(k) : [g] "v"(g), [zero] "v"(v16{}));
+        mask = k;
+      } else {
+        mask = nonzero_mask(g);
+      }
       g_nz[static_cast<std::size_t>(r) * tiles + u] = mask != 0;
       nonzero += __builtin_popcount(mask);
     }
@@ -200,35 +210,46 @@ TMS_INLINE v16 output_block(const output_args& a, int t0, int i0, v16 valid, std
   return loss;
 }
 
-template <int T, bool Relu, bool Partial>
+template <int T, bool Relu, bool Partial, bool Avx512>
 TMS_INLINE v16 output_tiles_at(const output_args& a, int t0, v16 valid, std::int64_t& nz) {
   v16 loss{};
   int i0 = 0;
-  for (; i0 + 8 <= a.n; i0 += 8) loss += output_block<8, T, Relu, Partial>(a, t0, i0, valid, nz);
-  for (; i0 + 4 <= a.n; i0 += 4) loss += output_block<4, T, Relu, Partial>(a, t0, i0, valid, nz);
-  for (; i0 < a.n; ++i0) loss += output_block<1, T, Relu, Partial>(a, t0, i0, valid, nz);
+  for (; i0 + 8 <= a.n; i0 += 8) loss += output_block<8, T, Relu, Partial, Avx512>(a, t0, i0, valid, nz);
+  for (; i0 + 4 <= a.n; i0 += 4) loss += output_block<4, T, Relu, Partial, Avx512>(a, t0, i0, valid, nz);
+  for (; i0 < a.n; ++i0) loss += output_block<1, T, Relu, Partial, Avx512>(a, t0, i0, valid, nz);
   return loss;
 }
 
 // Full tiles in pairs, then a last full tile alone, then the partial tile with its padding mask.
-template <bool Relu>
+template <bool Relu, bool Avx512>
 TMS_INLINE output_result output_tiles(const output_args& a) {
   output_result out;
   const int full = a.B / tile;
   int t0 = 0;
   for (; t0 + 2 <= full; t0 += 2)
-    out.loss += hsum(output_tiles_at<2, Relu, false>(a, t0, v16{}, out.nonzero));
-  if (t0 < full) out.loss += hsum(output_tiles_at<1, Relu, false>(a, t0++, v16{}, out.nonzero));
+    out.loss += hsum(output_tiles_at<2, Relu, false, Avx512>(a, t0, v16{}, out.nonzero));
+  if (t0 < full) out.loss += hsum(output_tiles_at<1, Relu, false, Avx512>(a, t0++, v16{}, out.nonzero));
   if (full < a.tiles) {
     v16 valid;
     for (int l = 0; l < tile; ++l) valid[l] = tile * full + l < a.B ? 1.0f : 0.0f;
-    out.loss += hsum(output_tiles_at<1, Relu, true>(a, full, valid, out.nonzero));
+    out.loss += hsum(output_tiles_at<1, Relu, true, Avx512>(a, full, valid, out.nonzero));
   }
   return out;
 }
 
-TMS_CLONES output_result output_and_grad(const output_args& a) {
-  return a.relu ? output_tiles<true>(a) : output_tiles<false>(a);
+// The x86-64-v4 clone's code (the same arithmetic, so the same bits) with g's non-zero lanes taken from a
+// mask register; the clones serve every other machine.
+__attribute__((target("arch=x86-64-v4"))) output_result output_and_grad_v4(const output_args& a) {
+  return a.relu ? output_tiles<true, true>(a) : output_tiles<false, true>(a);
+}
+
+TMS_CLONES output_result output_and_grad_clones(const output_args& a) {
+  return a.relu ? output_tiles<true, false>(a) : output_tiles<false, false>(a);
+}
+
+output_result output_and_grad(const output_args& a) {
+  static const bool v4 = __builtin_cpu_supports("x86-64-v4");
+  return v4 ? output_and_grad_v4(a) : output_and_grad_clones(a);
 }
 
 // ---- Sample-major paths for wide models (m >= 16) and sparse x or g: one entry at a time, m / 16 vectors
