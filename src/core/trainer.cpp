@@ -133,8 +133,10 @@ void train_group(const std::vector<std::int64_t>& group, const train_config& c, 
 // Work units for the threads, largest first. Instances that draw Bernoulli batches from the same stream seed
 // go in lock-step groups (their random words are the same, see train_group): as many groups as workers, so
 // every thread has one, dealt in snake order over descending density so the groups cost about the same,
-// and capped in size so a group's state (3 P floats per member) stays within 256 MiB. Everything else
-// (binomial batches, a seed alone) goes alone, after the groups.
+// and capped in size so a group's state (3 P floats per member) stays within 256 MiB. A seed with fewer than
+// four such instances per worker trains them alone instead: so few cannot be dealt into groups of equal
+// cost (a larger model's densest instance costs several of its sparser ones), and one thread would finish
+// long after the other. Everything else (binomial batches) goes alone, after the groups.
 std::vector<std::vector<std::int64_t>> make_groups(const train_config& c, const train_result& out,
                                                    int workers) {
   const std::int64_t K = out.K();
@@ -167,8 +169,11 @@ std::vector<std::vector<std::int64_t>> make_groups(const train_config& c, const 
       static_cast<std::int64_t>(std::max(1.0, std::floor(256.0 * (1 << 20) / member_bytes)));
   for (const auto& members : by_seed) {
     const auto count = static_cast<std::int64_t>(members.size());
-    const std::int64_t U = std::min<std::int64_t>(
-        count, std::max<std::int64_t>(workers, (count + max_members - 1) / max_members));
+    const std::int64_t U =
+        count < 4 * workers
+            ? count
+            : std::min<std::int64_t>(
+                  count, std::max<std::int64_t>(workers, (count + max_members - 1) / max_members));
     std::vector<std::vector<std::int64_t>> dealt(U);
     for (std::int64_t j = 0; j < count; ++j) {
       const std::int64_t round = j / U, slot = j % U;
