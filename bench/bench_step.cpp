@@ -111,9 +111,9 @@ int main(int argc, char** argv) {
     per_step.push_back(std::chrono::duration<double>(clock_type::now() - t0).count() / c.steps);
   }
 
-  // Phase profile on the trained weights, one thread, no updates. As in training with one thread, the
-  // instances that draw Bernoulli batches step in lock-step on one workspace whose sampler keeps each step's
-  // words for the next instance; the others step alone.
+  // Phase profile on the trained weights, one thread, no updates, instance group by instance group as
+  // training hands them out (tms::training_groups): a group's members step in lock-step on one workspace
+  // whose sampler keeps each step's words for the next member; an instance alone steps on its own.
   tms::kernels::tied_fast_profile prof;
   const int n = c.features, m = c.hidden;
   const std::int64_t K = last.K();
@@ -143,15 +143,12 @@ int main(int argc, char** argv) {
     // product.
     dense_flops += (one_pass ? 10.0 : 2.0) * c.batch * n * m;
   };
-  auto bernoulli = [&](std::int64_t k) {
-    return tms::choose_sampling(last.instances[k].density, n) == tms::sampling_method::bernoulli;
-  };
-  for (int t = 0; t < profile_steps; ++t)
-    for (std::int64_t k = 0; k < K; ++k)
-      if (bernoulli(k)) profile_step(k, t, group);
-  for (std::int64_t k = 0; k < K; ++k)
-    if (!bernoulli(k))
-      for (int t = 0; t < profile_steps; ++t) profile_step(k, t, alone);
+  for (const auto& members :
+       tms::training_groups(c, last, static_cast<int>(std::min<std::int64_t>(last.threads, K)))) {
+    tms::kernels::tied_fast_workspace& w = members.size() > 1 ? group : alone;
+    for (int t = 0; t < profile_steps; ++t)
+      for (std::int64_t k : members) profile_step(k, t, w);
+  }
   const double steps = static_cast<double>(prof.steps);
   // VmHWM is this program's own high-water mark (getrusage's ru_maxrss also counts the parent's memory at
   // fork).

@@ -130,15 +130,10 @@ void train_group(const std::vector<std::int64_t>& group, const train_config& c, 
   for (std::size_t j = 0; j < G; ++j) finish_instance(st.running[j], c, out);
 }
 
-// Work units for the threads, largest first. Instances that draw Bernoulli batches from the same stream seed
-// go in lock-step groups (their random words are the same, see train_group): as many groups as workers, so
-// every thread has one, dealt in snake order over descending density so the groups cost about the same,
-// and capped in size so a group's state (3 P floats per member) stays within 256 MiB. A seed with fewer than
-// four such instances per worker trains them alone instead: so few cannot be dealt into groups of equal
-// cost (a larger model's densest instance costs several of its sparser ones), and one thread would finish
-// long after the other. Everything else (binomial batches) goes alone, after the groups.
-std::vector<std::vector<std::int64_t>> make_groups(const train_config& c, const train_result& out,
-                                                   int workers) {
+}  // namespace
+
+std::vector<std::vector<std::int64_t>> training_groups(const train_config& c, const train_result& out,
+                                                       int workers) {
   const std::int64_t K = out.K();
   std::vector<std::int64_t> order(K);  // denser instances first: they cost more per step
   for (std::int64_t k = 0; k < K; ++k) order[k] = k;
@@ -184,8 +179,6 @@ std::vector<std::vector<std::int64_t>> make_groups(const train_config& c, const 
   for (auto& g : alone) groups.push_back(std::move(g));
   return groups;
 }
-
-}  // namespace
 
 std::vector<std::int64_t> log_spaced_steps(std::int64_t steps, int count) {
   std::vector<std::int64_t> out;
@@ -237,7 +230,7 @@ train_result train(const train_config& config, const progress_fn& progress,
   out.threads = threads;
   const int workers = static_cast<int>(std::min<std::int64_t>(threads, K));
 
-  const std::vector<std::vector<std::int64_t>> groups = make_groups(config, out, workers);
+  const std::vector<std::vector<std::int64_t>> groups = training_groups(config, out, workers);
   const auto G = static_cast<std::int64_t>(groups.size());
 
   shared_state shared;

@@ -97,6 +97,46 @@ TEST(Trainer, LockStepGroupMembersEqualTheModelsAlone) {
   }
 }
 
+// The work split: every instance exactly once; a sweep's Bernoulli instances of one seed in one group per
+// worker of about equal cost; a seed with few of them, and binomial instances, alone.
+TEST(Trainer, TrainingGroupsCoverEveryInstanceOnce) {
+  train_config c;
+  c.features = 100;
+  c.hidden = 20;
+  c.density.clear();
+  for (int j = 0; j < 20; ++j) c.density.push_back(std::pow(20.0, -j / 19.0));  // the last two are binomial
+  c.restarts = 2;
+  train_result out;
+  out.instances = config_instances(c);
+  for (const auto& inst : out.instances) out.stream_seed.push_back(instance_stream_seed(c, inst));
+  const auto groups = training_groups(c, out, 2);
+  std::vector<int> seen(out.K(), 0);
+  int lockstep = 0;
+  for (const auto& g : groups) {
+    for (std::int64_t k : g) {
+      ++seen[k];
+      EXPECT_EQ(out.stream_seed[k], out.stream_seed[g[0]]);
+    }
+    if (g.size() > 1) {
+      ++lockstep;
+      EXPECT_EQ(g.size(), 9u);  // 18 Bernoulli densities per seed, dealt to 2 workers
+    }
+  }
+  EXPECT_EQ(seen, std::vector<int>(out.K(), 1));
+  EXPECT_EQ(lockstep, 4);  // 2 seeds x 2 workers
+  EXPECT_EQ(groups.size(), 4u + 2 * 2);
+
+  c.density = {1, 0.6, 0.4, 0.25, 0.15, 0.01};  // five Bernoulli instances per seed: under four per worker
+  out.instances = config_instances(c);
+  out.stream_seed.clear();
+  for (const auto& inst : out.instances) out.stream_seed.push_back(instance_stream_seed(c, inst));
+  for (const auto& g : training_groups(c, out, 2)) EXPECT_EQ(g.size(), 1u);
+  const auto one = training_groups(c, out, 1);  // one worker: a group of five per seed, then the binomials
+  ASSERT_EQ(one.size(), 2u + 2);
+  EXPECT_EQ(one[0].size(), 5u);
+  EXPECT_EQ(one[3].size(), 1u);
+}
+
 TEST(Trainer, ReferenceInitScaleDependsOnInstanceCount) {
   train_config c = small_config();
   const auto r = train(c);
