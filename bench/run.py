@@ -182,9 +182,10 @@ def write_results(path, info, rows, sci, reps):
               "five products (10 B n m flops) over the whole step, and the phase table below shows it under "
               "output."]
     L += ["", "Per instance-step phase times of tms (µs, one core): sampling, h = W x, output + loss + gradient, "
-          "backward products. As in training, the instances that draw Bernoulli batches step in lock-step and "
-          "share each step's random words, so their sampling is the conversion of the words to tiles plus a "
-          "share of one generation.", "", "| config | sample | h | output | backward |", "|---|---|---|---|---|"]
+          "backward products. The instances step as training groups them (tms::training_groups): the members of a "
+          "lock-step group share each step's random words, so their sampling is the conversion of the words to "
+          "tiles plus a share of one generation; an instance alone generates its words straight into its tiles.",
+          "", "| config | sample | h | output | backward |", "|---|---|---|---|---|"]
     for r in rows:
         p = r["phase"]
         L.append(f"| ({r['name']}) | {p['sample']:.1f} | {p['h']:.1f} | {p['output']:.1f} | {p['backward']:.1f} |")

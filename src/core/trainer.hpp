@@ -62,9 +62,10 @@ train_result train(const train_config& config, const progress_fn& progress = {},
 // first, each trained start to finish by one thread (several instances in lock-step). Instances that draw
 // Bernoulli batches from the same stream seed go in lock-step groups (their random words are the same): as
 // many groups as workers, dealt in snake order over descending density so the groups cost about the same,
-// and capped so a group's state (3 P floats per member) stays within 256 MiB. A seed with fewer than four
-// such instances per worker trains them alone instead: so few cannot be dealt into groups of equal cost (a
-// larger model's densest instance costs several of its sparser ones). Binomial instances go alone, last.
+// and capped so a group's state (3 P floats per member) stays within 256 MiB. They train alone instead when
+// a seed has fewer than four such instances per worker (so few cannot be dealt into groups of equal cost: a
+// larger model's densest instance costs several of its sparser ones), or when a step's B n words exceed
+// 2 MiB (then converting shared words costs as much as generating them). Binomial instances go alone, last.
 // Public for benchmarks, which profile the step as training runs it.
 std::vector<std::vector<std::int64_t>> training_groups(const train_config& config, const train_result& out,
                                                        int workers);

@@ -135,6 +135,10 @@ TEST(Trainer, TrainingGroupsCoverEveryInstanceOnce) {
   ASSERT_EQ(one.size(), 2u + 2);
   EXPECT_EQ(one[0].size(), 5u);
   EXPECT_EQ(one[3].size(), 1u);
+
+  c.features = 1000;  // a step's words (B n, 4 MiB) past 2 MiB: every instance alone
+  out.instances = config_instances(c);
+  for (const auto& g : training_groups(c, out, 1)) EXPECT_EQ(g.size(), 1u);
 }
 
 TEST(Trainer, ReferenceInitScaleDependsOnInstanceCount) {
