@@ -181,6 +181,10 @@ std::vector<std::vector<std::int64_t>> training_groups(const train_config& c, co
     for (auto& g : dealt) groups.push_back(std::move(g));
   }
   for (auto& g : alone) groups.push_back(std::move(g));
+  // Longest first across seeds too (a group's first member is its densest).
+  std::stable_sort(groups.begin(), groups.end(), [&](const auto& a, const auto& b) {
+    return out.instances[a[0]].density > out.instances[b[0]].density;
+  });
   return groups;
 }
 
