@@ -142,8 +142,11 @@ def test_progress_callback_and_cancel():
 
 
 def test_ctrl_c_raises_keyboard_interrupt():
+    # The child restores Python's SIGINT handler: a shell that runs the tests in the background (nohup ... &)
+    # starts every child with SIGINT ignored, and Python then installs no handler.
     script = textwrap.dedent("""
-        import sys, tms
+        import signal, sys, tms
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         print("started", flush=True)
         try:
             tms.train(features=20, hidden=5, density=[1, 1, 1, 1], steps=10**8)
