@@ -41,7 +41,7 @@ std::vector<std::uint64_t> binomial_thresholds(int n, double density) {
 void batch_sampler::set_density(double d) {
   if (d == density) return;
   density = d;
-  method = relative.empty() ? choose_sampling(d, n) : sampling_method::bernoulli;
+  method = choose_sampling(d, n, !relative.empty());
   table = method == sampling_method::binomial ? binomial_thresholds(n, d) : std::vector<std::uint64_t>{};
   thresholds.assign(n, 0);
   scales.assign(n, 0.0f);

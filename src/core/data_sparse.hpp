@@ -30,6 +30,11 @@ enum class sampling_method { bernoulli, binomial };
 // 1000): a sample costs about 3 Bernoulli words and an active feature about 16, so binomial wins iff 3 + 16 n
 // p < n.
 sampling_method choose_sampling(double density, int n);
+// The method a batch_sampler uses: per-feature densities (relative multipliers) always draw Bernoulli
+// batches.
+inline sampling_method choose_sampling(double density, int n, bool per_feature) {
+  return per_feature ? sampling_method::bernoulli : choose_sampling(density, n);
+}
 
 // Inverse-CDF thresholds of Binomial(n, p) on a 32-bit word: c = the first k with u < table[k]. The table
 // ends where the CDF reaches 1 at 32-bit resolution (its last entry is 2^32).

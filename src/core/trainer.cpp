@@ -140,15 +140,13 @@ std::vector<std::vector<std::int64_t>> training_groups(const train_config& c, co
   std::stable_sort(order.begin(), order.end(), [&](std::int64_t a, std::int64_t b) {
     return out.instances[a].density > out.instances[b].density;
   });
-  std::vector<std::vector<std::int64_t>> groups, alone;
+  std::vector<std::vector<std::int64_t>> groups;
   std::vector<std::uint64_t> seeds;
   std::vector<std::vector<std::int64_t>> by_seed;
   for (std::int64_t k : order) {
-    const bool bernoulli =
-        !c.relative_density.empty() ||
-        choose_sampling(out.instances[k].density, c.features) == sampling_method::bernoulli;
-    if (!bernoulli) {
-      alone.push_back({k});
+    if (choose_sampling(out.instances[k].density, c.features, !c.relative_density.empty()) ==
+        sampling_method::binomial) {
+      groups.push_back({k});
       continue;
     }
     const auto it = std::find(seeds.begin(), seeds.end(), out.stream_seed[k]);
@@ -180,8 +178,7 @@ std::vector<std::vector<std::int64_t>> training_groups(const train_config& c, co
     }
     for (auto& g : dealt) groups.push_back(std::move(g));
   }
-  for (auto& g : alone) groups.push_back(std::move(g));
-  // Longest first across seeds too (a group's first member is its densest).
+  // Longest first (a group's first member is its densest; binomial instances, the sparsest, come last).
   std::stable_sort(groups.begin(), groups.end(), [&](const auto& a, const auto& b) {
     return out.instances[a[0]].density > out.instances[b[0]].density;
   });

@@ -596,7 +596,6 @@ TMS_INLINE int chunk_vectors(int left) {
 
 // Rows [i0, i0 + R) over the tiles in tl, every column chunk: 3 vectors by 8 rows, 2 by 12, 1 by 12 (24
 // accumulators at most).
-
 template <int R3, int R2, int R1>
 TMS_INLINE void outer_rows(float* dWp, const float* A, const float* Bs, const std::int32_t* tl, int count,
                            int n, int mv, int i0) {
