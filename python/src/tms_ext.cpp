@@ -23,6 +23,7 @@
 #include "core/analysis_phase.hpp"
 #include "core/config.hpp"
 #include "core/errors.hpp"
+#include "core/evaluate.hpp"
 #include "core/metrics.hpp"
 #include "core/trainer.hpp"
 #include "core/version.hpp"
@@ -74,13 +75,24 @@ void check_result(const tms::train_result& r) {
       throw std::invalid_argument("result: an instance's importance does not have n entries");
 }
 
+// Trains with the GIL released. Python callables are called with the GIL taken back; an exception they raise
+// (or Ctrl-C, seen by PyErr_CheckSignals) cancels training and is re-raised here.
 tms::train_result train_with_signals(const tms::train_config& config, nb::object progress,
-                                     const std::vector<std::int64_t>& snapshot_steps) {
+                                     const std::vector<std::int64_t>& snapshot_steps, nb::object init_W,
+                                     nb::object init_b, std::int64_t first_step, int callback_every,
+                                     nb::object on_step) {
+  tms::train_options options;
+  options.snapshot_steps = snapshot_steps;
+  options.first_step = first_step;
+  if (!init_W.is_none()) {
+    options.init_W = from_numpy(nb::cast<array_in<float>>(init_W));
+    options.init_b = from_numpy(nb::cast<array_in<float>>(init_b));
+  }
   tms::train_result result;
   bool cancelled = false;
   {
     nb::gil_scoped_release release;
-    auto on_progress = [&](const tms::train_progress& p) -> bool {
+    options.progress = [&](const tms::train_progress& p) -> bool {
       nb::gil_scoped_acquire acquire;
       if (PyErr_CheckSignals() != 0) return false;  // e.g. KeyboardInterrupt, now pending
       if (progress.is_none()) return true;
@@ -92,8 +104,26 @@ tms::train_result train_with_signals(const tms::train_config& config, nb::object
         return false;
       }
     };
+    if (!on_step.is_none()) {
+      options.callback_every = callback_every;
+      options.on_step = [&](std::int64_t step, const std::vector<double>& loss) -> bool {
+        nb::gil_scoped_acquire acquire;
+        if (PyErr_CheckSignals() != 0) {
+          cancelled = true;
+          return false;
+        }
+        try {
+          nb::object keep_going = on_step(step, to_numpy(loss, {loss.size()}));
+          return keep_going.is_none() || nb::cast<bool>(keep_going);
+        } catch (nb::python_error& e) {
+          e.restore();
+          cancelled = true;
+          return false;
+        }
+      };
+    }
     try {
-      result = tms::train(config, on_progress, snapshot_steps);
+      result = tms::train(config, options);
     } catch (const tms::cancelled_error&) {
       cancelled = true;
     }
@@ -110,7 +140,7 @@ int cli_main_argv(const std::vector<std::string>& argv) {
   std::vector<const char*> pointers;
   for (const auto& a : argv) pointers.push_back(a.c_str());
   nb::gil_scoped_release release;
-  const int status = tms::cli::cli_main(static_cast<int>(pointers.size()), pointers.data());
+  const int status = tms::cli::cli_main(static_cast<int>(pointers.size()), pointers.data(), "reproduce");
   std::cout.flush();
   std::fflush(stdout);
   std::fflush(stderr);
@@ -176,6 +206,7 @@ NB_MODULE(_tms, m) {
       .def_rw("seed", &tms::train_config::seed)
       .def_rw("threads", &tms::train_config::threads)
       .def("validate", &tms::train_config::validate)
+      .def("warnings", &tms::train_config::warnings)
       .def("instance_count", &tms::train_config::instance_count);
 
   m.def(
@@ -205,6 +236,9 @@ NB_MODULE(_tms, m) {
       .def_rw("init_std", &tms::train_result::init_std)
       .def_rw("threads", &tms::train_result::threads)
       .def_rw("seconds", &tms::train_result::seconds)
+      .def_rw("steps_done", &tms::train_result::steps_done)
+      .def_rw("first_step", &tms::train_result::first_step)
+      .def_rw("snapshot_step", &tms::train_result::snapshot_step)
       .def_prop_ro("K", &tms::train_result::K)
       .def_prop_rw(
           "W",
@@ -226,35 +260,53 @@ NB_MODULE(_tms, m) {
           },
           [](tms::train_result& r, const array_in<double>& a) { r.curve_loss = from_numpy(a); },
           nb::rv_policy::move)
-      .def_ro("snapshot_step", &tms::train_result::snapshot_step)
-      .def_prop_ro(
+      .def_prop_rw(
           "snapshot_W",
           [](const tms::train_result& r) {
             return to_numpy(r.snapshot_W, {r.snapshot_step.size(), static_cast<std::size_t>(r.K()),
                                            static_cast<std::size_t>(r.n), static_cast<std::size_t>(r.m)});
           },
-          nb::rv_policy::move)
-      .def_prop_ro(
+          [](tms::train_result& r, const array_in<float>& a) { r.snapshot_W = from_numpy(a); }, nb::rv_policy::move)
+      .def_prop_rw(
           "snapshot_b",
           [](const tms::train_result& r) {
             return to_numpy(r.snapshot_b, {r.snapshot_step.size(), static_cast<std::size_t>(r.K()),
                                            static_cast<std::size_t>(r.n)});
           },
-          nb::rv_policy::move)
-      .def_prop_ro(
+          [](tms::train_result& r, const array_in<float>& a) { r.snapshot_b = from_numpy(a); }, nb::rv_policy::move)
+      .def_prop_rw(
           "snapshot_loss",
           [](const tms::train_result& r) {
             return to_numpy(r.snapshot_loss, {r.snapshot_step.size(), static_cast<std::size_t>(r.K())});
           },
+          [](tms::train_result& r, const array_in<double>& a) { r.snapshot_loss = from_numpy(a); },
           nb::rv_policy::move);
   m.def("log_spaced_steps", &tms::log_spaced_steps, "steps"_a, "count"_a);
   m.def("curve_points", &tms::curve_points, "steps"_a);
 
   m.def("train", &train_with_signals, "config"_a, "progress"_a = nb::none(),
-        "snapshot_steps"_a = std::vector<std::int64_t>{},
-        "Trains with the GIL released. progress(steps_done, steps_total) is called about every 100 ms; "
-        "returning False cancels. Ctrl-C raises KeyboardInterrupt. snapshot_steps: steps after which every "
-        "instance's weights are copied (0 = the initial weights).");
+        "snapshot_steps"_a = std::vector<std::int64_t>{}, "init_W"_a = nb::none(), "init_b"_a = nb::none(),
+        "first_step"_a = 0, "callback_every"_a = 0, "on_step"_a = nb::none(),
+        "Trains with the GIL released. progress(steps_done, steps_total) (training steps) is called about "
+        "every 100 ms; returning False cancels. Ctrl-C raises KeyboardInterrupt. snapshot_steps: steps after "
+        "which every instance's weights are copied (0 = the initial weights). init_W [K, n, m], init_b [K, n]: "
+        "start from these weights; first_step: the data stream's first step. on_step(step, loss [K]) every "
+        "callback_every steps; returning False stops and returns the result so far.");
+  m.def(
+      "evaluate_loss",
+      [](const tms::train_config& c, const array_in<float>& W, const array_in<float>& b, std::int64_t samples,
+         std::uint64_t seed) {
+        std::vector<double> loss;
+        {
+          const std::vector<float> w = from_numpy(W), bb = from_numpy(b);
+          nb::gil_scoped_release release;
+          loss = tms::evaluate_loss(c, w, bb, samples, seed);
+        }
+        const std::size_t K = loss.size();
+        return to_numpy(std::move(loss), {K});
+      },
+      "config"_a, "W"_a, "b"_a, "samples"_a, "seed"_a);
+  m.def("evaluation_seed", &tms::evaluation_seed, "seed"_a);
 
   nb::class_<tms::instance_metrics>(m, "InstanceMetrics")
       .def_ro("norms", &tms::instance_metrics::norms)
@@ -439,6 +491,27 @@ NB_MODULE(_tms, m) {
       },
       "table"_a, "density"_a);
 
+  m.def(
+      "reported_loss_split",
+      [](const std::string& model, const array_in<float>& W, const array_in<float>& b,
+         const array_in<float>& importance, double density, const std::vector<double>& relative) -> nb::object {
+        auto [n, k] = check_W(W);
+        if (b.size() != static_cast<std::size_t>(n) || importance.size() != static_cast<std::size_t>(n))
+          throw std::invalid_argument("b, importance: expected " + std::to_string(n) + " entries each");
+        tms::loss_split t;
+        const bool linear = tms::parse_model(model) == tms::model_kind::linear;
+        if (!tms::reported_loss_split(t, linear, W.data(), b.data(), importance.data(), density, relative, n, k))
+          return nb::none();
+        nb::dict d;
+        d["feature_benefit"] = t.feature_benefit;
+        d["interference"] = t.interference;
+        d["bias"] = t.bias;
+        d[t.total_name] = t.total;
+        return d;
+      },
+      "model"_a, "W"_a, "b"_a, "importance"_a, "density"_a, "relative_density"_a,
+      "The loss split metrics.json reports (metrics.hpp: reported_loss_split), a dict, or None.");
+
   // Run folders: JSON crosses as text (json.loads on the Python side).
   m.def(
       "config_to_json", [](const tms::train_config& c) { return tms::io::config_to_json(c).dump(); },
@@ -451,16 +524,46 @@ NB_MODULE(_tms, m) {
       },
       "config"_a, "result"_a);
   m.def(
-      "prepare_run_dir", [](const std::string& dir) { tms::io::prepare_run_dir(dir); }, "dir"_a);
+      "config_from_json", [](const std::string& text) {
+        const auto j = nlohmann::json::parse(text, nullptr, false);
+        if (j.is_discarded()) throw tms::usage_error("config: not valid JSON");
+        return tms::io::config_from_json(j);
+      }, "text"_a);
   m.def(
       "write_run",
-      [](const std::string& dir, const tms::train_config& c, const tms::train_result& r) {
+      [](const std::string& dir, const tms::train_config& c, const tms::train_result& r, bool overwrite,
+         const std::string& init_from) {
         check_result(r);
-        tms::io::write_run(dir, c, r);
+        tms::io::run_dir_claim claim(dir, overwrite, "path");
+        tms::io::write_run(claim, c, r, init_from);
       },
-      "dir"_a, "config"_a, "result"_a);
+      "dir"_a, "config"_a, "result"_a, "overwrite"_a = false, "init_from"_a = "",
+      "Claims the folder (refused when another run writes it, or when it holds a finished run and not "
+      "overwrite) and writes the run folder atomically.");
   m.def(
-      "read_metrics", [](const std::string& dir) { return tms::io::read_metrics(dir).dump(); }, "dir"_a);
+      "read_run",
+      [](const std::string& dir) {
+        tms::io::run_folder f = tms::io::read_run(dir);
+        const auto K = static_cast<std::size_t>(f.K), n = static_cast<std::size_t>(f.n),
+                   k = static_cast<std::size_t>(f.m);
+        nb::dict arrays;
+        arrays["W"] = to_numpy(std::move(f.W), {K, n, k});
+        arrays["b"] = to_numpy(std::move(f.b), {K, n});
+        arrays["density"] = to_numpy(std::move(f.density), {K});
+        arrays["importance"] = to_numpy(std::move(f.importance), {K, n});
+        arrays["restart"] = to_numpy(std::move(f.restart), {K});
+        if (!f.snapshot_step.empty()) {
+          const std::size_t S = f.snapshot_step.size();
+          arrays["snapshot_steps"] = to_numpy(std::move(f.snapshot_step), {S});
+          arrays["snapshot_W"] = to_numpy(std::move(f.snapshot_W), {S, K, n, k});
+          arrays["snapshot_b"] = to_numpy(std::move(f.snapshot_b), {S, K, n});
+          arrays["snapshot_loss"] = to_numpy(std::move(f.snapshot_loss), {S, K});
+        }
+        return nb::make_tuple(f.metrics.dump(), arrays);
+      },
+      "dir"_a, "The run folder, every part checked (run_dir.hpp): (metrics.json's text, a dict of arrays).");
+  m.def(
+      "read_metrics", [](const std::string& dir) { return tms::io::read_run(dir).metrics.dump(); }, "dir"_a);
 
   m.def("cli_main", &cli_main_argv, "argv"_a,
         "Runs the tms command line (argv[0] is the program name) and returns its exit status.");

@@ -13,6 +13,7 @@ import numbers
 import os
 import sys
 import time
+import warnings
 from typing import Callable, Optional, Sequence, Union
 
 import numpy as np
@@ -157,13 +158,40 @@ def make_config(
 
 
 def config_from_dict(d: dict) -> "_tms.TrainConfig":
-    """The train_config that metrics.json's "config" (or Run.config) describes."""
-    importances = [v for v in d.get("importance", [])]
-    keys = ("model", "features", "hidden", "density", "relative_density", "restarts", "steps", "batch", "lr", "schedule", "beta1",
-            "beta2", "eps", "weight_decay", "init", "seed", "threads")
-    config = make_config(preset=d.get("preset", "reference"), importances=importances or None,
-                         **{k: d[k] for k in keys if k in d})
-    return config
+    """The train_config that metrics.json's "config" (or Run.config) describes, read by the engine's strict
+    reader (every key, its type and range). Raises ValueError naming the key."""
+    return _tms.config_from_json(json.dumps(d))
+
+
+# Names a notebook user coming from the companion notebook or ARENA tries, and the tms setting for each.
+_HINTS = {
+    "sparsity": "density, with density = 1 - S (sparsity S = 0.9 is density=0.1)",
+    "feature_sparsity": "density, with density = 1 - S (sparsity S = 0.9 is density=0.1)",
+    "S": "density, with density = 1 - S (sparsity S = 0.9 is density=0.1)",
+    "feature_probability": "density (the probability that a feature is active, 1 - S)",
+    "feature_prob": "density (the probability that a feature is active, 1 - S)",
+    "n_features": "features (n)",
+    "n_hidden": "hidden (m)",
+    "n_instances": "density, importances and restarts (K = |density| x |importances| x restarts)",
+    "num_features": "features (n)",
+    "num_hidden": "hidden (m)",
+    "d_hidden": "hidden (m)",
+    "feature_importance": "importance (a base, I_i = base**i, or n weights)",
+    "importance_base": "importance (a base, I_i = base**i, or n weights)",
+    "n_steps": "steps",
+    "num_steps": "steps",
+    "batch_size": "batch",
+    "learning_rate": "lr",
+    "relu": 'model ("relu" or "linear")',
+}
+
+
+def _unknown_setting(name: str) -> TypeError:
+    hint = _HINTS.get(name)
+    if hint is None:
+        return TypeError(f"train() got an unexpected keyword argument '{name}'; allowed: "
+                         + ", ".join(sorted(_SETTINGS)))
+    return TypeError(f"train() got an unexpected keyword argument '{name}'; the tms setting is {hint}")
 
 
 _SETTINGS = frozenset(inspect.signature(make_config).parameters)
@@ -195,13 +223,18 @@ class Run:
     frobenius_sq: np.ndarray  # [K] ||W||_F^2
     dims_per_feature: np.ndarray  # [K] m / ||W||_F^2
     represented: np.ndarray  # [K] int64, #{i : ||W_i|| > represented_norm}
-    # The expected loss split (see _decompose), in the training loss's normalisation: feature_benefit,
-    # interference, bias, total [K]. Linear: exact. ReLU output: the 0- and 1-sparse inputs only (paper §4.2);
-    # None for a ReLU run with per-feature relative densities.
+    # The expected loss split (the engine's reported_loss_split, metrics.hpp), in the training loss's
+    # normalisation, each [K]: linear: feature_benefit, interference, bias, expected_loss (exact). ReLU output:
+    # feature_benefit, interference, bias, one_sparse_loss: the inputs with at most one active feature only
+    # (paper §4.2), a lower bound near the loss as S -> 1 and near 0 at density 1. None for a ReLU run with
+    # per-feature relative densities.
     loss_decomposition: Optional[dict]
     seconds: float = 0.0  # training time
     threads: int = 0
     init_std: float = 0.0
+    steps_done: int = 0  # config["steps"], or fewer when a callback stopped training
+    first_step: int = 0  # the data stream's first step (an init_from run continues its source's stream)
+    init_from: Optional[str] = None  # the run folder (or "a Run in memory") this run started from
     path: Optional[str] = None  # the run folder it was loaded from or saved to
     # Weight snapshots (train(..., snapshots=...)): the steps [S], W [S, K, n, m], b [S, K, n] and the loss of
     # that step's batch [S, K] (NaN for step 0). None when none were asked for. Saved as snapshots.npz.
@@ -232,8 +265,10 @@ class Run:
         return _tms.gram(np.ascontiguousarray(self.W[k]))
 
     def select(self, indices) -> "Run":
-        """The run restricted to the given instances (the configuration is kept as it was)."""
-        idx = np.asarray(indices, dtype=np.int64)
+        """The run restricted to some instances, with NumPy's indexing semantics on the instance axis: an int
+        (negative counts from the end), a slice, a boolean mask of length K, or an integer array. The
+        configuration is kept as it was; the result always keeps the instance axis."""
+        idx = _instance_indices(indices, self.K)
         fields = {}
         for f in dataclasses.fields(self):
             v = getattr(self, f.name)
@@ -246,6 +281,40 @@ class Run:
             fields[f.name] = v
         fields["path"] = None
         return Run(**fields)
+
+    def evaluate(self, samples: int = 100_000, seed: int = 0) -> np.ndarray:
+        """Each instance's loss [K] on `samples` fresh samples of its own distribution (density, importance,
+        relative densities), by the training loss's definition, computed by the engine. The samples come from
+        an evaluation stream of `seed` that no training run draws from, shared by all instances."""
+        config = config_from_dict(self.config)
+        return _tms.evaluate_loss(config, np.ascontiguousarray(self.W, dtype=np.float32),
+                                  np.ascontiguousarray(self.b, dtype=np.float32), _as_int("samples", samples),
+                                  _as_seed(seed))
+
+    def to_dataframe(self):
+        """One row per instance (pandas): density, importance index, restart, loss, the measurements and the
+        loss split. Needs pandas."""
+        pd = _pandas()
+        return pd.DataFrame(self.rows())
+
+    def features_dataframe(self):
+        """The long per-feature table (pandas): one row per (instance, feature), with the instance's density
+        and restart, the feature i (numbered from 0, as in the arrays: I_i = base**i), its importance, ||W_i||,
+        superposition, D_i and b_i. Needs pandas."""
+        pd = _pandas()
+        K, n = self.K, self.n
+        return pd.DataFrame({
+            "instance": np.repeat(np.arange(K), n),
+            "density": np.repeat(self.density, n),
+            "importance_index": np.repeat(self.importance_index, n),
+            "restart": np.repeat(self.restart, n),
+            "feature": np.tile(np.arange(n), K),
+            "importance": self.importance.reshape(-1).astype(np.float64),
+            "norm": self.norms.reshape(-1),
+            "superposition": self.superposition.reshape(-1),
+            "dimensionality": self.dimensionality.reshape(-1),
+            "bias": self.b.reshape(-1).astype(np.float64),
+        })
 
     def best_restart_indices(self) -> list:
         """Per (density, importance), the instance whose restart reached the lowest final loss."""
@@ -262,8 +331,10 @@ class Run:
         "fitting each model multiple times and taking the solution with the lowest loss")."""
         return self.select(self.best_restart_indices())
 
-    def save(self, path: Union[str, os.PathLike]) -> str:
-        """Writes weights.npz and metrics.json with the engine's writer (the same folder `tms train` writes)."""
+    def save(self, path: Union[str, os.PathLike], overwrite: bool = False) -> str:
+        """Writes the run folder `tms train` writes (weights.npz, snapshots.npz when there are snapshots,
+        metrics.json) with the engine's writer. A folder that already holds a finished run is refused
+        (FileExistsError) unless overwrite=True; a folder another run is writing is refused (ValueError)."""
         path = os.fspath(path)
         config = config_from_dict(self.config)
         r = _tms.TrainResult()
@@ -285,13 +356,16 @@ class Run:
         r.curve_step = [int(s) for s in self.curve_steps]
         r.curve_loss = np.ascontiguousarray(self.loss_curve, dtype=np.float64)
         r.init_std, r.threads, r.seconds = float(self.init_std), int(self.threads), float(self.seconds)
-        _tms.prepare_run_dir(path)
+        r.steps_done, r.first_step = int(self.steps_done or self.config["steps"]), int(self.first_step)
         if self.snapshot_steps is not None:
-            tmp = os.path.join(path, "snapshots.tmp.npz")
-            np.savez_compressed(tmp, step=self.snapshot_steps, W=self.snapshot_W, b=self.snapshot_b,
-                                loss=self.snapshot_loss)
-            os.replace(tmp, os.path.join(path, SNAPSHOTS_FILE))
-        _tms.write_run(path, config, r)
+            r.snapshot_step = [int(s) for s in self.snapshot_steps]
+            r.snapshot_W = np.ascontiguousarray(self.snapshot_W, dtype=np.float32)
+            r.snapshot_b = np.ascontiguousarray(self.snapshot_b, dtype=np.float32)
+            r.snapshot_loss = np.ascontiguousarray(self.snapshot_loss, dtype=np.float64)
+        if not overwrite and os.path.isfile(os.path.join(path, "metrics.json")):
+            raise FileExistsError(f"path: '{path}' already holds a finished run; allowed: a new folder, or "
+                                  "save(..., overwrite=True) to replace it")
+        _tms.write_run(path, config, r, bool(overwrite), self.init_from or "")
         self.path = path
         return path
 
@@ -340,70 +414,112 @@ def _measure(W: np.ndarray) -> dict:
 
 
 def _decompose(model: str, W, b, importance, density, relative_density=None) -> Optional[dict]:
-    """The expected loss split into feature benefit (not attained), interference and a bias term, averaged over
-    the n features like the training loss (so comparable with Run.loss).
-
-    linear: exact (metrics.hpp): total is the expected training loss.
-    relu:   the paper's sparsity decomposition (§4.2, analysis_loss.hpp) keeps the inputs with at most one active
-            feature: feature_benefit = (1-S) S^(n-1) x sum_i I_i int (x - ReLU(|W_i|^2 x + b_i))^2 dx,
-            interference = (1-S) S^(n-1) x the sum over pairs i != j, bias = S^n x sum_i I_i ReLU(b_i)^2, each / n.
-            total is then a lower bound on the expected loss, close to it when S -> 1 (the rest is O((1-S)^2)).
-    With per-feature relative densities (paper E10) the linear split uses each feature's density; the ReLU split
-    assumes one density for all features, so it is left out (None) for such runs.
-    """
-    if relative_density is not None and model != "linear":
-        return None
-    keys = ("feature_benefit", "interference", "bias", "total")
-    K, n = W.shape[0], W.shape[1]
-    out = {key: np.zeros(K) for key in keys}
-    for k in range(K):
-        args = (np.ascontiguousarray(W[k]), np.ascontiguousarray(b[k]),
-                np.ascontiguousarray(importance[k], dtype=np.float32), float(density[k]))
-        if model == "linear":
-            if relative_density is not None:
-                per_feature = np.minimum(1.0, float(density[k]) * np.asarray(relative_density, dtype=np.float64))
-                args = args[:3] + (np.ascontiguousarray(per_feature),)
-            t = _tms.linear_loss_decomposition(*args)
-            for key in keys:
-                out[key][k] = getattr(t, key)
-        else:
-            t = _tms.relu_loss_decomposition(*args)
-            p = float(density[k])
-            one = p * (1.0 - p) ** (n - 1)
-            out["feature_benefit"][k] = one * t.feature_benefit / n
-            out["interference"][k] = one * t.interference / n
-            out["bias"][k] = (1.0 - p) ** n * t.l0 / n
-            out["total"][k] = t.expected_one_sparse / n
+    """The loss split of every instance, by the engine (metrics.hpp: reported_loss_split): see Run."""
+    relative = [float(v) for v in relative_density] if relative_density is not None else []
+    out = None
+    for k in range(W.shape[0]):
+        t = _tms.reported_loss_split(model, np.ascontiguousarray(W[k]), np.ascontiguousarray(b[k]),
+                                     np.ascontiguousarray(importance[k], dtype=np.float32), float(density[k]),
+                                     relative)
+        if t is None:
+            return None
+        if out is None:
+            out = {key: np.zeros(W.shape[0]) for key in t}
+        for key, v in t.items():
+            out[key][k] = v
     return out
 
 
+def _instance_indices(indices, K: int) -> np.ndarray:
+    """NumPy's indexing of one axis of length K, as an integer array (always 1-D)."""
+    if isinstance(indices, slice):
+        return np.arange(K)[indices]
+    if isinstance(indices, (bool, np.bool_)):
+        raise TypeError("indices: a single boolean is not an instance index")
+    if isinstance(indices, numbers.Integral):
+        k = int(indices)
+        if not -K <= k < K:
+            raise IndexError(f"indices: instance {k} is out of range for {K} instances")
+        return np.array([k % K], dtype=np.int64)
+    array = np.asarray(indices)
+    if array.dtype == np.bool_:
+        if array.shape != (K,):
+            raise IndexError(f"indices: a boolean mask of shape {array.shape}; allowed: shape ({K},)")
+        return np.flatnonzero(array)
+    if array.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    if not np.issubdtype(array.dtype, np.integer) or array.ndim != 1:
+        raise TypeError("indices: expected an int, a slice, a boolean mask or a 1-D integer array")
+    if array.min() < -K or array.max() >= K:
+        raise IndexError(f"indices: out of range for {K} instances")
+    return np.where(array < 0, array + K, array).astype(np.int64)
+
+
+def _pandas():
+    try:
+        import pandas
+    except ImportError as e:  # an optional dependency
+        raise ImportError("tables need pandas: pip install pandas") from e
+    return pandas
+
+
 def _assemble(config: dict, W, b, density, importance, density_index, importance_index, restart, stream_seed,
-              loss, loss_curve, curve_steps, seconds, threads, init_std, path=None, snapshots=None) -> Run:
+              loss, loss_curve, curve_steps, seconds, threads, init_std, steps_done, first_step, init_from=None,
+              path=None, snapshots=None) -> Run:
     snapshots = snapshots or {}
     return Run(config=config, W=W, b=b, density=density, importance=importance, density_index=density_index,
                importance_index=importance_index, restart=restart, stream_seed=stream_seed, loss=loss,
                loss_curve=loss_curve, curve_steps=curve_steps, **_measure(W),
                loss_decomposition=_decompose(config["model"], W, b, importance, density,
-                                            config.get("relative_density") or None),
-              seconds=seconds,
-               threads=threads, init_std=init_std, path=path, **snapshots)
+                                             config.get("relative_density") or None),
+               seconds=seconds, threads=threads, init_std=init_std, steps_done=steps_done, first_step=first_step,
+               init_from=init_from, path=path, **snapshots)
 
 
 class _ProgressLine:
-    """A progress line on stderr, like the command line's."""
+    """A progress line on stderr, like the command line's (training steps, not instance-steps)."""
 
     def __init__(self):
         self.start = time.monotonic()
 
-    def __call__(self, done: int, total: int) -> bool:
+    def __call__(self, done: float, total: int) -> bool:
         secs = time.monotonic() - self.start
         rate = done / secs if secs > 0 else 0
         eta = (total - done) / rate if rate > 0 else 0
-        sys.stderr.write(f"\r  {100.0 * done / max(total, 1):5.1f}%  {rate:.3g} model-steps/s  ETA {eta:.0f} s   ")
-        if done == total:
+        sys.stderr.write(f"\r  {100.0 * done / max(total, 1):5.1f}%  step {done:.0f} of {total}  "
+                         f"{rate:.3g} steps/s  ETA {eta:.0f} s   ")
+        if done >= total:
             sys.stderr.write("\n")
         sys.stderr.flush()
         return True
+
+
+class _TqdmProgress:
+    """progress=True with tqdm installed: a tqdm bar over the training steps."""
+
+    def __init__(self, tqdm, total: int):
+        self.bar = tqdm(total=total, unit="step", dynamic_ncols=True)
+        self.shown = 0
+
+    def __call__(self, done: float, total: int) -> bool:
+        step = int(done)
+        if step > self.shown:
+            self.bar.update(step - self.shown)
+            self.shown = step
+        return True
+
+    def close(self):
+        self.bar.close()
+
+
+def _progress_callback(progress, steps: int):
+    if progress is True:
+        try:
+            from tqdm.auto import tqdm
+        except ImportError:
+            return _ProgressLine()
+        return _TqdmProgress(tqdm, steps)
+    return progress or None
 
 
 def snapshot_schedule(snapshots, steps: int) -> list:
@@ -420,8 +536,10 @@ def snapshot_schedule(snapshots, steps: int) -> list:
     return [_as_int("snapshots", s) for s in snapshots]
 
 
-def train(*, progress: Union[bool, Callable[[int, int], Optional[bool]], None] = None,
-          snapshots: Union[int, Sequence[int], None] = None, **settings) -> Run:
+def train(*, progress: Union[bool, Callable[[float, int], Optional[bool]], None] = None,
+          snapshots: Union[int, Sequence[int], None] = None, init_from: Union["Run", str, os.PathLike, None] = None,
+          callback: Optional[Callable[[int, np.ndarray], Optional[bool]]] = None, callback_every: int = 100,
+          **settings) -> Run:
     """Trains K toy models and returns their weights, loss curves and measurements as NumPy arrays.
 
     Settings are those of make_config (and of `tms train`): preset, model ("linear" or "relu"), features,
@@ -429,13 +547,22 @@ def train(*, progress: Union[bool, Callable[[int, int], Optional[bool]], None] =
     beta2, eps, weight_decay, init, seed, threads. Unset ones take the preset's defaults. The same settings and
     seed give the same bits as `tms train`.
 
-    progress: True draws a progress line on stderr; a callable(steps_done, steps_total) is called about every
-    100 ms and may return False to stop. Training runs without the GIL; Ctrl-C raises KeyboardInterrupt.
+    progress: True draws a progress bar (tqdm when installed, else a line on stderr); a
+    callable(steps_done, steps_total), in training steps, is called about every 100 ms and may return False to
+    cancel (KeyboardInterrupt). Training runs without the GIL; Ctrl-C raises KeyboardInterrupt.
     Raises ValueError (bad settings) or RuntimeError (e.g. a loss that turned NaN) with the engine's message.
 
     snapshots: also keep every instance's weights after some steps (learning dynamics): an int N for step 0 and
     about N log-spaced steps, or a list of steps. They land in run.snapshot_steps, snapshot_W [S, K, n, m],
     snapshot_b, snapshot_loss; the training itself (and so the final weights) is unchanged.
+
+    init_from: a Run or a run folder to start from (its final weights; the same model, n, m and instances),
+    e.g. to train longer. AdamW's moments start from zero, and batches continue the earlier run's data stream
+    (run.first_step), so no batch is seen twice. Unset settings are taken from that run, not the preset.
+
+    callback: f(step, loss) every `callback_every` steps (and after the last), loss [K] each instance's mean
+    training loss since the previous call. Returning False stops training; the Run is returned as it stands,
+    with run.steps_done the steps done (its loss is then the mean over the last callback window).
 
         run = tms.train(model="relu", features=20, hidden=5, importance=0.7, density=[1, 0.1, 0.01],
                         steps=10_000, seed=0)
@@ -443,14 +570,44 @@ def train(*, progress: Union[bool, Callable[[int, int], Optional[bool]], None] =
     """
     unknown = sorted(set(settings) - _SETTINGS)
     if unknown:
-        raise TypeError(f"train() got an unexpected keyword argument '{unknown[0]}'")
+        raise _unknown_setting(unknown[0])
+    source = None
+    if init_from is not None:
+        source = init_from if isinstance(init_from, Run) else load(init_from)
+        base = dict(source.config)
+        for key in ("optimizer",):
+            base.pop(key, None)
+        if "importance" in base:
+            base["importances"] = base.pop("importance")
+        if "importance" in settings or "importances" in settings:
+            base.pop("importances", None)
+        settings = {**base, **settings}
     config = make_config(**settings)
-    callback = _ProgressLine() if progress is True else (progress or None)
-    result = _tms.train(config, callback, snapshot_schedule(snapshots, config.steps))
-    return _from_result(config, result)
+    for line in config.warnings():
+        warnings.warn(line, stacklevel=2)
+    kwargs = {}
+    init_label = None
+    if source is not None:
+        if (source.model, source.n, source.m, source.K) != (_tms.model_name(config.model), config.features,
+                                                              config.hidden, config.instance_count()):
+            raise ValueError(f"init_from: a {source.model} run of K={source.K}, n={source.n}, m={source.m}; "
+                             f"allowed: the same model and sizes as this run")
+        kwargs = dict(init_W=np.ascontiguousarray(source.W, dtype=np.float32),
+                      init_b=np.ascontiguousarray(source.b, dtype=np.float32),
+                      first_step=int(source.first_step) + int(source.steps_done or source.config["steps"]))
+        init_label = source.path or "a Run in memory"
+    if callback is not None:
+        kwargs.update(callback_every=_as_int("callback_every", callback_every), on_step=callback)
+    on_progress = _progress_callback(progress, config.steps)
+    try:
+        result = _tms.train(config, on_progress, snapshot_schedule(snapshots, config.steps), **kwargs)
+    finally:
+        if isinstance(on_progress, _TqdmProgress):
+            on_progress.close()
+    return _from_result(config, result, init_label)
 
 
-def _from_result(config: "_tms.TrainConfig", r: "_tms.TrainResult") -> Run:
+def _from_result(config: "_tms.TrainConfig", r: "_tms.TrainResult", init_from: Optional[str] = None) -> Run:
     insts = r.instances
     return _assemble(
         config=json.loads(_tms.config_to_json(config)),
@@ -468,6 +625,9 @@ def _from_result(config: "_tms.TrainConfig", r: "_tms.TrainResult") -> Run:
         seconds=float(r.seconds),
         threads=int(r.threads),
         init_std=float(r.init_std),
+        steps_done=int(r.steps_done),
+        first_step=int(r.first_step),
+        init_from=init_from,
         snapshots=_snapshots_of(r),
     )
 
@@ -486,46 +646,40 @@ def _num(v) -> float:
 def load(path: Union[str, os.PathLike]) -> Run:
     """The run in a folder written by `tms train`, tms.train(...).save() or `tms reproduce`.
 
-    Arrays come from weights.npz, the configuration and loss curves from metrics.json, and the measurements are
-    recomputed from W by the engine. Raises ValueError with the engine's message for a folder that holds no
-    finished run.
+    The engine's reader checks the whole folder first (metrics.json's keys, types and lengths against its
+    configuration, the weights' size and CRC-32 against those metrics.json recorded, the arrays' shapes,
+    finite weights); the measurements are then recomputed from W by the engine. Raises ValueError with one
+    line for a folder that holds no finished run, or a broken one (a parent folder of runs: it names them).
     """
     path = os.fspath(path)
-    doc = json.loads(_tms.read_metrics(path))
-    npz = os.path.join(path, "weights.npz")
-    if not os.path.exists(npz):
-        raise ValueError(f"run: '{path}' holds metrics.json but no weights.npz")
-    with np.load(npz) as z:
-        arrays = {key: z[key] for key in z.files}
+    text, arrays = _tms.read_run(path)
+    doc = json.loads(text)
     config = doc["config"]
     insts = doc["instances"]
-    density = arrays["density"].astype(np.float64)
-    density_list = [float(d) for d in config["density"]]
-    density_index = np.array([density_list.index(float(d)) if float(d) in density_list else -1 for d in density],
-                             dtype=np.int64)
-    run = doc.get("run", {})
+    run = doc["run"]
     snapshots = None
-    if os.path.exists(os.path.join(path, SNAPSHOTS_FILE)):
-        with np.load(os.path.join(path, SNAPSHOTS_FILE)) as z:
-            snapshots = dict(snapshot_steps=z["step"].astype(np.int64), snapshot_W=z["W"], snapshot_b=z["b"],
-                             snapshot_loss=z["loss"])
+    if "snapshot_steps" in arrays:
+        snapshots = {key: arrays[key] for key in ("snapshot_steps", "snapshot_W", "snapshot_b", "snapshot_loss")}
     return _assemble(
         config=config,
-        W=arrays["W"].astype(np.float32, copy=False),
-        b=arrays["b"].astype(np.float32, copy=False),
-        density=density,
-        importance=arrays["importance"].astype(np.float32, copy=False),
-        density_index=density_index,
+        W=arrays["W"],
+        b=arrays["b"],
+        density=arrays["density"],
+        importance=arrays["importance"],
+        density_index=np.array([i["density_index"] for i in insts], dtype=np.int64),
         importance_index=np.array([i["importance_index"] for i in insts], dtype=np.int64),
-        restart=arrays["restart"].astype(np.int64, copy=False),
+        restart=arrays["restart"],
         stream_seed=np.array([i["stream_seed"] for i in insts], dtype=np.uint64),
         loss=np.array([_num(i["loss"]) for i in insts], dtype=np.float64),
         loss_curve=np.array([[_num(v) for v in i["loss_curve"]] for i in insts], dtype=np.float64).reshape(
             len(insts), len(doc["curve_steps"])),
         curve_steps=np.array(doc["curve_steps"], dtype=np.int64),
-        seconds=float(run.get("seconds", 0.0)),
-        threads=int(run.get("threads", 0)),
-        init_std=float(run.get("init_std", 0.0)),
+        seconds=float(run["seconds"]),
+        threads=int(run["threads"]),
+        init_std=float(run["init_std"]),
+        steps_done=int(run["steps_done"]),
+        first_step=int(run["first_step"]),
+        init_from=run.get("init_from"),
         path=path,
         snapshots=snapshots,
     )

@@ -44,6 +44,7 @@ struct train_flags {
       batch, lr, schedule, beta1, beta2, eps, weight_decay, init, seed, threads;
   std::string out = "runs/latest";
   bool quiet = false;
+  bool overwrite = false;
 };
 
 std::string fmt_default(double v) {
@@ -65,9 +66,10 @@ class progress_line {
       const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
       const double rate = secs > 0 ? p.steps_done / secs : 0;
       const double eta = rate > 0 ? (p.steps_total - p.steps_done) / rate : 0;
-      std::fprintf(stderr, "\r  %5.1f%%  %.3g model-steps/s  ETA %.0f s   ",
-                   100.0 * p.steps_done / p.steps_total, rate, eta);
-      if (p.steps_done == p.steps_total) std::fprintf(stderr, "\n");
+      std::fprintf(stderr, "\r  %5.1f%%  step %.0f of %lld  %.3g steps/s  ETA %.0f s   ",
+                   100.0 * p.steps_done / p.steps_total, p.steps_done, static_cast<long long>(p.steps_total),
+                   rate, eta);
+      if (p.steps_done >= p.steps_total) std::fprintf(stderr, "\n");
       std::fflush(stderr);
     }
     return !interrupted.load();
@@ -123,10 +125,14 @@ void run_train(const train_flags& f, CLI::App& app) {
   }
   if (given("--threads")) c.threads = parse_int(f.threads, "threads");
   c.validate();
+  io::check_run_fits(c, 0);
+  for (const auto& w : c.warnings()) std::fprintf(stderr, "tms: warning: %s\n", w.c_str());
 
+  // The folder is claimed before training (refused when in use or finished, unless --overwrite) and its
+  // previous run is replaced only once this one has been written.
   const std::filesystem::path out = f.out;
-  const bool existed = std::filesystem::exists(out);
-  io::prepare_run_dir(out);
+  io::run_dir_claim claim(out, f.overwrite);
+  train_options options;
   if (!f.quiet)
     std::fprintf(stderr, "tms: training %lld %s model(s), n=%d m=%d, %d steps, batch %d, preset %s -> %s\n",
                  static_cast<long long>(c.instance_count()), std::string(model_name(c.model)).c_str(),
@@ -138,17 +144,16 @@ void run_train(const train_flags& f, CLI::App& app) {
   auto previous = std::signal(SIGINT, on_sigint);
   try {
     progress_line progress(!f.quiet && ::isatty(STDERR_FILENO));
-    const train_result result = train(c, std::ref(progress));
-    io::write_run(out, c, result);
+    options.progress = std::ref(progress);
+    const train_result result = train(c, options);
+    io::write_run(claim, c, result);
     if (!f.quiet)
       std::printf("wrote %s/weights.npz and metrics.json (%.2f s, %d threads); see: tms analyze %s\n",
                   out.c_str(), result.seconds, result.threads, out.c_str());
     std::signal(SIGINT, previous);
   } catch (...) {
     std::signal(SIGINT, previous);
-    std::error_code ec;
-    if (!existed) std::filesystem::remove(out, ec);  // only removes the folder if it is still empty
-    throw;
+    throw;  // the claim removes a folder it created and left empty
   }
 }
 
@@ -195,6 +200,8 @@ command add_train_command(CLI::App& root) {
       std::to_string(d.threads), "INT");
   opt("--out,-o", flags->out, "Run folder to write", flags->out, "DIR");
   app->add_flag("--quiet,-q", flags->quiet, "No progress or summary output");
+  app->add_flag("--overwrite", flags->overwrite,
+                "Replace a finished run in --out (only once the new run has finished)");
   return {app, [flags, app]() { run_train(*flags, *app); }};
 }
 

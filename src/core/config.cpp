@@ -1,5 +1,6 @@
 #include "core/config.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <limits>
@@ -35,6 +36,16 @@ void check_real(std::string_view field, double v, double lo, bool lo_open, doubl
 }
 
 constexpr double inf = std::numeric_limits<double>::infinity();
+constexpr double float_max = std::numeric_limits<float>::max();
+
+// I_i in double, before the rounding to float that training uses.
+double importance_exact(const importance_spec& spec, int i) {
+  return spec.values.empty() ? std::pow(spec.base, i) : spec.values[i];
+}
+
+std::string describe(const importance_spec& spec) {
+  return spec.values.empty() ? "base " + fmt(spec.base) : "the explicit list";
+}
 
 }  // namespace
 
@@ -54,7 +65,32 @@ void train_config::validate() const {
                                " weights, or a single base");
       for (double v : spec.values) check_real("importance", v, 0, false, inf, true);
     }
+    // Training multiplies float32 errors by I_i: an I_i beyond float32 makes every step's loss infinite.
+    for (int i = 0; i < features; ++i)
+      if (importance_exact(spec, i) > float_max)
+        fail("importance", describe(spec) + " gives I_" + std::to_string(i) + " = " +
+                               fmt(importance_exact(spec, i)) +
+                               ", beyond float32 (3.4e38); allowed: importances up to 3.4e38 (features are "
+                               "numbered from 0, I_i = base^i)");
   }
+  // Repeated values would train bit-identical models (the same stream, the same init): never what was meant.
+  std::vector<double> sorted_density = density;
+  std::sort(sorted_density.begin(), sorted_density.end());
+  const auto same_density = std::adjacent_find(sorted_density.begin(), sorted_density.end());
+  if (same_density != sorted_density.end())
+    fail("density", fmt(*same_density) +
+                        " is listed more than once, which would train identical models; allowed: distinct "
+                        "values (for differently initialised copies use restarts)");
+  std::vector<std::pair<std::vector<float>, std::size_t>> vectors;
+  for (std::size_t q = 0; q < importance.size(); ++q)
+    vectors.emplace_back(importance_values(importance[q], features), q);
+  std::sort(vectors.begin(), vectors.end());
+  for (std::size_t j = 1; j < vectors.size(); ++j)
+    if (vectors[j].first == vectors[j - 1].first)
+      fail("importance", "entries " + std::to_string(vectors[j - 1].second) + " and " +
+                             std::to_string(vectors[j].second) +
+                             " give the same importance vector, which would train identical models; allowed: "
+                             "distinct importances (for differently initialised copies use restarts)");
   if (!relative_density.empty()) {
     if (static_cast<int>(relative_density.size()) != features)
       fail("relative_density", "has " + std::to_string(relative_density.size()) +
@@ -78,6 +114,21 @@ void train_config::validate() const {
   if (static_cast<std::int64_t>(batch) * features > (std::int64_t{1} << 31))
     fail("batch", "batch x features = " + std::to_string(static_cast<std::int64_t>(batch) * features) +
                       "; allowed: at most 2^31");
+}
+
+std::vector<std::string> train_config::warnings() const {
+  std::vector<std::string> out;
+  for (const auto& spec : importance) {
+    const std::vector<float> I = importance_values(spec, features);
+    for (int i = 0; i < features; ++i)
+      if (I[i] == 0.0f && importance_exact(spec, i) > 0) {
+        out.push_back("importance: " + describe(spec) + " underflows to 0 in float32 from I_" +
+                      std::to_string(i) + " on (" + fmt(importance_exact(spec, i)) +
+                      "): those features carry no weight in the loss and stay unlearned");
+        break;
+      }
+  }
+  return out;
 }
 
 std::int64_t train_config::instance_count() const {

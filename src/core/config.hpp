@@ -59,6 +59,9 @@ struct train_config {
 
   // Throws usage_error naming the first field that is out of range and what is allowed.
   void validate() const;
+  // What is allowed but likely unintended (importances that underflow to 0 in float32), one line each; the
+  // front doors print them (CLI) or raise Python warnings. Assumes a valid config.
+  std::vector<std::string> warnings() const;
   std::int64_t instance_count() const;
 };
 

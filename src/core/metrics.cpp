@@ -1,7 +1,10 @@
 #include "core/metrics.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
+
+#include "core/analysis_loss.hpp"
 
 namespace tms {
 
@@ -74,6 +77,23 @@ linear_loss_terms linear_loss_decomposition(const float* W, const float* b, cons
   out.bias /= n;
   out.total = out.feature_benefit + out.interference + out.bias;
   return out;
+}
+
+bool reported_loss_split(loss_split& out, bool linear, const float* W, const float* b, const float* importance,
+                         double density, const std::vector<double>& relative, int n, int m) {
+  if (linear) {
+    std::vector<double> per_feature(n, density);
+    for (int i = 0; i < n && !relative.empty(); ++i) per_feature[i] = std::min(1.0, density * relative[i]);
+    const linear_loss_terms t = linear_loss_decomposition(W, b, importance, per_feature.data(), n, m);
+    out = {t.feature_benefit, t.interference, t.bias, t.total, "expected_loss"};
+    return true;
+  }
+  if (!relative.empty()) return false;
+  const relu_loss_terms t = relu_loss_decomposition(W, b, importance, density, n, m);
+  const double one = density * std::pow(1.0 - density, n - 1);  // P(exactly one given feature active)
+  out = {one * t.feature_benefit / n, one * t.interference / n, std::pow(1.0 - density, n) * t.l0 / n,
+         t.expected_one_sparse / n, "one_sparse_loss"};
+  return true;
 }
 
 }  // namespace tms

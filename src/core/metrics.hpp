@@ -46,4 +46,25 @@ linear_loss_terms linear_loss_decomposition(const float* W, const float* b, cons
 linear_loss_terms linear_loss_decomposition(const float* W, const float* b, const float* importance,
                                             const double* density, int n, int m);
 
+// The loss split reported for a trained instance (metrics.json, Run.loss_decomposition), each term averaged
+// over the n features like the training loss, so comparable with it:
+//   linear: exact (linear_loss_decomposition): feature_benefit + interference + bias = expected_loss, the
+//           expected training loss;
+//   relu:   the paper's sparsity split (§4.2, relu_loss_decomposition), which keeps only the inputs with at
+//           most one active feature: feature_benefit = (1-S) S^(n-1) x its sum, interference likewise,
+//           bias = S^n L_0, and one_sparse_loss = their sum, the expected loss restricted to those inputs: a
+//           lower bound, close to the loss as S -> 1 and near 0 at 1 - S = 1 (where no input is that sparse).
+// The last term's name says which: "expected_loss" or "one_sparse_loss".
+struct loss_split {
+  double feature_benefit = 0;
+  double interference = 0;
+  double bias = 0;
+  double total = 0;
+  const char* total_name = "expected_loss";
+};
+// `density` is the instance's; `relative` [n] the per-feature multipliers or empty. The ReLU split assumes
+// one density for every feature, so with relative densities it has none (returns false).
+bool reported_loss_split(loss_split& out, bool linear, const float* W, const float* b, const float* importance,
+                         double density, const std::vector<double>& relative, int n, int m);
+
 }  // namespace tms

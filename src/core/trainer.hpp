@@ -16,12 +16,36 @@
 namespace tms {
 
 struct train_progress {
-  std::int64_t steps_done = 0;   // summed over instances
-  std::int64_t steps_total = 0;  // K x steps
+  double steps_done = 0;         // training steps, the mean over instances (instance_steps_done / K)
+  std::int64_t steps_total = 0;  // the config's steps
+  std::int64_t instance_steps_done = 0;   // summed over instances
+  std::int64_t instance_steps_total = 0;  // K x steps
 };
 
 // Called about every 100 ms from the calling thread; return false to cancel (train throws cancelled_error).
 using progress_fn = std::function<bool(const train_progress&)>;
+
+// Called from the calling thread when every instance has done `step` steps, with each instance's mean loss
+// over the steps since the previous call [K]; return false to stop there (train returns what it has).
+using step_fn = std::function<bool(std::int64_t step, const std::vector<double>& loss)>;
+
+struct train_options {
+  progress_fn progress;
+  // Steps after which every instance's weights are copied (each in [0, steps], any order, duplicates
+  // ignored; 0 = the initial weights), for learning-dynamics studies; none: no extra work in the loop.
+  std::vector<std::int64_t> snapshot_steps;
+  // Start from these weights instead of the init ([K][n][m] and [K][n], e.g. an earlier run's, to train
+  // longer); empty: init_params. AdamW's moments start from zero either way.
+  std::vector<float> init_W, init_b;
+  // Batches of step t are the stream's step first_step + t: a run continued from another of `steps` steps
+  // passes first_step = steps, so it never sees a batch again.
+  std::int64_t first_step = 0;
+  // With on_step: every instance pauses every `callback_every` steps (and after the last) for on_step.
+  int callback_every = 0;
+  step_fn on_step;
+  // Refuse (usage_error) a run whose estimated memory exceeds this many bytes; 0: the machine's memory.
+  std::int64_t memory_limit = 0;
+};
 
 struct train_result {
   int n = 0;
@@ -39,7 +63,10 @@ struct train_result {
   std::vector<float> snapshot_b;            // [S][K][n]
   std::vector<double> snapshot_loss;        // [S][K] the loss of that step's batch (NaN for step 0)
   double init_std = 0;
-  int threads = 0;  // resolved thread count
+  std::int64_t steps_done = 0;   // the config's steps, or fewer when on_step stopped the run
+  std::int64_t first_step = 0;   // train_options::first_step
+  bool initialised = false;      // started from train_options::init_W / init_b
+  int threads = 0;  // threads that trained: the resolved count, at most one per instance
   double seconds = 0;
   std::int64_t K() const { return static_cast<std::int64_t>(instances.size()); }
 };
@@ -52,11 +79,21 @@ int curve_points(int steps);
 // to restart r of a sweep with seed s when init is "independent".
 std::uint64_t instance_stream_seed(const train_config& config, const instance_spec& instance);
 
-// Validates the config, then trains. Throws usage_error, run_error (a non-finite loss) or cancelled_error.
-// `snapshot_steps` (each in [0, steps], any order, duplicates ignored) asks for copies of every instance's
-// weights after those steps, for learning-dynamics studies; without it the training loop does no extra work.
+// Validates the config and the options, checks the run fits in memory, then trains. Throws usage_error,
+// run_error (a non-finite loss or weights) or cancelled_error. Stopped by on_step, the result holds the
+// weights after steps_done steps, loss curves up to there and final_loss = the mean over the last
+// callback window.
+train_result train(const train_config& config, const train_options& options);
 train_result train(const train_config& config, const progress_fn& progress = {},
                    const std::vector<std::int64_t>& snapshot_steps = {});
+
+// The memory train() needs, in bytes (an estimate that errs high): weights and curves of every instance,
+// snapshots, each worker's workspace, and the training states (every instance's with on_step).
+std::int64_t train_memory_bytes(const train_config& config, std::size_t snapshot_count, bool every_state);
+
+// The machine's physical memory in bytes (0 when unknown).
+std::int64_t physical_memory_bytes();
+
 
 // How train() hands out work to `workers` threads: groups of instances (indices into out.instances), largest
 // first, each trained start to finish by one thread (several instances in lock-step). Instances that draw

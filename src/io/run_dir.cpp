@@ -1,9 +1,15 @@
 #include "io/run_dir.hpp"
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <cstring>
 #include <fstream>
+#include <limits>
 #include <sstream>
 
 #include "core/errors.hpp"
@@ -17,6 +23,10 @@ namespace tms::io {
 using nlohmann::json;
 
 namespace {
+
+constexpr const char* weights_file = "weights.npz";
+constexpr const char* snapshots_file = "snapshots.npz";
+constexpr const char* metrics_file = "metrics.json";
 
 // Measurements are float32 quantities; writing them at float precision keeps metrics.json readable.
 json rounded(double v) {
@@ -33,6 +43,12 @@ json rounded(const std::vector<double>& v) {
   json out = json::array();
   for (double x : v) out.push_back(rounded(x));
   return out;
+}
+
+json digest_json(const file_digest& d) {
+  char hex[9];
+  std::snprintf(hex, sizeof hex, "%08x", d.crc32);
+  return json{{"bytes", d.bytes}, {"crc32", hex}};
 }
 
 }  // namespace
@@ -67,7 +83,136 @@ json config_to_json(const train_config& c) {
               {"threads", c.threads}};
 }
 
-json run_to_json(const train_config& c, const train_result& r) {
+// ---------------------------------------------------------------------------------------------------------
+// Strict reading of JSON: every accessor names the path of the value it rejects.
+
+namespace {
+
+struct json_reader {
+  std::string prefix;  // "run: DIR/metrics.json: "
+
+  [[noreturn]] void fail(const std::string& where, const std::string& what) const {
+    throw usage_error(prefix + where + " " + what + "; allowed: a run folder as tms writes it");
+  }
+  const json& key(const json& obj, const std::string& where, const char* name) const {
+    if (!obj.is_object()) fail(where, "is not an object");
+    const auto it = obj.find(name);
+    if (it == obj.end()) fail(where.empty() ? std::string(name) : where + "." + name, "is missing");
+    return *it;
+  }
+  double number(const json& j, const std::string& where, bool null_allowed = false) const {
+    if (null_allowed && j.is_null()) return std::nan("");
+    if (!j.is_number()) fail(where, null_allowed ? "is not a number or null" : "is not a number");
+    const double v = j.get<double>();
+    if (!std::isfinite(v)) fail(where, "is not finite");
+    return v;
+  }
+  std::int64_t integer(const json& j, const std::string& where, std::int64_t lo, std::int64_t hi) const {
+    if (!j.is_number_integer()) fail(where, "is not an integer");
+    if (j.is_number_unsigned() && j.get<std::uint64_t>() > static_cast<std::uint64_t>(hi))
+      fail(where, "is out of range");
+    const std::int64_t v = j.get<std::int64_t>();
+    if (v < lo || v > hi) fail(where, "is " + std::to_string(v) + ", outside [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
+    return v;
+  }
+  std::uint64_t unsigned_integer(const json& j, const std::string& where) const {
+    if (!j.is_number_unsigned() && !(j.is_number_integer() && j.get<std::int64_t>() >= 0))
+      fail(where, "is not a non-negative integer");
+    return j.get<std::uint64_t>();
+  }
+  std::string string(const json& j, const std::string& where) const {
+    if (!j.is_string()) fail(where, "is not a string");
+    return j.get<std::string>();
+  }
+  const json& array(const json& j, const std::string& where, std::optional<std::size_t> length = {}) const {
+    if (!j.is_array()) fail(where, "is not a list");
+    if (length && j.size() != *length)
+      fail(where, "has " + std::to_string(j.size()) + " entries, not " + std::to_string(*length));
+    return j;
+  }
+  std::vector<double> numbers(const json& j, const std::string& where, std::optional<std::size_t> length = {},
+                              bool null_allowed = false) const {
+    array(j, where, length);
+    std::vector<double> out;
+    out.reserve(j.size());
+    for (std::size_t i = 0; i < j.size(); ++i) out.push_back(number(j[i], where + "[" + std::to_string(i) + "]", null_allowed));
+    return out;
+  }
+};
+
+std::string key_path(const std::string& where, const char* name) {
+  return where.empty() ? name : where + "." + name;
+}
+
+train_config config_from(const json_reader& r, const json& j, const std::string& where) {
+  if (!j.is_object()) r.fail(where, "is not an object");
+  auto get = [&](const char* name) -> const json& { return r.key(j, where, name); };
+  const std::string preset = r.string(get("preset"), key_path(where, "preset"));
+  train_config c;
+  try {
+    c = preset_config(preset);
+  } catch (const usage_error& e) {
+    r.fail(key_path(where, "preset"), std::string("is not a preset (") + e.what() + ")");
+  }
+  auto as_int = [&](const char* name) {
+    return static_cast<int>(r.integer(get(name), key_path(where, name), std::numeric_limits<int>::min(),
+                                      std::numeric_limits<int>::max()));
+  };
+  auto as_real = [&](const char* name) { return r.number(get(name), key_path(where, name)); };
+  try {
+    c.model = parse_model(r.string(get("model"), key_path(where, "model")), key_path(where, "model"));
+    c.schedule = parse_schedule(r.string(get("schedule"), key_path(where, "schedule")), key_path(where, "schedule"));
+    c.init = parse_init(r.string(get("init"), key_path(where, "init")), key_path(where, "init"));
+  } catch (const usage_error& e) {
+    throw usage_error(r.prefix + e.what());
+  }
+  c.features = as_int("features");
+  c.hidden = as_int("hidden");
+  c.restarts = as_int("restarts");
+  c.steps = as_int("steps");
+  c.batch = as_int("batch");
+  c.threads = as_int("threads");
+  c.lr = as_real("lr");
+  c.beta1 = as_real("beta1");
+  c.beta2 = as_real("beta2");
+  c.eps = as_real("eps");
+  c.weight_decay = as_real("weight_decay");
+  c.seed = r.unsigned_integer(get("seed"), key_path(where, "seed"));
+  c.density = r.numbers(get("density"), key_path(where, "density"));
+  c.relative_density = r.numbers(get("relative_density"), key_path(where, "relative_density"));
+  const json& importance = r.array(get("importance"), key_path(where, "importance"));
+  c.importance.clear();
+  for (std::size_t q = 0; q < importance.size(); ++q) {
+    const std::string at = key_path(where, "importance") + "[" + std::to_string(q) + "]";
+    importance_spec spec;
+    if (importance[q].is_array())
+      spec.values = r.numbers(importance[q], at);
+    else
+      spec.base = r.number(importance[q], at);
+    c.importance.push_back(spec);
+  }
+  const std::string optimizer = r.string(get("optimizer"), key_path(where, "optimizer"));
+  if (optimizer != (c.weight_decay > 0 ? "adamw" : "adam"))
+    r.fail(key_path(where, "optimizer"), "'" + optimizer + "' disagrees with weight_decay");
+  try {
+    c.validate();
+  } catch (const usage_error& e) {
+    throw usage_error(r.prefix + where + ": " + e.what());
+  }
+  return c;
+}
+
+}  // namespace
+
+train_config config_from_json(const json& j, std::string_view field) {
+  json_reader r{std::string(field) + ": "};
+  return config_from(r, j, "");
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Writing
+
+json run_to_json(const train_config& c, const train_result& r, const json& files) {
   const int n = r.n, m = r.m;
   const int points = static_cast<int>(r.curve_step.size());
   json instances = json::array();
@@ -80,6 +225,7 @@ json run_to_json(const train_config& c, const train_result& r) {
     std::vector<double> curve(r.curve_loss.begin() + k * points, r.curve_loss.begin() + (k + 1) * points);
     json j{{"index", k},
            {"density", inst.density},
+           {"density_index", inst.density_index},
            {"importance_index", inst.importance_index},
            {"restart", inst.restart},
            {"stream_seed", r.stream_seed[k]},
@@ -92,20 +238,18 @@ json run_to_json(const train_config& c, const train_result& r) {
            {"superposition", rounded(mt.superposition)},
            {"dimensionality", rounded(mt.dimensionality)},
            {"loss_curve", rounded(curve)}};
-    if (c.model == model_kind::linear) {
-      std::vector<double> density(n, inst.density);
-      for (int i = 0; i < n && !c.relative_density.empty(); ++i)
-        density[i] = std::min(1.0, inst.density * c.relative_density[i]);
-      const linear_loss_terms t =
-          linear_loss_decomposition(W, b, inst.importance.data(), density.data(), n, m);
+    loss_split t;
+    if (reported_loss_split(t, c.model == model_kind::linear, W, b, inst.importance.data(), inst.density,
+                            c.relative_density, n, m))
       j["loss_decomposition"] = {{"feature_benefit", rounded(t.feature_benefit)},
                                  {"interference", rounded(t.interference)},
                                  {"bias", rounded(t.bias)},
-                                 {"expected_loss", rounded(t.total)}};
-    }
+                                 {t.total_name, rounded(t.total)}};
     instances.push_back(std::move(j));
   }
-  json run{{"instances", r.K()}, {"threads", r.threads}, {"seconds", r.seconds}, {"init_std", r.init_std}};
+  json run{{"instances", r.K()},         {"threads", r.threads},       {"seconds", r.seconds},
+           {"init_std", r.init_std},     {"steps_done", r.steps_done}, {"first_step", r.first_step},
+           {"files", files}};
   return json{{"format_version", metrics_format_version},
               {"tms_version", version},
               {"config", config_to_json(c)},
@@ -115,13 +259,72 @@ json run_to_json(const train_config& c, const train_result& r) {
               {"instances", instances}};
 }
 
-void prepare_run_dir(const std::filesystem::path& dir, std::string_view field) {
+run_dir_claim::run_dir_claim(const std::filesystem::path& dir, bool overwrite, std::string_view field)
+    : dir_(dir) {
+  const std::string f(field);
+  created_ = !std::filesystem::exists(dir);
   ensure_writable_dir(dir, field);
+  lock_fd_ = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (lock_fd_ < 0)
+    throw usage_error(f + ": cannot open the folder '" + dir.string() + "' (" + std::strerror(errno) + ")");
+  if (::flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
+    ::close(lock_fd_);
+    lock_fd_ = -1;
+    throw usage_error(f + ": '" + dir.string() +
+                      "' is being written by another tms run; allowed: a folder no other run is writing");
+  }
+  if (std::filesystem::exists(dir / metrics_file) && !overwrite) {
+    ::flock(lock_fd_, LOCK_UN);
+    ::close(lock_fd_);
+    lock_fd_ = -1;
+    throw usage_error(f + ": '" + dir.string() +
+                      "' already holds a finished run; allowed: a new folder, or --overwrite (overwrite=True) to "
+                      "replace it once the new run has finished");
+  }
+  // With the lock held no other writer is active here, so every temporary file is a killed writer's.
   std::error_code ec;
-  std::filesystem::remove(dir / "metrics.json", ec);
+  for (const auto& entry : std::filesystem::directory_iterator(dir, ec))
+    if (is_temporary_name(entry.path().filename().string())) std::filesystem::remove(entry.path(), ec);
 }
 
-void write_run(const std::filesystem::path& dir, const train_config& c, const train_result& r) {
+run_dir_claim::~run_dir_claim() {
+  if (lock_fd_ >= 0) {
+    if (created_) {
+      std::error_code ec;
+      std::filesystem::remove(dir_, ec);  // only removes the folder if nothing was written into it
+    }
+    ::flock(lock_fd_, LOCK_UN);
+    ::close(lock_fd_);
+  }
+}
+
+std::int64_t run_write_memory_bytes(const train_config& c, std::size_t snapshot_count) {
+  // metrics.json: per instance about 5 n + P + 20 numbers, each a JSON node (~16 bytes, plus its vector
+  // slot) and ~24 characters of indented text; the npz encodings copy W, b and the snapshots once.
+  const double K = static_cast<double>(c.instance_count()), n = c.features, m = c.hidden;
+  const double values = K * (5 * n + curve_points(c.steps) + 20);
+  const double arrays = K * (n * m + 3 * n + 2) * 4 * 2 + snapshot_count * K * (n * m + n + 2) * 4 * 2;
+  return static_cast<std::int64_t>(std::min(9.0e18, values * 64 + arrays));
+}
+
+void check_run_fits(const train_config& c, std::size_t snapshot_count) {
+  const std::int64_t memory = physical_memory_bytes();
+  const double need = static_cast<double>(train_memory_bytes(c, snapshot_count, false)) +
+                      static_cast<double>(run_write_memory_bytes(c, snapshot_count));
+  if (memory > 0 && need > static_cast<double>(memory)) {
+    char text[160];
+    std::snprintf(text, sizeof text, "about %.3g GB of memory to train and write, more than this machine's %.3g GB",
+                  need / 1e9, static_cast<double>(memory) / 1e9);
+    throw usage_error("instances, features, hidden: this run (" + std::to_string(c.instance_count()) +
+                      " instances of n = " + std::to_string(c.features) + ", m = " + std::to_string(c.hidden) +
+                      ", batch " + std::to_string(c.batch) + ") needs " + text +
+                      "; allowed: fewer or smaller instances, a smaller batch or fewer snapshots");
+  }
+}
+
+void write_run(const run_dir_claim& claim, const train_config& c, const train_result& r,
+               const std::string& init_from) {
+  const std::filesystem::path& dir = claim.dir();
   const std::int64_t K = r.K(), n = r.n, m = r.m;
   std::vector<double> density(K);
   std::vector<float> importance;
@@ -131,28 +334,254 @@ void write_run(const std::filesystem::path& dir, const train_config& c, const tr
     restart[k] = r.instances[k].restart;
     importance.insert(importance.end(), r.instances[k].importance.begin(), r.instances[k].importance.end());
   }
-  write_npz(dir / "weights.npz",
-            {npy_f32("W", {K, n, m}, r.W), npy_f32("b", {K, n}, r.b), npy_f64("density", {K}, density),
-             npy_f32("importance", {K, n}, importance), npy_i64("restart", {K}, restart)});
-  write_file_atomic(dir / "metrics.json", run_to_json(c, r).dump(1) + "\n");
+  std::vector<std::filesystem::path> temporaries;
+  try {
+    json files = json::object();
+    const auto weights_tmp = write_npz_temporary(
+        dir / weights_file,
+        {npy_f32("W", {K, n, m}, r.W), npy_f32("b", {K, n}, r.b), npy_f64("density", {K}, density),
+         npy_f32("importance", {K, n}, importance), npy_i64("restart", {K}, restart)});
+    temporaries.push_back(weights_tmp);
+    files[weights_file] = digest_json(digest_file(weights_tmp, "out"));
+    std::filesystem::path snapshots_tmp;
+    if (!r.snapshot_step.empty()) {
+      const auto S = static_cast<std::int64_t>(r.snapshot_step.size());
+      snapshots_tmp = write_npz_temporary(
+          dir / snapshots_file, {npy_i64("step", {S}, r.snapshot_step), npy_f32("W", {S, K, n, m}, r.snapshot_W),
+                                 npy_f32("b", {S, K, n}, r.snapshot_b), npy_f64("loss", {S, K}, r.snapshot_loss)});
+      temporaries.push_back(snapshots_tmp);
+      files[snapshots_file] = digest_json(digest_file(snapshots_tmp, "out"));
+    }
+    json doc = run_to_json(c, r, files);
+    if (!init_from.empty()) doc["run"]["init_from"] = init_from;
+    const auto metrics_tmp = write_temporary(dir / metrics_file, doc.dump(1) + "\n");
+    temporaries.push_back(metrics_tmp);
+    // Everything is on disk; now the renames, metrics.json last. Until it lands, the old metrics.json (if
+    // any) no longer matches the new weights' digest, which readers report instead of mixing two runs.
+    commit_file(weights_tmp, dir / weights_file);
+    if (!snapshots_tmp.empty()) {
+      commit_file(snapshots_tmp, dir / snapshots_file);
+    } else {
+      std::error_code ec;
+      std::filesystem::remove(dir / snapshots_file, ec);  // an earlier run's snapshots are not this run's
+    }
+    commit_file(metrics_tmp, dir / metrics_file);
+  } catch (...) {
+    std::error_code ec;
+    for (const auto& t : temporaries) std::filesystem::remove(t, ec);
+    throw;
+  }
 }
 
-json read_metrics(const std::filesystem::path& dir) {
-  const auto path = dir / "metrics.json";
-  std::ifstream in(path);
-  if (!in)
-    throw usage_error("run: '" + dir.string() +
-                      "' holds no metrics.json; allowed: a folder written by 'tms train' that finished");
+// ---------------------------------------------------------------------------------------------------------
+// Reading
+
+namespace {
+
+const npy_array& find_array(const std::vector<npy_array>& arrays, const std::string& where, const char* name,
+                            const char* descr, const std::vector<std::int64_t>& shape) {
+  for (const auto& a : arrays)
+    if (a.name == name) {
+      auto shape_text = [](const std::vector<std::int64_t>& s) {
+        std::string t = "(";
+        for (std::size_t d = 0; d < s.size(); ++d) t += (d ? ", " : "") + std::to_string(s[d]);
+        return t + ")";
+      };
+      if (a.descr != descr || a.shape != shape)
+        throw usage_error(where + ": " + name + " is " + a.descr + " " + shape_text(a.shape) + ", not the " +
+                          descr + " " + shape_text(shape) + " its metrics.json describes; allowed: a run folder "
+                          "as tms writes it");
+      return a;
+    }
+  throw usage_error(where + ": holds no array '" + std::string(name) + "'; allowed: a run folder as tms writes it");
+}
+
+template <class T>
+std::vector<T> values_of(const npy_array& a) {
+  std::vector<T> out(a.bytes.size() / sizeof(T));
+  std::memcpy(out.data(), a.bytes.data(), out.size() * sizeof(T));
+  return out;
+}
+
+void require_finite(const std::vector<float>& v, const std::string& where, const char* name) {
+  for (float x : v)
+    if (!std::isfinite(x))
+      throw usage_error(where + ": " + name + " holds non-finite values; allowed: a run folder as tms writes it");
+}
+
+void check_digest(const json_reader& r, const json& files, const std::filesystem::path& dir, const char* name) {
+  const std::string where = std::string("run.files.") + name;
+  const json& d = r.key(files, "run.files", name);
+  const std::int64_t bytes = r.integer(r.key(d, where, "bytes"), where + ".bytes", 0, std::numeric_limits<std::int64_t>::max());
+  const std::string crc = r.string(r.key(d, where, "crc32"), where + ".crc32");
+  if (!std::filesystem::is_regular_file(dir / name))
+    throw usage_error("run: '" + dir.string() + "' holds metrics.json but no " + name +
+                      "; allowed: a run folder as tms writes it");
+  const file_digest actual = digest_file(dir / name, "run");
+  char hex[9];
+  std::snprintf(hex, sizeof hex, "%08x", actual.crc32);
+  if (actual.bytes != bytes || crc != hex)
+    throw usage_error("run: " + (dir / name).string() + " has " + std::to_string(actual.bytes) +
+                      " bytes with CRC-32 " + hex + ", not the " + std::to_string(bytes) + " bytes with CRC-32 " +
+                      crc + " recorded in metrics.json (truncated, modified, or from another run); allowed: the "
+                      "files written with that metrics.json");
+}
+
+}  // namespace
+
+run_folder read_run(const std::filesystem::path& dir) {
+  const auto path = dir / metrics_file;
+  if (!std::filesystem::is_directory(dir))
+    throw usage_error("run: '" + dir.string() + "' is not a folder; allowed: a folder written by 'tms train'");
+  if (!std::filesystem::is_regular_file(path)) {
+    std::string hint;
+    const auto inside = run_folders_inside(dir);
+    if (!inside.empty()) {
+      hint = "; it holds the run folders";
+      for (std::size_t j = 0; j < inside.size() && j < 12; ++j) hint += (j ? ", " : " ") + inside[j];
+      if (inside.size() > 12) hint += ", ... (" + std::to_string(inside.size()) + " in all)";
+    }
+    throw usage_error("run: '" + dir.string() + "' holds no metrics.json" + hint +
+                      "; allowed: a folder written by 'tms train' that finished");
+  }
+  std::ifstream in(path, std::ios::binary);
   std::stringstream ss;
   ss << in.rdbuf();
-  json j = json::parse(ss.str(), nullptr, false);
-  if (j.is_discarded() || !j.is_object()) throw usage_error("run: " + path.string() + " is not valid JSON");
-  if (j.value("format_version", -1) != metrics_format_version)
-    throw usage_error("run: " + path.string() + " has format_version " +
-                      j.value("format_version", json()).dump() +
-                      "; allowed: " + std::to_string(metrics_format_version) +
-                      " (rerun 'tms train' with tms " + version + ")");
-  return j;
+  if (!in) throw usage_error("run: cannot read " + path.string());
+  json_reader r{"run: " + path.string() + ": "};
+  json doc = json::parse(ss.str(), nullptr, false);
+  if (doc.is_discarded() || !doc.is_object())
+    throw usage_error("run: " + path.string() + " is not valid JSON; allowed: metrics.json as tms writes it");
+  const json& version_node = r.key(doc, "", "format_version");
+  if (!version_node.is_number_integer() || version_node.get<std::int64_t>() != metrics_format_version)
+    throw usage_error("run: " + path.string() + " has format_version " + version_node.dump() + "; allowed: " +
+                      std::to_string(metrics_format_version) + " (rerun 'tms train' with tms " + version + ")");
+
+  run_folder out;
+  out.config = config_from(r, r.key(doc, "", "config"), "config");
+  const train_config& c = out.config;
+  const std::int64_t K = c.instance_count();
+  const int n = c.features, m = c.hidden;
+  out.K = K;
+  out.n = n;
+  out.m = m;
+  const std::vector<instance_spec> specs = config_instances(c);
+
+  const json& run = r.key(doc, "", "run");
+  if (r.integer(r.key(run, "run", "instances"), "run.instances", 0, std::numeric_limits<std::int64_t>::max()) != K)
+    r.fail("run.instances", "disagrees with the configuration's " + std::to_string(K) + " instances");
+  r.integer(r.key(run, "run", "threads"), "run.threads", 0, 1 << 20);
+  r.number(r.key(run, "run", "seconds"), "run.seconds");
+  r.number(r.key(run, "run", "init_std"), "run.init_std");
+  const std::int64_t steps_done = r.integer(r.key(run, "run", "steps_done"), "run.steps_done", 1, c.steps);
+  r.integer(r.key(run, "run", "first_step"), "run.first_step", 0, std::numeric_limits<std::int64_t>::max());
+  if (run.contains("init_from")) r.string(run["init_from"], "run.init_from");
+  r.number(r.key(doc, "", "represented_norm"), "represented_norm");
+
+  const json& curve_steps = r.array(r.key(doc, "", "curve_steps"), "curve_steps");
+  const std::size_t P = curve_steps.size();
+  if (P > static_cast<std::size_t>(curve_points(c.steps))) r.fail("curve_steps", "has more points than the run's steps allow");
+  std::int64_t previous = 0;
+  for (std::size_t p = 0; p < P; ++p) {
+    const std::int64_t s = r.integer(curve_steps[p], "curve_steps[" + std::to_string(p) + "]", previous + 1, steps_done);
+    previous = s;
+  }
+
+  const json& instances = r.array(r.key(doc, "", "instances"), "instances", static_cast<std::size_t>(K));
+  for (std::int64_t k = 0; k < K; ++k) {
+    const std::string at = "instances[" + std::to_string(k) + "]";
+    const json& inst = instances[k];
+    auto get = [&](const char* name) -> const json& { return r.key(inst, at, name); };
+    auto field = [&](const char* name) { return at + "." + name; };
+    if (r.integer(get("index"), field("index"), 0, K - 1) != k) r.fail(field("index"), "is not " + std::to_string(k));
+    if (r.number(get("density"), field("density")) != specs[k].density)
+      r.fail(field("density"), "disagrees with the configuration");
+    if (r.integer(get("density_index"), field("density_index"), 0, K) != specs[k].density_index)
+      r.fail(field("density_index"), "disagrees with the configuration");
+    if (r.integer(get("importance_index"), field("importance_index"), 0, K) != specs[k].importance_index)
+      r.fail(field("importance_index"), "disagrees with the configuration");
+    if (r.integer(get("restart"), field("restart"), 0, K) != specs[k].restart)
+      r.fail(field("restart"), "disagrees with the configuration");
+    if (r.unsigned_integer(get("stream_seed"), field("stream_seed")) != instance_stream_seed(c, specs[k]))
+      r.fail(field("stream_seed"), "disagrees with the configuration");
+    r.number(get("loss"), field("loss"));
+    r.number(get("frobenius_sq"), field("frobenius_sq"));
+    r.number(get("dims_per_feature"), field("dims_per_feature"), true);  // null: W = 0 (infinite)
+    r.integer(get("represented"), field("represented"), 0, n);
+    for (const char* name : {"norms", "bias", "superposition", "dimensionality"})
+      r.numbers(get(name), field(name), static_cast<std::size_t>(n));
+    r.numbers(get("loss_curve"), field("loss_curve"), P);
+    if (inst.contains("loss_decomposition")) {
+      const json& t = inst["loss_decomposition"];
+      const std::string tw = field("loss_decomposition");
+      const char* total_name = c.model == model_kind::linear ? "expected_loss" : "one_sparse_loss";
+      for (const char* name : {"feature_benefit", "interference", "bias", total_name})
+        r.number(r.key(t, tw, name), tw + "." + name, true);
+      if (t.size() != 4) r.fail(tw, std::string("has keys other than feature_benefit, interference, bias, ") + total_name);
+    } else if (c.model == model_kind::linear || c.relative_density.empty()) {
+      r.fail(field("loss_decomposition"), "is missing");
+    }
+  }
+
+  // The files beside metrics.json: whole, and the ones written with it.
+  const json& files = r.key(run, "run", "files");
+  if (!files.is_object()) r.fail("run.files", "is not an object");
+  check_digest(r, files, dir, weights_file);
+  const std::int64_t array_bytes = static_cast<std::int64_t>(K) * n * std::max(m, 1) * 8 + K * 8 + 4096;
+  const std::string wpath = (dir / weights_file).string();
+  const auto arrays = read_npz(dir / weights_file, "run", array_bytes);
+  out.W = values_of<float>(find_array(arrays, wpath, "W", "<f4", {K, n, m}));
+  out.b = values_of<float>(find_array(arrays, wpath, "b", "<f4", {K, n}));
+  out.density = values_of<double>(find_array(arrays, wpath, "density", "<f8", {K}));
+  out.importance = values_of<float>(find_array(arrays, wpath, "importance", "<f4", {K, n}));
+  out.restart = values_of<std::int64_t>(find_array(arrays, wpath, "restart", "<i8", {K}));
+  if (arrays.size() != 5) throw usage_error(wpath + ": holds arrays other than W, b, density, importance, restart; allowed: a run folder as tms writes it");
+  require_finite(out.W, wpath, "W");
+  require_finite(out.b, wpath, "b");
+  for (std::int64_t k = 0; k < K; ++k) {
+    if (out.density[k] != specs[k].density || out.restart[k] != specs[k].restart ||
+        !std::equal(specs[k].importance.begin(), specs[k].importance.end(), out.importance.begin() + k * n))
+      throw usage_error(wpath + ": instance " + std::to_string(k) +
+                        "'s density, importance or restart disagrees with metrics.json; allowed: a run folder as tms writes it");
+  }
+  if (files.contains(snapshots_file)) {
+    check_digest(r, files, dir, snapshots_file);
+    const std::string spath = (dir / snapshots_file).string();
+    const auto snaps = read_npz(dir / snapshots_file, "run", static_cast<std::int64_t>(c.steps + 1) * array_bytes);
+    const npy_array& step = [&]() -> const npy_array& {
+      for (const auto& a : snaps)
+        if (a.name == "step") return a;
+      throw usage_error(spath + ": holds no array 'step'; allowed: a run folder as tms writes it");
+    }();
+    if (step.descr != "<i8" || step.shape.size() != 1)
+      throw usage_error(spath + ": step is not an int64 list; allowed: a run folder as tms writes it");
+    const std::int64_t S = step.shape[0];
+    out.snapshot_step = values_of<std::int64_t>(step);
+    for (std::int64_t j = 0; j < S; ++j)
+      if (out.snapshot_step[j] < 0 || out.snapshot_step[j] > steps_done || (j && out.snapshot_step[j] <= out.snapshot_step[j - 1]))
+        throw usage_error(spath + ": step is not an ascending list of steps in [0, " + std::to_string(steps_done) +
+                          "]; allowed: a run folder as tms writes it");
+    out.snapshot_W = values_of<float>(find_array(snaps, spath, "W", "<f4", {S, K, n, m}));
+    out.snapshot_b = values_of<float>(find_array(snaps, spath, "b", "<f4", {S, K, n}));
+    out.snapshot_loss = values_of<double>(find_array(snaps, spath, "loss", "<f8", {S, K}));
+    if (snaps.size() != 4) throw usage_error(spath + ": holds arrays other than step, W, b, loss; allowed: a run folder as tms writes it");
+    require_finite(out.snapshot_W, spath, "W");
+    require_finite(out.snapshot_b, spath, "b");
+  }
+  if (files.size() != (files.contains(snapshots_file) ? 2u : 1u))
+    r.fail("run.files", "names files other than weights.npz and snapshots.npz");
+  out.metrics = std::move(doc);
+  return out;
+}
+
+std::vector<std::string> run_folders_inside(const std::filesystem::path& dir) {
+  std::vector<std::string> out;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(dir, ec))
+    if (entry.is_directory(ec) && std::filesystem::is_regular_file(entry.path() / metrics_file, ec))
+      out.push_back(entry.path().filename().string());
+  std::sort(out.begin(), out.end());
+  return out;
 }
 
 }  // namespace tms::io

@@ -18,9 +18,8 @@ struct toml_document {
 namespace {
 
 constexpr const char* allowed_keys =
-    "preset, model, features, hidden, density, importance, importances, restarts, steps, batch, lr, "
-    "schedule, "
-    "beta1, beta2, eps, weight_decay, init, seed, threads";
+    "preset, model, features, hidden, density, importance, importances, relative_density, restarts, steps, "
+    "batch, lr, schedule, beta1, beta2, eps, weight_decay, init, seed, threads";
 
 [[noreturn]] void fail(const toml_document& doc, std::string_view key, const std::string& what) {
   throw usage_error(std::string(key) + ": " + what + " (in " + doc.source + ")");
@@ -76,6 +75,9 @@ importance_spec as_importance(const toml_document& doc, std::string_view key, co
 std::shared_ptr<toml_document> toml_parse_config(const std::filesystem::path& path) {
   auto doc = std::make_shared<toml_document>();
   doc->source = path.string();
+  std::error_code ec;
+  if (std::filesystem::exists(path, ec) && !std::filesystem::is_regular_file(path, ec))
+    throw usage_error("config: " + path.string() + " is not a file; allowed: a TOML file");
   try {
     doc->table = toml::parse_file(path.string());
   } catch (const toml::parse_error& e) {
@@ -115,7 +117,9 @@ void toml_apply(train_config& c, const toml_document& doc) {
       if (!arr) fail(doc, key, "expected a list of bases or weight lists");
       c.importance.clear();
       for (const auto& item : *arr) c.importance.push_back(as_importance(doc, key, item));
-    } else if (key == "restarts")
+    } else if (key == "relative_density")
+      c.relative_density = as_number_list(doc, key, node);
+    else if (key == "restarts")
       c.restarts = as_int(doc, key, node);
     else if (key == "steps")
       c.steps = as_int(doc, key, node);

@@ -4,9 +4,11 @@ gets one line on stderr naming the field, exit status 2 (usage) or 1 (run-time),
 Usage: python tests/cli/test_cli.py path/to/tms"""
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
+import time
 
 import numpy as np
 
@@ -123,9 +125,113 @@ with tempfile.TemporaryDirectory() as tmp:
         expect_error(name, ["train", "--quiet", "--out", bad, *args], code, fragment, bad)
     check("failed run leaves no folder", not os.path.exists(bad), str(os.listdir(bad)) if os.path.exists(bad) else "")
 
-    # A previous complete run in the folder is not left looking like the new one when the new one fails.
-    expect_error("failure over old run", ["train", "--quiet", "--out", out, "--lr", "1e30", "--steps", "20"], 1,
-                 "loss became", out)
+    # A finished run is never lost: refused without --overwrite; with it, a failed retrain leaves it as it was.
+    before = open(os.path.join(out, "metrics.json")).read()
+    weights_before = open(os.path.join(out, "weights.npz"), "rb").read()
+    expect_error("finished out refused", ["train", "--quiet", "--out", out, "--steps", "20"], 2,
+                 "already holds a finished run")
+    r = run("train", "--quiet", "--out", out, "--lr", "1e30", "--steps", "20", "--overwrite")
+    check("failed overwrite exit", r.returncode == 1 and "loss became" in r.stderr, r.stderr)
+    check("failed overwrite keeps the old run", open(os.path.join(out, "metrics.json")).read() == before and
+          open(os.path.join(out, "weights.npz"), "rb").read() == weights_before, "")
+    check("old run still reads", run("analyze", out).returncode == 0, "")
+    check("no temporaries after a failure", sorted(os.listdir(out)) == ["metrics.json", "weights.npz"],
+          str(os.listdir(out)))
+
+    # Repeated instance values, overflowing importances, impossible sizes: refused before any folder exists.
+    more = [
+        ("repeated density", ["--density", "0.1,0.1,0.1"], 2, "restarts"),
+        ("importance overflow", ["-n", "200", "--importance", "2"], 2, "importance: base 2 gives I_128"),
+        ("impossible sizes", ["-n", "100000", "-m", "100000", "--density", "1"], 2, "instances, features, hidden"),
+        ("too many instances", ["--density", "0.5", "--restarts", "1000000", "-n", "400", "-m", "30"], 2,
+         "instances, features, hidden"),
+        ("non-finite weights", ["-n", "5", "-m", "2", "--density", "1", "--steps", "1", "--lr", "1e38"], 1,
+         "non-finite"),
+    ]
+    for name, args, code, fragment in more:
+        expect_error(name, ["train", "--quiet", "--out", bad, *args], code, fragment, bad)
+        check(name + " leaves no folder", not os.path.exists(bad), "")
+    r = run("train", "--quiet", "--out", bad, "-n", "200", "-m", "2", "--density", "1", "--importance", "0.5",
+            "--steps", "2", "--batch", "8")
+    check("underflow warns", r.returncode == 0 and "tms: warning: importance: base 0.5 underflows" in r.stderr,
+          r.stderr)
+    shutil.rmtree(bad, ignore_errors=True)
+
+    # --threads beyond the instances records the threads that trained.
+    th = os.path.join(tmp, "threads")
+    run("train", "--quiet", "--out", th, "-n", "4", "-m", "2", "--density", "1", "--steps", "5", "--threads", "1024")
+    check("threads recorded", json.load(open(os.path.join(th, "metrics.json")))["run"]["threads"] == 1, "")
+
+    # Leftovers of a killed writer are removed by the next run into the folder.
+    open(os.path.join(th, "weights.npz.tmp.4242.0"), "w").write("partial")
+    run("train", "--quiet", "--out", th, "-n", "4", "-m", "2", "--density", "1", "--steps", "5", "--overwrite")
+    check("stale temporaries removed", sorted(os.listdir(th)) == ["metrics.json", "weights.npz"], str(os.listdir(th)))
+
+    # Two runs into one folder at once: the second is refused while the first holds the folder.
+    busy = os.path.join(tmp, "busy")
+    first = subprocess.Popen([TMS, "train", "--quiet", "--out", busy, "-n", "100", "-m", "20", "--density", "1",
+                              "--steps", "100000"], stderr=subprocess.PIPE, text=True)
+    for _ in range(200):
+        if os.path.isdir(busy):
+            break
+        time.sleep(0.05)
+    time.sleep(0.2)
+    r = run("train", "--quiet", "--out", busy, "-n", "4", "-m", "2", "--density", "1", "--steps", "5", "--overwrite")
+    first.kill()
+    first.wait()
+    check("concurrent run refused", r.returncode == 2 and "being written by another tms run" in r.stderr, r.stderr)
+    check("killed run leaves no finished run", not os.path.exists(os.path.join(busy, "metrics.json")), "")
+
+    # TOML wiring: every key with a distinct, non-default value lands in the resolved configuration.
+    wiring = os.path.join(tmp, "wiring.toml")
+    with open(wiring, "w") as f:
+        f.write('preset = "arena"\nmodel = "linear"\nfeatures = 3\nhidden = 2\ndensity = [0.7, 0.35]\n'
+                'importances = [0.6, [1, 0.25, 0.125]]\nrelative_density = [1.5, 1, 0.5]\nrestarts = 2\n'
+                'steps = 7\nbatch = 9\nlr = 0.0021\nschedule = "cosine"\nbeta1 = 0.81\nbeta2 = 0.991\n'
+                'eps = 3e-7\nweight_decay = 0.013\ninit = "independent"\nseed = 17\nthreads = 1\n')
+    wired = os.path.join(tmp, "wired")
+    r = run("train", "--config", wiring, "--quiet", "--out", wired)
+    check("toml wiring run", r.returncode == 0, r.stderr)
+    got = json.load(open(os.path.join(wired, "metrics.json")))["config"]
+    want = dict(preset="arena", model="linear", features=3, hidden=2, density=[0.7, 0.35],
+                importance=[0.6, [1, 0.25, 0.125]], relative_density=[1.5, 1, 0.5], restarts=2, steps=7, batch=9,
+                lr=0.0021, schedule="cosine", beta1=0.81, beta2=0.991, eps=3e-7, weight_decay=0.013,
+                init="independent", seed=17, threads=1, optimizer="adamw")
+    check("toml wiring", got == want, f"{got} != {want}")
+    # ... and every flag, overriding the file.
+    wired2 = os.path.join(tmp, "wired2")
+    r = run("train", "--config", wiring, "--quiet", "--out", wired2, "--preset", "reference", "--model", "relu",
+            "-n", "4", "-m", "3", "--density", "0.9", "--importance", "0.55", "--relative-density", "1,1,2,1",
+            "--restarts", "3", "--steps", "6", "--batch", "5", "--lr", "0.0031", "--schedule", "linear",
+            "--beta1", "0.71", "--beta2", "0.981", "--eps", "4e-7", "--weight-decay", "0", "--init", "arena",
+            "--seed", "19", "--threads", "2")
+    check("flag wiring run", r.returncode == 0, r.stderr)
+    got = json.load(open(os.path.join(wired2, "metrics.json")))["config"]
+    want = dict(preset="reference", model="relu", features=4, hidden=3, density=[0.9], importance=[0.55],
+                relative_density=[1, 1, 2, 1], restarts=3, steps=6, batch=5, lr=0.0031, schedule="linear",
+                beta1=0.71, beta2=0.981, eps=4e-7, weight_decay=0, init="arena", seed=19, threads=2,
+                optimizer="adam")
+    check("flag wiring", got == want, f"{got} != {want}")
+
+    expect_error("config is a folder", ["train", "--config", tmp, "--out", bad], 2, "config")
+    expect_error("unknown subcommand", ["frobnicate"], 2, "unknown subcommand 'frobnicate'")
+
+    # Readers validate what they read: a malformed metrics.json or a truncated weights file is exit 2.
+    broken = os.path.join(tmp, "broken")
+    shutil.copytree(out, broken)
+    doc = json.load(open(os.path.join(out, "metrics.json")))
+    doc["instances"][0]["superposition"] = []
+    json.dump(doc, open(os.path.join(broken, "metrics.json"), "w"))
+    expect_error("analyze empty superposition", ["analyze", broken], 2, "superposition")
+    json.dump({"format_version": 2}, open(os.path.join(broken, "metrics.json"), "w"))
+    expect_error("analyze bare metrics", ["analyze", broken], 2, "config is missing")
+    json.dump({"format_version": "1"}, open(os.path.join(broken, "metrics.json"), "w"))
+    expect_error("analyze string version", ["analyze", broken], 2, "format_version")
+    shutil.copy(os.path.join(out, "metrics.json"), os.path.join(broken, "metrics.json"))
+    data = open(os.path.join(out, "weights.npz"), "rb").read()
+    open(os.path.join(broken, "weights.npz"), "wb").write(data[: len(data) // 2])
+    expect_error("analyze truncated weights", ["analyze", broken], 2, "weights.npz")
+    expect_error("analyze a parent of runs", ["analyze", tmp], 2, "holds the run folders")
 
     toml_cases = [
         ("unknown key", "densty = [0.1]\n", "densty"),

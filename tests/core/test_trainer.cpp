@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "core/errors.hpp"
+#include "core/evaluate.hpp"
 #include "core/metrics.hpp"
 #include "core/trainer.hpp"
 
@@ -217,7 +218,9 @@ TEST(Trainer, ProgressCallbackCanCancel) {
   int calls = 0;
   EXPECT_THROW(train(c,
                      [&](const train_progress& p) {
-                       EXPECT_EQ(p.steps_total, 8 * 200000);
+                       EXPECT_EQ(p.steps_total, 200000);  // training steps, not instance-steps
+                       EXPECT_EQ(p.instance_steps_total, 8 * 200000);
+                       EXPECT_DOUBLE_EQ(p.steps_done, p.instance_steps_done / 8.0);
                        return ++calls < 2;
                      }),
                cancelled_error);
@@ -269,3 +272,297 @@ TEST(Trainer, LogSpacedSteps) {
 
 }  // namespace
 }  // namespace tms
+
+namespace tms {
+namespace {
+
+// A sweep like a phase diagram's (many Bernoulli instances per stream seed), so the trainer forms lock-step
+// groups; every thread count must give the same bits.
+TEST(Trainer, LockStepSweepIsBitIdenticalAt1To3Threads) {
+  train_config c;
+  c.features = 6;
+  c.hidden = 2;
+  c.density.clear();
+  for (int d = 1; d <= 12; ++d) c.density.push_back(0.08 * d);
+  c.restarts = 2;
+  c.steps = 120;
+  c.batch = 48;
+  train_result probe;
+  probe.instances = config_instances(c);
+  for (const auto& inst : probe.instances) probe.stream_seed.push_back(instance_stream_seed(c, inst));
+  bool grouped = false;
+  for (int workers : {1, 2, 3})
+    for (const auto& g : training_groups(c, probe, workers)) grouped = grouped || g.size() > 1;
+  ASSERT_TRUE(grouped) << "the sweep must train in lock-step groups for this test to mean anything";
+  c.threads = 1;
+  const auto one = train(c);
+  for (int threads : {2, 3}) {
+    c.threads = threads;
+    const auto other = train(c);
+    EXPECT_EQ(one.W, other.W) << threads << " threads";
+    EXPECT_EQ(one.b, other.b) << threads << " threads";
+    EXPECT_EQ(one.curve_loss, other.curve_loss) << threads << " threads";
+  }
+}
+
+TEST(Trainer, NonFiniteWeightsAfterTheLastUpdateAreARunError) {
+  train_config c;
+  c.features = 5;
+  c.hidden = 2;
+  c.density = {1};
+  c.steps = 1;
+  c.lr = 1e38;  // the step-1 loss is finite; the update overflows
+  try {
+    train(c);
+    FAIL() << "expected a run_error";
+  } catch (const run_error& e) {
+    EXPECT_NE(std::string(e.what()).find("non-finite"), std::string::npos) << e.what();
+  }
+}
+
+TEST(Trainer, RecordsTheThreadsThatTrained) {
+  train_config c = small_config();
+  c.density = {0.1};
+  c.restarts = 1;
+  c.threads = 1024;
+  EXPECT_EQ(train(c).threads, 1);
+}
+
+TEST(Trainer, StartingFromTheInitGivesTheSameBits) {
+  train_config c = small_config();
+  const auto plain = train(c);
+  // The init a run starts from is its step-0 snapshot; starting from those weights must change nothing.
+  const auto with_init = train(c, {}, {0});
+  const std::size_t K = plain.K();
+  train_options options;
+  options.init_W.assign(with_init.snapshot_W.begin(), with_init.snapshot_W.begin() + K * 11 * 3);
+  options.init_b.assign(with_init.snapshot_b.begin(), with_init.snapshot_b.begin() + K * 11);
+  const auto from = train(c, options);
+  EXPECT_TRUE(from.initialised);
+  EXPECT_EQ(from.W, plain.W);
+  EXPECT_EQ(from.b, plain.b);
+  options.init_b.pop_back();
+  EXPECT_THROW(train(c, options), usage_error);
+}
+
+// Continuing a constant-lr run from its weights with first_step = its steps draws the batches of the longer
+// run's later steps: the data of a 2 x 150-step run is exactly that of one 300-step run.
+TEST(Trainer, FirstStepContinuesTheStream) {
+  train_config c = small_config();
+  c.density = {0.3};
+  c.restarts = 1;
+  const auto first = train(c);
+  train_options options;
+  options.init_W = first.W;
+  options.init_b = first.b;
+  options.first_step = c.steps;
+  const auto second = train(c, options);
+  options.first_step = 0;
+  const auto replay = train(c, options);
+  EXPECT_NE(second.W, replay.W) << "first_step must change the batches";
+  EXPECT_EQ(second.first_step, c.steps);
+  EXPECT_LT(second.final_loss[0], first.final_loss[0] * 1.5);
+}
+
+TEST(Trainer, StepCallbackSeesEveryInstanceAndLeavesTheBitsUnchanged) {
+  train_config c = small_config();
+  c.steps = 200;
+  const auto plain = train(c);
+  for (int threads : {1, 2, 3}) {
+    c.threads = threads;
+    std::vector<std::int64_t> seen;
+    std::vector<double> last;
+    train_options options;
+    options.callback_every = 64;
+    options.on_step = [&](std::int64_t step, const std::vector<double>& loss) {
+      seen.push_back(step);
+      last = loss;
+      return true;
+    };
+    const auto r = train(c, options);
+    EXPECT_EQ(r.W, plain.W) << threads << " threads";
+    EXPECT_EQ(r.final_loss, plain.final_loss);
+    EXPECT_EQ(seen, (std::vector<std::int64_t>{64, 128, 192, 200}));
+    ASSERT_EQ(last.size(), static_cast<std::size_t>(r.K()));
+    // The last window is steps 193..200; with 200 curve points over 200 steps each curve point is one step.
+    for (std::int64_t k = 0; k < r.K(); ++k) {
+      double mean = 0;
+      for (int p = 192; p < 200; ++p) mean += r.curve_loss[k * 200 + p];
+      EXPECT_NEAR(last[k], mean / 8, 1e-12 * std::max(1.0, mean));
+    }
+  }
+}
+
+TEST(Trainer, StepCallbackStopsWithTheRunSoFar) {
+  train_config c = small_config();
+  c.steps = 300;
+  train_config shorter = c;
+  shorter.steps = 100;
+  const auto reference = train(shorter);  // constant lr: the first 100 steps of any longer run
+  train_options options;
+  options.callback_every = 50;
+  int calls = 0;
+  options.on_step = [&](std::int64_t step, const std::vector<double>&) {
+    ++calls;
+    return step < 100;
+  };
+  options.snapshot_steps = {0, 50, 250};
+  const auto r = train(c, options);
+  EXPECT_EQ(calls, 2);
+  EXPECT_EQ(r.steps_done, 100);
+  EXPECT_EQ(r.W, reference.W);
+  EXPECT_EQ(r.b, reference.b);
+  // 200 windows over 300 steps end at steps ceil(1.5 (p + 1)): those complete by step 100 end at 2, 3, ... 99.
+  EXPECT_EQ(r.curve_step.size(), 66u);
+  EXPECT_EQ(r.curve_step.back(), 99);
+  EXPECT_EQ(r.curve_loss.size(), r.curve_step.size() * r.K());
+  EXPECT_EQ(r.snapshot_step, (std::vector<std::int64_t>{0, 50}));
+  EXPECT_EQ(r.snapshot_W.size(), 2 * r.K() * 11 * 3);
+}
+
+TEST(Trainer, ImpossibleSizesAreRefusedBeforeAllocating) {
+  train_config c;
+  c.features = 100000;
+  c.hidden = 100000;
+  c.density = {1};
+  try {
+    train(c);
+    FAIL() << "expected a usage_error";
+  } catch (const usage_error& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("instances, features, hidden"), std::string::npos) << what;
+    EXPECT_NE(what.find("GB"), std::string::npos) << what;
+  }
+  EXPECT_GT(train_memory_bytes(c, 0, false), std::int64_t{40} * 1000 * 1000 * 1000);
+  train_options options;
+  options.memory_limit = 1000;  // any real run needs more than 1 kB
+  EXPECT_THROW(train(small_config(), options), usage_error);
+}
+
+// Grouping is O(K log K): 400,000 restarts of one density group in well under a second (quadratic before).
+TEST(Trainer, GroupingManyRestartsIsFast) {
+  train_config c;
+  c.features = 4;
+  c.hidden = 2;
+  c.density = {0.5};
+  c.restarts = 400000;
+  train_result probe;
+  probe.instances = config_instances(c);
+  for (const auto& inst : probe.instances) probe.stream_seed.push_back(instance_stream_seed(c, inst));
+  const auto groups = training_groups(c, probe, 2);
+  std::size_t total = 0;
+  for (const auto& g : groups) total += g.size();
+  EXPECT_EQ(total, 400000u);
+}
+
+// The calling thread keeps polling the progress callback (Ctrl-C) until every worker is done, not only until
+// its own worker runs out of groups: a cancel must stop the long instance even when another worker took it.
+TEST(Trainer, CancelReachesEveryWorker) {
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    train_config c;
+    c.features = 200;
+    c.hidden = 20;
+    c.density = {1, 0.001};  // a long dense instance and a short sparse one, on two workers
+    c.steps = 100000;
+    c.batch = 256;
+    c.threads = 2;
+    EXPECT_THROW(train(c, [](const train_progress&) { return false; }), cancelled_error);
+  }
+}
+
+TEST(Config, RepeatedInstanceValuesAreRefused) {
+  train_config c;
+  c.density = {0.1, 0.1, 0.1};
+  try {
+    c.validate();
+    FAIL();
+  } catch (const usage_error& e) {
+    const std::string what = e.what();
+    EXPECT_EQ(what.rfind("density: 0.1 is listed more than once", 0), 0u) << what;
+    EXPECT_NE(what.find("restarts"), std::string::npos) << what;
+  }
+  c.density = {0.1};
+  c.importance = {{0.7, {}}, {0.9, {}}, {0.7, {}}};
+  EXPECT_THROW(c.validate(), usage_error);
+  // A base and the explicit list it stands for are the same vector.
+  c.features = 3;
+  c.importance = {{0.5, {}}, {0.7, {1.0, 0.5, 0.25}}};
+  EXPECT_THROW(c.validate(), usage_error);
+  c.importance = {{0.5, {}}, {0.7, {}}};
+  EXPECT_NO_THROW(c.validate());
+}
+
+TEST(Config, ImportanceBeyondFloatIsRefusedAndUnderflowWarned) {
+  train_config c;
+  c.features = 200;
+  c.importance = {{2.0, {}}};
+  try {
+    c.validate();
+    FAIL();
+  } catch (const usage_error& e) {
+    EXPECT_EQ(std::string(e.what()).rfind("importance: base 2 gives I_128", 0), 0u) << e.what();
+  }
+  c.importance = {{0.5, {}}};
+  EXPECT_NO_THROW(c.validate());
+  const auto warnings = c.warnings();
+  ASSERT_EQ(warnings.size(), 1u);
+  EXPECT_NE(warnings[0].find("underflows to 0 in float32 from I_150"), std::string::npos) << warnings[0];
+  c.importance = {{0.7, {}}};
+  c.features = 20;
+  EXPECT_TRUE(c.warnings().empty());
+}
+
+}  // namespace
+}  // namespace tms
+
+namespace tms {
+namespace {
+
+// With W = 0 and b = 0 the model outputs 0, so the loss is mean_i I_i E[x_i^2] = mean_i I_i p_i / 3.
+TEST(Evaluate, MatchesTheExpectationOfAKnownModel) {
+  train_config c;
+  c.features = 7;
+  c.hidden = 3;
+  c.density = {1, 0.2};
+  c.relative_density = {1, 2, 0.5, 1, 1, 3, 1};
+  c.importance = {{0.8, {}}};
+  c.batch = 1000;
+  const std::int64_t K = c.instance_count(), samples = 400000;
+  std::vector<float> W(K * 7 * 3, 0.0f), b(K * 7, 0.0f);
+  for (model_kind kind : {model_kind::linear, model_kind::relu_output}) {
+    c.model = kind;
+    const auto loss = evaluate_loss(c, W, b, samples, 5);
+    for (std::int64_t k = 0; k < K; ++k) {
+      double expected = 0, variance = 0;
+      for (int i = 0; i < 7; ++i) {
+        const double p = std::min(1.0, c.density[k] * c.relative_density[i]), I = std::pow(0.8, i);
+        expected += I * p / 3 / 7;
+        variance += I * I * (p / 5 - p * p / 9) / 49;  // Var of I x^2 / n per sample (x^4: p / 5)
+      }
+      EXPECT_NEAR(loss[k], expected, 5 * std::sqrt(variance / samples)) << "instance " << k;
+    }
+  }
+}
+
+TEST(Evaluate, ATrainedRunScoresNearItsTrainingLossForAnyThreadCount) {
+  train_config c = small_config();
+  c.steps = 400;
+  c.threads = 1;
+  const auto r = train(c);
+  const auto one = evaluate_loss(c, r.W, r.b, 20000, 0);
+  c.threads = 3;
+  const auto three = evaluate_loss(c, r.W, r.b, 20000, 0);
+  EXPECT_EQ(one, three);
+  for (std::int64_t k = 0; k < r.K(); ++k) {
+    EXPECT_GT(one[k], 0.5 * r.final_loss[k]) << k;
+    EXPECT_LT(one[k], 2.0 * r.final_loss[k] + 1e-4) << k;
+  }
+  // A partial last batch counts by its samples: 1 sample evaluates, 0 is refused.
+  EXPECT_EQ(evaluate_loss(c, r.W, r.b, 1, 0).size(), static_cast<std::size_t>(r.K()));
+  EXPECT_THROW(evaluate_loss(c, r.W, r.b, 0, 0), usage_error);
+  EXPECT_THROW(evaluate_loss(c, std::vector<float>(3), r.b, 10, 0), usage_error);
+}
+
+}  // namespace
+}  // namespace tms
+

@@ -10,6 +10,9 @@
 #include "io/run_dir.hpp"
 #include "io/toml_config.hpp"
 
+#include <algorithm>
+#include <unistd.h>
+
 namespace tms {
 namespace {
 
@@ -141,3 +144,182 @@ TEST(RunDir, ConfigJsonRecordsResolvedSettings) {
 
 }  // namespace
 }  // namespace tms
+
+namespace tms {
+namespace {
+
+namespace fs = std::filesystem;
+
+fs::path fresh_dir(const std::string& name) {
+  fs::path dir = fs::temp_directory_path() / ("tms-test-" + std::to_string(::getpid()) + "-" + name);
+  fs::remove_all(dir);
+  return dir;
+}
+
+train_config tiny_config() {
+  train_config c;
+  c.features = 5;
+  c.hidden = 2;
+  c.density = {1, 0.2};
+  c.steps = 20;
+  c.batch = 16;
+  return c;
+}
+
+std::string file_text(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+TEST(RunDir, WriteThenReadRoundTripsAndChecksTheDigest) {
+  const fs::path dir = fresh_dir("roundtrip");
+  const train_config c = tiny_config();
+  const train_result r = train(c, {}, {0, 20});
+  {
+    io::run_dir_claim claim(dir, false);
+    io::write_run(claim, c, r);
+  }
+  const io::run_folder f = io::read_run(dir);
+  EXPECT_EQ(f.W, r.W);
+  EXPECT_EQ(f.b, r.b);
+  EXPECT_EQ(f.snapshot_step, r.snapshot_step);
+  EXPECT_EQ(f.snapshot_W, r.snapshot_W);
+  EXPECT_EQ(f.config.features, 5);
+  std::vector<std::string> names;
+  for (const auto& e : fs::directory_iterator(dir)) names.push_back(e.path().filename().string());
+  std::sort(names.begin(), names.end());
+  EXPECT_EQ(names, (std::vector<std::string>{"metrics.json", "snapshots.npz", "weights.npz"}));
+  // One flipped byte in the weights: caught by the CRC, not read as another model.
+  std::string bytes = file_text(dir / "weights.npz");
+  bytes[bytes.size() / 2] ^= 0x40;
+  std::ofstream(dir / "weights.npz", std::ios::binary) << bytes;
+  try {
+    io::read_run(dir);
+    FAIL();
+  } catch (const usage_error& e) {
+    EXPECT_NE(std::string(e.what()).find("CRC-32"), std::string::npos) << e.what();
+  }
+}
+
+TEST(RunDir, AFinishedRunIsRefusedUnlessOverwriteAndKeptUntilTheNewOneIsWritten) {
+  const fs::path dir = fresh_dir("overwrite");
+  const train_config c = tiny_config();
+  const train_result r = train(c);
+  {
+    io::run_dir_claim claim(dir, false);
+    io::write_run(claim, c, r);
+  }
+  const std::string before = file_text(dir / "metrics.json");
+  EXPECT_THROW(io::run_dir_claim(dir, false), usage_error);
+  {
+    io::run_dir_claim claim(dir, true);  // claimed for a retrain that then fails: nothing is touched
+  }
+  EXPECT_EQ(file_text(dir / "metrics.json"), before);
+  EXPECT_NO_THROW(io::read_run(dir));
+  train_config c2 = c;
+  c2.seed = 7;
+  const train_result r2 = train(c2);
+  {
+    io::run_dir_claim claim(dir, true);
+    io::write_run(claim, c2, r2);
+  }
+  EXPECT_EQ(io::read_run(dir).W, r2.W);
+}
+
+TEST(RunDir, OneWriterPerFolder) {
+  const fs::path dir = fresh_dir("lock");
+  io::run_dir_claim first(dir, false);
+  try {
+    io::run_dir_claim second(dir, false);
+    FAIL() << "a second writer must be refused";
+  } catch (const usage_error& e) {
+    EXPECT_NE(std::string(e.what()).find("being written by another tms run"), std::string::npos) << e.what();
+  }
+}
+
+TEST(RunDir, ClaimRemovesTemporariesOfKilledWriters) {
+  const fs::path dir = fresh_dir("stale");
+  fs::create_directories(dir);
+  std::ofstream(dir / "weights.npz.tmp.12345.0") << "left by a killed writer";
+  std::ofstream(dir / "metrics.json.tmp.99.3") << "{";
+  std::ofstream(dir / "notes.tmp.txt") << "the user's";
+  { io::run_dir_claim claim(dir, false); }
+  EXPECT_FALSE(fs::exists(dir / "weights.npz.tmp.12345.0"));
+  EXPECT_FALSE(fs::exists(dir / "metrics.json.tmp.99.3"));
+  EXPECT_TRUE(fs::exists(dir / "notes.tmp.txt"));
+  EXPECT_TRUE(io::is_temporary_name("weights.npz.tmp.1.2"));
+  EXPECT_FALSE(io::is_temporary_name("weights.npz.tmp"));
+  EXPECT_FALSE(io::is_temporary_name("a.tmp.1"));
+}
+
+TEST(RunDir, AClaimOnAFolderItCreatedRemovesItWhenNothingWasWritten) {
+  const fs::path dir = fresh_dir("created");
+  { io::run_dir_claim claim(dir, false); }
+  EXPECT_FALSE(fs::exists(dir));
+}
+
+TEST(RunDir, ReadersNameWhatIsWrong) {
+  const fs::path dir = fresh_dir("bad");
+  fs::create_directories(dir);
+  auto expect = [&](const std::string& metrics, const std::string& fragment) {
+    std::ofstream(dir / "metrics.json") << metrics;
+    try {
+      io::read_run(dir);
+      FAIL() << "accepted: " << metrics;
+    } catch (const usage_error& e) {
+      EXPECT_NE(std::string(e.what()).find(fragment), std::string::npos) << e.what();
+      EXPECT_EQ(std::string(e.what()).find('\n'), std::string::npos);
+    }
+  };
+  expect("{", "is not valid JSON");
+  expect("[]", "is not valid JSON");
+  expect(R"({"format_version": "1"})", "has format_version \"1\"");
+  expect(R"({"format_version": 1})", "has format_version 1");
+  expect(R"({"format_version": 2})", "config is missing");
+  expect(R"({"format_version": 2, "config": 3})", "config is not an object");
+  const fs::path parent = fresh_dir("parent");
+  fs::create_directories(parent / "a");
+  fs::create_directories(parent / "b");
+  std::ofstream(parent / "a" / "metrics.json") << "{}";
+  std::ofstream(parent / "b" / "metrics.json") << "{}";
+  try {
+    io::read_run(parent);
+    FAIL();
+  } catch (const usage_error& e) {
+    EXPECT_NE(std::string(e.what()).find("holds the run folders a, b"), std::string::npos) << e.what();
+  }
+}
+
+TEST(Npz, ReaderRefusesTruncatedArchives) {
+  const fs::path dir = fresh_dir("npz");
+  fs::create_directories(dir);
+  io::write_npz(dir / "a.npz", {io::npy_f32("W", {2, 3}, std::vector<float>(6, 1.5f))});
+  const auto arrays = io::read_npz(dir / "a.npz", "run", 1 << 20);
+  ASSERT_EQ(arrays.size(), 1u);
+  EXPECT_EQ(arrays[0].name, "W");
+  EXPECT_EQ(arrays[0].shape, (std::vector<std::int64_t>{2, 3}));
+  const std::string bytes = file_text(dir / "a.npz");
+  for (std::size_t keep : {std::size_t{0}, std::size_t{10}, bytes.size() / 2, bytes.size() - 1}) {
+    std::ofstream(dir / "t.npz", std::ios::binary) << bytes.substr(0, keep);
+    EXPECT_THROW(io::read_npz(dir / "t.npz", "run", 1 << 20), usage_error) << keep;
+  }
+  EXPECT_THROW(io::read_npz(dir / "a.npz", "run", 8), usage_error);  // larger than the run allows
+  EXPECT_THROW(io::parse_npy_header("{'descr': '<f4', 'shape': (2,), }", "run"), usage_error);
+  const auto h = io::parse_npy_header("{'descr': '<f8', 'fortran_order': False, 'shape': (), }", "run");
+  EXPECT_TRUE(h.shape.empty());
+}
+
+TEST(TomlConfig, RelativeDensityAndAFolderAsConfig) {
+  const fs::path dir = fresh_dir("toml");
+  fs::create_directories(dir);
+  write_text(dir, "c.toml", "features = 3\nrelative_density = [0.5, 1, 2]\n");
+  auto doc = io::toml_parse_config(dir / "c.toml");
+  train_config c;
+  io::toml_apply(c, *doc);
+  EXPECT_EQ(c.relative_density, (std::vector<double>{0.5, 1, 2}));
+  EXPECT_THROW(io::toml_parse_config(dir), usage_error);
+}
+
+}  // namespace
+}  // namespace tms
+

@@ -1,0 +1,78 @@
+#include "core/evaluate.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <exception>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "core/errors.hpp"
+#include "core/model.hpp"
+
+namespace tms {
+
+std::uint64_t evaluation_seed(std::uint64_t seed) {
+  return seed ^ 0x9E3779B97F4A7C15ull;  // 2^64 / golden ratio: far from seed + restart for every small seed
+}
+
+std::vector<double> evaluate_loss(const train_config& config, const std::vector<float>& W,
+                                  const std::vector<float>& b, std::int64_t samples, std::uint64_t seed) {
+  config.validate();
+  const int n = config.features, m = config.hidden, B = config.batch;
+  const std::vector<instance_spec> instances = config_instances(config);
+  const auto K = static_cast<std::int64_t>(instances.size());
+  const std::size_t nm = static_cast<std::size_t>(n) * m;
+  if (W.size() != static_cast<std::size_t>(K) * nm || b.size() != static_cast<std::size_t>(K) * n)
+    throw usage_error("weights: W has " + std::to_string(W.size()) + " and b " + std::to_string(b.size()) +
+                      " values; allowed: W [K][n][m] and b [K][n] for the config's K = " + std::to_string(K) +
+                      ", n = " + std::to_string(n) + ", m = " + std::to_string(m));
+  if (samples < 1 || samples > (std::int64_t{1} << 40))
+    throw usage_error("samples: " + std::to_string(samples) + " is out of range; allowed: an integer in [1, 2^40]");
+  const std::int64_t batches = (samples + B - 1) / B;
+  if (batches > (std::int64_t{1} << 32) - 2)
+    throw usage_error("samples: " + std::to_string(samples) + " needs too many batches of " + std::to_string(B));
+  const std::uint64_t stream = evaluation_seed(seed);
+  const std::size_t P = model_param_count(config.model, n, m);
+
+  std::vector<double> loss(K, 0.0);
+  std::atomic<std::int64_t> next{0};
+  std::mutex error_mutex;
+  std::exception_ptr error;
+  // One instance per task, its batches summed in order: the result does not depend on the thread count.
+  auto worker = [&]() {
+    try {
+      model_workspace<float> ws;
+      ws.reserve(B, n, m);
+      ws.x.sampler.set_relative(config.relative_density);
+      std::vector<float> params(P);
+      for (std::int64_t k; (k = next.fetch_add(1)) < K;) {
+        std::copy_n(W.data() + k * nm, nm, params.data());
+        std::copy_n(b.data() + k * n, n, params.data() + nm);
+        double total = 0;
+        for (std::int64_t j = 0; j < batches; ++j) {
+          ws.x.B = B;
+          sample_sparse_batch(ws.x, stream, j, instances[k].density);
+          const int used = static_cast<int>(std::min<std::int64_t>(B, samples - j * B));
+          ws.x.B = used;  // the last batch keeps its first `used` samples
+          model_forward(config.model, params.data(), n, m, ws);
+          total += weighted_mse_forward(ws.r.data(), ws.x_hat.data(), ws.x, instances[k].importance.data(), n) * used;
+        }
+        loss[k] = total / static_cast<double>(samples);
+      }
+    } catch (...) {
+      std::lock_guard<std::mutex> lock(error_mutex);
+      if (!error) error = std::current_exception();
+    }
+  };
+  int threads = config.threads > 0 ? config.threads : static_cast<int>(std::thread::hardware_concurrency());
+  threads = static_cast<int>(std::clamp<std::int64_t>(threads, 1, K));
+  std::vector<std::thread> pool;
+  for (int w = 1; w < threads; ++w) pool.emplace_back(worker);
+  worker();
+  for (auto& t : pool) t.join();
+  if (error) std::rethrow_exception(error);
+  return loss;
+}
+
+}  // namespace tms

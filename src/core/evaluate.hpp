@@ -1,0 +1,24 @@
+// A trained run's loss on fresh data: what a notebook computes by sampling a batch and running the model,
+// done by the engine with the training loss's own definition and sampler.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "core/config.hpp"
+
+namespace tms {
+
+// The stream seed of evaluation batches for a user's `seed`: far from every training stream (seed + restart
+// for small seeds and restarts), so evaluate(seed = s) never replays a training batch of a run with seed s.
+std::uint64_t evaluation_seed(std::uint64_t seed);
+
+// Each instance's loss on fresh batches of the run's own distribution (its density, importance and relative
+// densities) by the training loss's definition: the mean over `samples` samples and the n features of
+// I_i (x_i - x'_i)^2. Batches have the config's B samples (the last one fewer) and come from the stream
+// evaluation_seed(seed), the same for every instance (common random numbers, as in training). W [K][n][m],
+// b [K][n] in the config's instance order. Bit-identical for any thread count. Throws usage_error.
+std::vector<double> evaluate_loss(const train_config& config, const std::vector<float>& W,
+                                  const std::vector<float>& b, std::int64_t samples, std::uint64_t seed);
+
+}  // namespace tms
