@@ -3,7 +3,7 @@
 # package (`pip install .`) and its pytest suite, including the report opened in headless Chromium.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-source scripts/deps.sh
+source scripts/deps.sh test
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build -j 2
 ctest --test-dir build --output-on-failure -j 2

@@ -14,13 +14,15 @@ from .api import Run, defaults, load, make_config, preset_names, train
 __version__ = _tms.__version__
 represented_norm = _tms.represented_norm
 
-__all__ = ["Run", "train", "load", "make_config", "defaults", "preset_names", "figures", "report", "reproduce",
-           "__version__", "represented_norm"]
+_SUBMODULES = ("figures", "report", "reproduce", "claims", "cli", "phase", "nonuniform", "experiments")
+
+__all__ = ["Run", "train", "load", "make_config", "defaults", "preset_names", *_SUBMODULES, "__version__",
+           "represented_norm"]
 
 
 def __getattr__(name):
-    # figures, report and reproduce import matplotlib; load them on first use so `import tms` stays light.
-    if name in ("figures", "report", "reproduce", "claims", "cli"):
+    # Most submodules import matplotlib; load them on first use so `import tms` stays light.
+    if name in _SUBMODULES:
         import importlib
 
         module = importlib.import_module(f".{name}", __name__)

@@ -2,6 +2,9 @@
 
 A check states what the paper says, what this run found (numbers taken from the run, never assumed) and a
 verdict: "agrees", "partly" or "differs". Thresholds are named constants so the report can state them.
+Features are numbered from 0 as in the arrays (W[k, i] is feature i; with I_i = base^i, feature 0 is the most
+important). A run shorter than its target's default is not long enough to judge: its findings keep the verdict
+the numbers give but are marked not meaningful (short_run, not_judged).
 """
 from __future__ import annotations
 
@@ -28,17 +31,37 @@ class Finding:
     source: str  # where (section / figure)
     found: str  # what this run found
     verdict: str  # "agrees", "partly", "differs" or "n/a"
+    meaningful: bool = True  # False: the run is too short for the verdict to say anything (see not_judged)
+    reason: str = ""  # why it is not meaningful
 
     def as_dict(self) -> dict:
         return dataclasses.asdict(self)
 
 
+def short_run(steps: int, default_steps: int, quick: bool) -> Optional[str]:
+    """Why a run of `steps` training steps cannot judge its target's claims (default_steps is the target's
+    default; quick: the run was asked for with --quick, which also shrinks the experiment), or None when it can."""
+    if quick:
+        return (f"a quick run (--quick, a smoke test): {steps:,} training steps where the target's default is "
+                f"{default_steps:,}, and smaller settings")
+    if steps < default_steps:
+        return f"a short run: {steps:,} training steps where the target's default is {default_steps:,}"
+    return None
+
+
+def not_judged(findings: Sequence[Finding], reason: Optional[str]) -> List[Finding]:
+    """The findings marked not meaningful for `reason` (as they are when reason is None)."""
+    if reason is None:
+        return list(findings)
+    return [dataclasses.replace(f, meaningful=False, reason=reason) for f in findings]
+
+
 def _features(indices) -> str:
-    """1-based feature numbers, as the paper counts them (feature 1 = most important)."""
-    idx = [int(i) + 1 for i in indices]
+    """Feature numbers as the arrays count them, from 0."""
+    idx = [int(i) for i in indices]
     if not idx:
         return "none"
-    # Compress runs: 1, 2, 3, 5 -> 1–3, 5
+    # Compress runs: 0, 1, 2, 4 -> 0–2, 4
     parts, start, prev = [], idx[0], idx[0]
     for i in idx[1:] + [None]:
         if i is not None and i == prev + 1:
@@ -70,7 +93,8 @@ def _cosines(W: np.ndarray) -> np.ndarray:
 
 
 def _represented(run, k) -> np.ndarray:
-    """Represented features of instance k, in importance order (positions 0 = most important)."""
+    """Represented features of instance k as positions in importance order (0 = most important): the features'
+    own numbers when the importances decrease, I_i = base^i, as in the basic and intro targets."""
     order = _order(run, k)
     return np.array([p for p, i in enumerate(order) if run.norms[k][i] > REPRESENTED], dtype=np.int64)
 
@@ -89,7 +113,7 @@ def _antipodal_pairs(run, k) -> list:
 
 
 def _pairs_text(pairs) -> str:
-    return ", ".join(f"({i + 1}, {j + 1})" for i, j in pairs) if pairs else "none"
+    return ", ".join(f"({i}, {j})" for i, j in pairs) if pairs else "none"
 
 
 def _sorted_by_density(run) -> List[int]:
@@ -243,7 +267,7 @@ def intro_findings(relu, densities: Sequence[float] = (1.0, 0.2, 0.1)) -> List[F
                   "the others are not embedded (like PCA).",
             source="Introduction figure",
             found=f"represented features {_features(rep)} (norms "
-                  + ", ".join(f"{v:.2f}" for v in np.linalg.norm(W, axis=1)) + f"); |cos(W₁, W₂)| = {cos:.3f}.",
+                  + ", ".join(f"{v:.2f}" for v in np.linalg.norm(W, axis=1)) + f"); |cos(W₀, W₁)| = {cos:.3f}.",
             verdict=_verdict(rep.tolist() == [0, 1] and cos < ORTHOGONAL_COS, rep.tolist() == [0, 1])))
     k = _instance(relu, d_mid)
     if k is not None:

@@ -1,8 +1,9 @@
 """The `tms reproduce` targets beyond the basic results: phase diagrams (E5, E6), uniform superposition and feature
 dimensionality (E7, E8), non-uniform superposition (E10) and learning dynamics (E14). Each trains in one engine
 call (non-uniform: one per relative density, the density multipliers being one vector per run), draws the paper's
-figures,
-checks its claims against the measurements and writes DIR/report.html (report.write_report) and findings.json.
+figures, checks its claims against the measurements and writes DIR/report.html (report.write_report) and
+findings.json. Every engine call's settings are validated, and the run folders it will write checked for finished
+runs, before any folder is made or any model trained.
 """
 from __future__ import annotations
 
@@ -11,14 +12,14 @@ import html
 import json
 import os
 import time
-from typing import Callable, List, Optional
+from typing import Callable, List, Optional, Sequence
 
 import numpy as np
 
 from . import _tms, api, claims, figures, nonuniform, phase, report
 from .claims import Finding
 
-__all__ = ["EXPERIMENTS", "Experiment", "run_experiment"]
+__all__ = ["EXPERIMENTS", "Experiment", "run_experiment", "check_settings", "refuse_finished_runs"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,19 +38,20 @@ EXPERIMENTS = {
         source="Elhage et al. 2022, section \"Superposition as a Phase Change\" (n = 2, m = 1)",
         defaults=dict(grid=20, restarts=10, steps=10_000, batch=1024),
         quick=dict(grid=6, restarts=3, steps=500, batch=256),
-        about="A ReLU output model with n = 2 features in m = 1 hidden dimension. Feature 1 has importance 1; the "
-              "extra feature's relative importance r runs from 0.1 to 10 and the density 1−S of both features from "
-              "1 to 0.01, both on log grids. Each cell trains several models with different initialisations; as "
-              "in the paper the highest-loss model is discarded and the rest summarised (the majority phase, their "
-              "mean loss). Each model is classified by the fate of the extra feature: not learned, a dedicated "
-              "dimension, or superposition (antipodal to the other feature)."),
+        about="A ReLU output model with n = 2 features in m = 1 hidden dimension. Feature 0 has importance 1; the "
+              "extra feature's (feature 1's) relative importance r runs from 0.1 to 10 and the density 1−S of both "
+              "features from 1 to 0.01, both on log grids. Each cell trains several models with different "
+              "initialisations; as in the paper the highest-loss model is discarded and the rest summarised (the "
+              "majority phase, their mean loss). Each model is classified by the fate of the extra feature: not "
+              "learned, a dedicated dimension, or superposition (antipodal to the other feature)."),
     "phase-3-2": Experiment(
         name="phase-3-2", title="Phase diagram: three features in two dimensions (n = 3, m = 2)",
         source="Elhage et al. 2022, section \"Superposition as a Phase Change\" (n = 3, m = 2)",
         defaults=dict(grid=20, restarts=10, steps=10_000, batch=1024),
         quick=dict(grid=6, restarts=3, steps=500, batch=256),
-        about="The same protocol with n = 3 features in m = 2 dimensions: features 1 and 2 have importance 1 and "
-              "the third (extra) feature has relative importance r, so each importance vector is [1, 1, r]."),
+        about="The same protocol with n = 3 features in m = 2 dimensions: features 0 and 1 have importance 1 and "
+              "the third (extra) feature, feature 2, has relative importance r, so each importance vector is "
+              "[1, 1, r]."),
     "geometry": Experiment(
         name="geometry", title="Uniform superposition and feature dimensionality (n = 400, m = 30)",
         source="Elhage et al. 2022, sections \"The Geometry of Superposition\": \"Uniform Superposition\" and "
@@ -71,7 +73,7 @@ EXPERIMENTS = {
         quick=dict(features=5, hidden=2, density=0.05, values=4, low=0.2, high=2.0, restarts=3, steps=400,
                    batch=256, points=1024),
         about="A ReLU output model with n = 5 features of equal importance (I = 1) in m = 2 dimensions. Every "
-              "feature has density 1−S = 0.05 except feature 1 (the varied feature), whose density is 0.05 × r "
+              "feature has density 1−S = 0.05 except feature 0 (the varied feature), whose density is 0.05 × r "
               "for relative densities r log-spaced from 0.1 to 3 (and r = 1, the uniform case). Each r is fitted "
               "several times; every model is classified as a pentagon (all five features represented), two "
               "digons (the varied feature dropped, the other four in two antipodal pairs) or other. The paper "
@@ -99,16 +101,63 @@ def _settings(exp: Experiment, quick: bool, given: dict) -> dict:
     return out
 
 
-def _write(out: str, exp: Experiment, command: str, start: float, findings, figs, runs, intro_html: str,
-           sections: List[str], summary: dict) -> dict:
+def _engine(s: dict) -> dict:
+    """The training settings every target passes through to tms.train as they were given."""
+    return dict(steps=s.get("steps"), batch=s.get("batch"), seed=s.get("seed"), threads=s.get("threads"))
+
+
+def check_settings(trainings: Sequence[tuple]) -> None:
+    """Validates the tms.train settings of every (folder, settings) engine call a target will make: raises
+    ValueError naming the field (tms.make_config's message), so that a bad value stops the target before it makes
+    any folder."""
+    for _, settings in trainings:
+        api.make_config(**settings)
+
+
+def refuse_finished_runs(out: str, folders: Sequence[str], overwrite: bool) -> None:
+    """Unless overwrite is set, raises FileExistsError (one line naming out) when one of the run folders a target
+    will write under out already holds a finished run (metrics.json, which is written last): checked before
+    training, so the old results stay untouched."""
+    if overwrite:
+        return
+    done = [folder for folder in folders if os.path.exists(os.path.join(out, folder, "metrics.json"))]
+    if done:
+        listed = ", ".join(f"{folder}/" for folder in done[:3])
+        if len(done) > 3:
+            listed += f", … ({len(done)} in all)"
+        raise FileExistsError(f"out: '{out}' already holds finished runs ({listed}); pass --overwrite "
+                              "(overwrite=True) to replace them")
+
+
+@dataclasses.dataclass(frozen=True)
+class _Job:
+    """One run of an experiment target: its resolved settings and engine calls, where it writes, how it reports."""
+
+    exp: Experiment
+    out: str
+    s: dict  # the resolved settings (_settings)
+    trainings: list  # (run folder under out, tms.train settings) per engine call
+    command: str
+    log: Callable
+    progress: object
+    overwrite: bool  # passed to every Run.save
+    short_run: Optional[str]  # why the run is too short to judge the claims (claims.short_run), or None
+
+
+def _write(job: _Job, start: float, findings, figs, runs, intro_html: str, sections: List[str], summary: dict,
+           numbering: str) -> dict:
     seconds = time.monotonic() - start
+    exp = job.exp
+    findings = claims.not_judged(findings, job.short_run)
     report_path = report.write_report(
-        os.path.join(out, "report.html"), title=f"tms reproduce {exp.name}: {exp.title}",
-        subtitle=f"tms {_tms.__version__}, written {time.strftime('%Y-%m-%d %H:%M:%S')}", command=command,
-        intro_html=intro_html, findings=findings, figures=figs, runs=runs, seconds=seconds, sections=sections)
-    summary = dict(target=exp.name, command=command, seconds=seconds, findings=[f.as_dict() for f in findings],
+        os.path.join(job.out, "report.html"), title=f"tms reproduce {exp.name}: {exp.title}",
+        subtitle=f"tms {_tms.__version__}, written {time.strftime('%Y-%m-%d %H:%M:%S')}", command=job.command,
+        intro_html=intro_html, findings=findings, figures=figs, runs=runs, seconds=seconds, sections=sections,
+        short_run=job.short_run, numbering=numbering)
+    summary = dict(target=exp.name, command=job.command, seconds=seconds, meaningful=job.short_run is None,
+                   reason=job.short_run, findings=[f.as_dict() for f in findings],
                    figures=[dict(png=f["png"], svg=f["svg"], caption=f["caption"]) for f in figs], **summary)
-    with open(os.path.join(out, "findings.json"), "w", encoding="utf-8") as f:
+    with open(os.path.join(job.out, "findings.json"), "w", encoding="utf-8") as f:
         json.dump(summary, f, indent=1)
         f.write("\n")
     return dict(report=report_path, figures=figs, runs={r["key"]: r["run"] for r in runs}, findings=findings,
@@ -132,20 +181,32 @@ def _adder(fig_dir: str, figs: list):
 # ---- phase diagrams --------------------------------------------------------------------------------------------
 
 AGREE_SHARE = 0.8  # share of cells matching the theory for "agrees"; half of that for "partly"
+VOTE_SHARE = 0.7  # mean share of a cell's kept models voting for its phase for "agrees"; below VOTE_PARTLY: differs
+VOTE_PARTLY = 0.5
 
 
-def _phase_target(exp: Experiment, out: str, s: dict, command: str, log, progress) -> dict:
+def _phase_trainings(exp: Experiment, s: dict) -> list:
+    models = int(s["restarts"])
+    if models < 2:
+        raise ValueError(f"restarts: {models} models per cell; allowed: at least 2 (the highest-loss model of each "
+                         "cell is dropped)")
+    return [("models", phase.train_settings(exp.name.split("-", 1)[1], grid=int(s["grid"]), models=models,
+                                            **_engine(s)))]
+
+
+def _phase_target(job: _Job) -> dict:
     start = time.monotonic()
+    exp, out, s = job.exp, job.out, job.s
     problem = exp.name.split("-", 1)[1]
     fig_dir = os.path.join(out, "figures")
     os.makedirs(out, exist_ok=True)
     grid, models = int(s["grid"]), int(s["restarts"])
-    log(f"tms reproduce {exp.name}: training {grid} x {grid} cells x {models} models "
-        f"({grid * grid * models} models) in one engine call")
-    d = phase.phase_diagram(problem, grid=grid, models=models, steps=s.get("steps"), batch=s.get("batch"),
-                            seed=s.get("seed"), threads=s.get("threads"), progress=progress)
-    d.run.save(os.path.join(out, "models"))
-    log(f"  {d.run.seconds:.1f} s; cells agreeing with the theory: {d.agreement:.0%}")
+    job.log(f"tms reproduce {exp.name}: training {grid} x {grid} cells x {models} models "
+            f"({grid * grid * models} models) in one engine call")
+    d = phase.phase_diagram(problem, grid=grid, models=models, progress=job.progress, **_engine(s))
+    (folder, _), = job.trainings
+    d.run.save(os.path.join(out, folder), overwrite=job.overwrite)
+    job.log(f"  {d.run.seconds:.1f} s; cells agreeing with the theory: {d.agreement:.0%}")
     np.savez_compressed(os.path.join(out, "phase.npz"), r=d.r, density=d.density, model_phase=d.model_phase,
                         phase=d.phase, votes=d.votes, mean_loss=d.mean_loss, theory=d.theory,
                         theory_candidate=d.theory_candidate, dropped=d.dropped)
@@ -169,10 +230,12 @@ def _phase_target(exp: Experiment, out: str, s: dict, command: str, log, progres
              "orthogonal to every learned one, |cos| ≤ 0.3). Cells: the paper's reduction "
              "(<code>phase_reduce_cell</code>). The full set of models is in <code>models/</code> and the grid in "
              "<code>phase.npz</code>.</p>")
-    runs = [dict(key="relu", name="All models", run=d.run, folder="models/", table=False)]
-    return _write(out, exp, command, start, findings, figs, runs, intro, sections,
+    runs = [dict(key="relu", name="All models", run=d.run, folder=f"{folder}/", table=False)]
+    numbering = ("feature 0 has importance 1 and feature 1, the extra one, relative importance r" if n == 2 else
+                 "features 0 and 1 have importance 1 and feature 2, the extra one, relative importance r")
+    return _write(job, start, findings, figs, runs, intro, sections,
                   dict(agreement=d.agreement, cells=int(d.phase.size), counts=counts, models=models, grid=grid,
-                       steps=d.run.config["steps"], train_seconds=d.run.seconds))
+                       steps=d.run.config["steps"], train_seconds=d.run.seconds), numbering)
 
 
 def _phase_findings(d) -> List[Finding]:
@@ -211,7 +274,7 @@ def _phase_findings(d) -> List[Finding]:
         found=f"mean share of kept models that vote for their cell's phase: {float(votes.mean()):.0%}; cells with "
               f"a unanimous vote: {float((votes == 1).mean()):.0%}. Phase switches along r (changes between "
               f"neighbouring cells in a row): {int((np.diff(d.phase, axis=1) != 0).sum())}.",
-        verdict="agrees" if float(votes.mean()) >= 0.7 else "partly"))
+        verdict=claims._verdict(float(votes.mean()) >= VOTE_SHARE, float(votes.mean()) >= VOTE_PARTLY)))
     return out
 
 
@@ -253,19 +316,24 @@ def geometry_of(run) -> list:
     return out
 
 
-def _geometry_target(exp: Experiment, out: str, s: dict, command: str, log, progress) -> dict:
+def _geometry_trainings(exp: Experiment, s: dict) -> list:
+    densities = [float(1.0 / x) for x in np.logspace(0, np.log10(float(s["max_sparsity"])), int(s["densities"]))]
+    return [("relu", dict(model="relu", features=s["features"], hidden=s["hidden"], importance=1.0,
+                          density=densities, restarts=s.get("restarts", 1), **_engine(s)))]
+
+
+def _geometry_target(job: _Job) -> dict:
     start = time.monotonic()
+    exp, out, s = job.exp, job.out, job.s
     fig_dir = os.path.join(out, "figures")
     os.makedirs(out, exist_ok=True)
-    count, top = int(s["densities"]), float(s["max_sparsity"])
-    densities = [float(1.0 / x) for x in np.logspace(0, np.log10(top), count)]
-    log(f"tms reproduce geometry: n={s['features']}, m={s['hidden']}, {count} densities (1/(1-S) = 1 ... {top:g})")
-    run = api.train(model="relu", features=s["features"], hidden=s["hidden"], importance=1.0, density=densities,
-                    restarts=s.get("restarts", 1), steps=s.get("steps"), batch=s.get("batch"), seed=s.get("seed"),
-                    threads=s.get("threads"), progress=progress)
-    run.save(os.path.join(out, "relu"))
-    best = run.best_restarts() if run.K > len(densities) else run
-    log(f"  {run.seconds:.1f} s")
+    (folder, settings), = job.trainings
+    job.log(f"tms reproduce geometry: n={s['features']}, m={s['hidden']}, {len(settings['density'])} densities "
+            f"(1/(1-S) = 1 ... {float(s['max_sparsity']):g})")
+    run = api.train(progress=job.progress, **settings)
+    run.save(os.path.join(out, folder), overwrite=job.overwrite)
+    best = run.best_restarts() if run.K > len(settings["density"]) else run
+    job.log(f"  {run.seconds:.1f} s")
     geo = geometry_of(best)
     figs: list = []
     add = _adder(fig_dir, figs)
@@ -282,10 +350,10 @@ def _geometry_target(exp: Experiment, out: str, s: dict, command: str, log, prog
              "Tegum factors: the engine's geometry finder (<code>geometry_tegum_factors</code>: features with "
              "‖Wᵢ‖ &gt; 0.5 joined when |cos| &gt; 0.1, each connected component named by its size, its Dᵢ "
              "(within 0.05) and its rank).</p>")
-    runs = [dict(key="relu", name="ReLU output model", run=run, folder="relu/")]
-    return _write(out, exp, command, start, findings, figs, runs, intro, sections,
+    runs = [dict(key="relu", name="ReLU output model", run=run, folder=f"{folder}/")]
+    return _write(job, start, findings, figs, runs, intro, sections,
                   dict(density=best.density.tolist(), dims_per_feature=best.dims_per_feature.tolist(),
-                       geometry=geo, train_seconds=run.seconds))
+                       geometry=geo, train_seconds=run.seconds), "every feature has importance 1")
 
 
 def _geometry_findings(run, geo) -> List[Finding]:
@@ -361,35 +429,41 @@ PAPER_CROSSING = 1 / 2.5  # "~2.5x less" dense than the others
 CROSSING_AGREE = (1 / 3.2, 1 / 2.0)  # r of the crossing for "agrees" (1/r from 2 to 3.2); a factor 1.5 wider: partly
 
 
-def _nonuniform_target(exp: Experiment, out: str, s: dict, command: str, log, progress) -> dict:
+def _nonuniform_trainings(exp: Experiment, s: dict) -> list:
+    """One engine call per relative density r of the varied feature (nonuniform.VARIED, feature 0)."""
+    n = int(s["features"])
+    rel = nonuniform.relative_grid(int(s["values"]), float(s["low"]), float(s["high"]))
+    return [(f"relu/r{j:02d}", dict(model="relu", features=n, hidden=s["hidden"], importance=1.0,
+                                    density=[float(s["density"])], relative_density=[float(r)] + [1.0] * (n - 1),
+                                    restarts=s["restarts"], **_engine(s))) for j, r in enumerate(rel)]
+
+
+def _nonuniform_target(job: _Job) -> dict:
     start = time.monotonic()
+    exp, out, s = job.exp, job.out, job.s
     fig_dir = os.path.join(out, "figures")
     os.makedirs(out, exist_ok=True)
     n, base = int(s["features"]), float(s["density"])
-    rel = nonuniform.relative_grid(int(s["values"]), float(s["low"]), float(s["high"]))
-    log(f"tms reproduce nonuniform: n={n}, m={s['hidden']}, 1-S={base:g}, {len(rel)} relative densities of "
-        f"feature 1 from {rel[0]:.3g} to {rel[-1]:.3g}, {s['restarts']} restarts each (one engine call per value)")
-    runs, entries = [], []
-    for j, r in enumerate(rel):
-        run = api.train(model="relu", features=n, hidden=s["hidden"], importance=1.0, density=[base],
-                        relative_density=[float(r)] + [1.0] * (n - 1), restarts=s["restarts"],
-                        steps=s.get("steps"), batch=s.get("batch"), seed=s.get("seed"), threads=s.get("threads"),
-                        progress=progress)
-        folder = f"relu/r{j:02d}"
-        run.save(os.path.join(out, folder))
-        runs.append(run)
-        entries.append((folder, run))
+    rel = np.array([settings["relative_density"][nonuniform.VARIED] for _, settings in job.trainings])
+    job.log(f"tms reproduce nonuniform: n={n}, m={s['hidden']}, 1-S={base:g}, {len(rel)} relative densities of "
+            f"feature 0 from {rel[0]:.3g} to {rel[-1]:.3g}, {s['restarts']} restarts each (one engine call per "
+            "value)")
+    runs = [api.train(progress=job.progress, **settings) for _, settings in job.trainings]
+    # Saved once every value of r has trained, so that a failed or interrupted sweep leaves the old runs as they were.
+    entries = [(folder, run) for (folder, _), run in zip(job.trainings, runs)]
+    for folder, run in entries:
+        run.save(os.path.join(out, folder), overwrite=job.overwrite)
     sweep = nonuniform.analyse(rel, base, runs, points=int(s["points"]))
     train_seconds = float(sum(run.seconds for run in runs))
-    log(f"  {train_seconds:.1f} s of training; crossing of the loss curves at r = {sweep.crossing_r:.3g}")
+    job.log(f"  {train_seconds:.1f} s of training; crossing of the loss curves at r = {sweep.crossing_r:.3g}")
     figs: list = []
     add = _adder(fig_dir, figs)
     steps = runs[0].config["steps"]
-    add(figures.nonuniform(sweep, suptitle=f"n = {n}, m = {runs[0].m}, I = 1, 1−S = {base:g} (feature 1: "
+    add(figures.nonuniform(sweep, suptitle=f"n = {n}, m = {runs[0].m}, I = 1, 1−S = {base:g} (feature 0: "
                                             f"{base:g} × r), best of {runs[0].K} restarts, {steps:,} steps"),
         "nonuniform",
         "Left: the pentagon solutions, rotated so that the varied feature (ringed) points up and reflected so that "
-        "its nearest neighbour is on the right; middle: the digon solutions, rotated so that feature 2 points "
+        "its nearest neighbour is on the right; middle: the digon solutions, rotated so that feature 1 points "
         "along +x and reflected so that the next feature off that axis points up. Colour: the varied feature's "
         "relative density r (blue sparser, yellow denser); solid: the lowest-loss restart at that r, faint: the "
         "best restart of the other family. Right: the expected loss of the best pentagon and of the best digon "
@@ -427,7 +501,7 @@ def _nonuniform_target(exp: Experiment, out: str, s: dict, command: str, log, pr
                    pentagon_loss=[None if not np.isfinite(v) else float(v) for v in sweep.pentagon_loss],
                    digons_loss=[None if not np.isfinite(v) else float(v) for v in sweep.digons_loss],
                    families=sweep.families, restarts=runs[0].K, steps=steps, train_seconds=train_seconds)
-    return _write(out, exp, command, start, findings, figs, runs_meta, intro, sections, summary)
+    return _write(job, start, findings, figs, runs_meta, intro, sections, summary, "feature 0 is the varied one")
 
 
 def _nonuniform_findings(sweep) -> List[Finding]:
@@ -498,7 +572,7 @@ def _nonuniform_findings(sweep) -> List[Finding]:
         claim="The transition is first order: each geometry has its own loss curve and the phase change is where "
               "they cross, so the varied feature's norm jumps instead of shrinking gradually.",
         source="Non-Uniform Superposition",
-        found="‖W₁‖ of the varied feature in the lowest-loss restart per r (ascending): "
+        found="‖W₀‖ of the varied feature in the lowest-loss restart per r (ascending): "
               + ", ".join(f"{v:.2f}" for v in norms) + f"; largest change between neighbouring r: {jump:.2f}. "
               + f"Both families found at {int(((sweep.pentagon_best >= 0) & (sweep.digons_best >= 0)).sum())} of "
               f"{len(r)} values of r.",
@@ -554,18 +628,22 @@ def _all_digons(W) -> bool:
     return not g.unrepresented and all(f.name == "digon" for f in g.factors)
 
 
-def _dynamics_target(exp: Experiment, out: str, s: dict, command: str, log, progress) -> dict:
+def _dynamics_trainings(exp: Experiment, s: dict) -> list:
+    return [("relu", dict(model="relu", features=s["features"], hidden=s["hidden"], importance=1.0,
+                          density=[float(s["density"])], restarts=s["restarts"], **_engine(s)))]
+
+
+def _dynamics_target(job: _Job) -> dict:
     start = time.monotonic()
+    exp, out, s = job.exp, job.out, job.s
     fig_dir = os.path.join(out, "figures")
     os.makedirs(out, exist_ok=True)
-    log(f"tms reproduce dynamics: n={s['features']}, m={s['hidden']}, 1-S={s['density']:g}, "
-        f"{s['restarts']} restarts with {s['snapshots']} log-spaced snapshots")
-    run = api.train(model="relu", features=s["features"], hidden=s["hidden"], importance=1.0,
-                    density=[float(s["density"])], restarts=s["restarts"], steps=s.get("steps"),
-                    batch=s.get("batch"), seed=s.get("seed"), threads=s.get("threads"), progress=progress,
-                    snapshots=int(s["snapshots"]))
-    run.save(os.path.join(out, "relu"))
-    log(f"  {run.seconds:.1f} s")
+    job.log(f"tms reproduce dynamics: n={s['features']}, m={s['hidden']}, 1-S={s['density']:g}, "
+            f"{s['restarts']} restarts with {s['snapshots']} log-spaced snapshots")
+    (folder, settings), = job.trainings
+    run = api.train(progress=job.progress, snapshots=int(s["snapshots"]), **settings)
+    run.save(os.path.join(out, folder), overwrite=job.overwrite)
+    job.log(f"  {run.seconds:.1f} s")
     digons = [k for k in range(run.K) if _all_digons(run.W[k])]
     pool = digons or list(range(run.K))
     k = min(pool, key=lambda j: run.loss[j] if np.isfinite(run.loss[j]) else np.inf)
@@ -585,10 +663,10 @@ def _dynamics_target(exp: Experiment, out: str, s: dict, command: str, log, prog
              f"kept in <code>relu/snapshots.npz</code>. Restarts whose features all end in digons: "
              f"{', '.join(str(int(run.restart[j])) for j in digons) or 'none'}; shown: restart "
              f"{int(run.restart[k])}.</p>")
-    runs = [dict(key="relu", name="ReLU output model", run=run, folder="relu/", chosen=[k])]
-    return _write(out, exp, command, start, findings, figs, runs, intro, [],
+    runs = [dict(key="relu", name="ReLU output model", run=run, folder=f"{folder}/", chosen=[k])]
+    return _write(job, start, findings, figs, runs, intro, [],
                   dict(shown=int(k), digon_restarts=[int(run.restart[j]) for j in digons],
-                       snapshot_steps=steps.tolist(), train_seconds=run.seconds))
+                       snapshot_steps=steps.tolist(), train_seconds=run.seconds), "every feature has importance 1")
 
 
 def _dynamics_findings(run, k, steps, D, digons) -> List[Finding]:
@@ -619,21 +697,31 @@ def _dynamics_findings(run, k, steps, D, digons) -> List[Finding]:
         first, last = drop(jump_steps.min()), drop(jump_steps.max())
         text = (f"relative loss drop across the first jump (step {int(jump_steps.min())}): {first:.0%}; across the "
                 f"last (step {int(jump_steps.max())}): {last:.0%}.")
-        ok = np.isfinite(first) and first > 0 and last > 0
-    else:
-        text, ok = "no jumps found", False
+        verdict = claims._verdict(bool(first > 0 and last > 0), bool(first > 0 or last > 0))
+    else:  # nothing to test the claim on
+        text, verdict = "no jumps found", "n/a"
     out.append(Finding(
         claim="Each jump in dimensionality comes with a sudden drop in the loss.",
-        source="Superposition and Learning Dynamics", found=text, verdict="agrees" if ok else "partly"))
+        source="Superposition and Learning Dynamics", found=text, verdict=verdict))
     return out
 
 
 _RUNNERS = {"phase-2-1": _phase_target, "phase-3-2": _phase_target, "geometry": _geometry_target,
             "nonuniform": _nonuniform_target, "dynamics": _dynamics_target}
+_TRAININGS = {"phase-2-1": _phase_trainings, "phase-3-2": _phase_trainings, "geometry": _geometry_trainings,
+              "nonuniform": _nonuniform_trainings, "dynamics": _dynamics_trainings}
 
 
-def run_experiment(target: str, out: str, command: str, *, quick: bool = False, log: Callable = print,
-                   progress=False, **given) -> dict:
+def run_experiment(target: str, out: str, command: str, *, quick: bool = False, overwrite: bool = False,
+                   log: Callable = print, progress=False, **given) -> dict:
+    """Runs one experiment target into out (see reproduce.reproduce). Every setting is validated (ValueError) and
+    the run folders checked for finished runs (FileExistsError unless overwrite) before any folder is made; a run
+    that is quick or has fewer steps than the target's default gets its findings marked not meaningful."""
     exp = EXPERIMENTS[target]
     s = _settings(exp, quick, given)
-    return _RUNNERS[target](exp, out, s, command, log, progress)
+    trainings = _TRAININGS[target](exp, s)
+    check_settings(trainings)
+    refuse_finished_runs(out, [folder for folder, _ in trainings], overwrite)
+    job = _Job(exp=exp, out=out, s=s, trainings=trainings, command=command, log=log, progress=progress,
+               overwrite=overwrite, short_run=claims.short_run(int(s["steps"]), int(exp.defaults["steps"]), quick))
+    return _RUNNERS[target](job)

@@ -78,10 +78,13 @@ def _density_label(density: float) -> str:
     return f"1−S = {density:g}"
 
 
+def _model_label(run) -> str:
+    return "Linear" if run.model == "linear" else "ReLU"
+
+
 def instance_label(run, k: int) -> str:
     """"Linear" or "ReLU" with the instance's density (and restart when the run has several)."""
-    name = "Linear" if run.model == "linear" else "ReLU"
-    label = f"{name}, {_density_label(float(run.density[k]))}"
+    label = f"{_model_label(run)}, {_density_label(float(run.density[k]))}"
     if int(run.config.get("restarts", 1)) > 1:
         label += f" (restart {int(run.restart[k])})"
     return label
@@ -157,8 +160,9 @@ def _draw_norms(ax, run, k: int, title: Optional[str], show_labels: bool = True)
     ax.axhline(1.0, color="0.8", linewidth=0.6, zorder=0)
     ax.set_xlim(-0.6, n - 0.4)
     ax.set_ylim(0, top)
+    # Bars run in importance order; the ticks name the features there, numbered from 0 as in the arrays.
     ax.set_xticks([0, n - 1] if n > 1 else [0])
-    ax.set_xticklabels(["1", str(n)] if n > 1 else ["1"], fontsize=7)
+    ax.set_xticklabels([str(order[0]), str(order[-1])] if n > 1 else [str(order[0])], fontsize=7)
     ax.tick_params(axis="y", labelsize=7)
     if show_labels:
         ax.set_ylabel("‖Wᵢ‖", fontsize=8)
@@ -261,23 +265,31 @@ def vectors_grid(run, instances: Optional[Sequence[int]] = None, *, path: Option
     return _finish(fig, path)
 
 
-def basic_columns(linear, relu) -> List[Tuple[object, int, str]]:
-    """The basic-results columns: the linear model (its densest instance), then the ReLU output model at every
-    density from dense to sparse. Either run may be None."""
+def basic_columns(linear=None, relu=None) -> List[Tuple[object, int, str]]:
+    """The basic-results columns, each titled with its run's own model and density. Given both runs: the linear
+    model at its densest instance (its solution does not depend on sparsity), then the ReLU output model at every
+    density from dense to sparse. Given one run (either argument, either model): every instance of it, dense to
+    sparse. An instance's restart is named when the run holds several instances at its density."""
+    runs = [run for run in (linear, relu) if run is not None]
     columns = []
-    if linear is not None:
-        k = int(np.argmax(linear.density))
-        columns.append((linear, k, "Linear" + (f"\n{_density_label(float(linear.density[k]))}")))
-    if relu is not None:
-        for k in sorted(range(relu.K), key=lambda k: (-float(relu.density[k]), k)):
-            columns.append((relu, k, f"ReLU\n{_density_label(float(relu.density[k]))}"))
+    for j, run in enumerate(runs):
+        ks = sorted(range(run.K), key=lambda k: (-float(run.density[k]), k))
+        if len(runs) == 2 and j == 0:
+            ks = ks[:1]
+        densities = [float(d) for d in run.density]
+        for k in ks:
+            title = f"{_model_label(run)}\n{_density_label(densities[k])}"
+            if densities.count(densities[k]) > 1:
+                title += f" (restart {int(run.restart[k])})"
+            columns.append((run, k, title))
     return columns
 
 
 def basic_grid(linear=None, relu=None, *, columns: Optional[Iterable[Tuple[object, int, str]]] = None,
                path: Optional[PathLike] = None, suptitle: Optional[str] = None) -> Figure:
-    """The paper's basic-results figure: one column per model (linear, then ReLU at decreasing density), each
-    with WᵀW and b above the feature-norm bars. `columns` (run, instance, title) overrides the default."""
+    """The paper's basic-results figure: one column per model (linear, then ReLU at decreasing density; a single
+    run at each of its densities, see basic_columns), each with WᵀW and b above the feature-norm bars. `columns`
+    (run, instance, title) overrides the default."""
     columns = list(columns) if columns is not None else basic_columns(linear, relu)
     if not columns:
         raise ValueError("basic_grid: no runs given")
@@ -336,8 +348,7 @@ def loss_curves(run, *, ax=None, path: Optional[PathLike] = None, title: Optiona
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
     ax.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
-    name = "Linear" if run.model == "linear" else "ReLU"
-    ax.set_title(title if title is not None else f"{name} model: training loss", fontsize=9)
+    ax.set_title(title if title is not None else f"{_model_label(run)} model: training loss", fontsize=9)
     return _finish(fig, path)
 
 
@@ -581,7 +592,7 @@ def _draw_canonical(ax, solutions, norm, title: str, varied: int = 0) -> None:
 
 def nonuniform(sweep, *, path: Optional[PathLike] = None, suptitle: Optional[str] = None) -> Figure:
     """The perturbed pentagon (paper E10) from a tms.nonuniform.NonuniformSweep: left, the pentagon-family
-    solutions (rotated so the varied feature points up); middle, the digon-family ones (feature 2 along +x);
+    solutions (rotated so the varied feature points up); middle, the digon-family ones (feature 1 along +x);
     both coloured by the varied feature's relative density (denser yellow, sparser blue), the varied feature
     ringed, the lowest-loss restart at each density solid and the best of the other family faint. Right: the
     expected loss of the best pentagon and the best digon solution against the relative density (log), with
@@ -605,7 +616,7 @@ def nonuniform(sweep, *, path: Optional[PathLike] = None, suptitle: Optional[str
     ax_p = fig.add_subplot(grid[:, 0])
     ax_d = fig.add_subplot(grid[:, 1])
     _draw_canonical(ax_p, pentagons, norm, "Pentagon solutions (varied feature ringed, rotated to the top)")
-    _draw_canonical(ax_d, digons, norm, "Digon solutions (feature 2 along +x)")
+    _draw_canonical(ax_d, digons, norm, "Digon solutions (feature 1 along +x)")
     cb = fig.colorbar(cm.ScalarMappable(norm=norm, cmap=RELATIVE_DENSITY_CMAP), ax=[ax_p, ax_d],
                       orientation="horizontal", fraction=0.05, pad=0.04, aspect=40)
     cb.set_label("relative density of the varied feature (sparser: blue, denser: yellow); solid: lowest-loss "

@@ -21,7 +21,7 @@ import numpy as np
 
 from . import _tms, api
 
-__all__ = ["PROBLEMS", "PHASES", "PhaseDiagram", "phase_diagram", "classify", "predict", "log_grid"]
+__all__ = ["PROBLEMS", "PHASES", "PhaseDiagram", "phase_diagram", "train_settings", "classify", "predict", "log_grid"]
 
 PROBLEMS = {"2-1": _tms.PhaseProblem.n2_m1, "3-2": _tms.PhaseProblem.n3_m2}
 # Phase codes in arrays, in the engine's enum order.
@@ -92,6 +92,26 @@ class PhaseDiagram:
         return (di * len(self.r) + ri) * self.models + restart
 
 
+def _axes(r, density, grid: int) -> tuple:
+    r = log_grid(0.1, 10.0, grid) if r is None else np.asarray(r, dtype=np.float64)
+    density = log_grid(1.0, 0.01, grid) if density is None else np.asarray(density, dtype=np.float64)
+    return r, density
+
+
+def train_settings(problem="2-1", *, r: Optional[Sequence[float]] = None, density: Optional[Sequence[float]] = None,
+                   grid: int = 20, models: int = 10, **settings) -> dict:
+    """The tms.train settings of phase_diagram's engine call (the arguments as there), so that they can be
+    validated (tms.make_config) before anything is trained. Raises ValueError for fewer than 2 models."""
+    pb = _problem(problem)
+    n, m = _tms.phase_features(pb), _tms.phase_hidden(pb)
+    r, density = _axes(r, density, grid)
+    if models < 2:
+        raise ValueError(f"models: {models}; allowed: at least 2 (the highest-loss model is dropped)")
+    importances = [[1.0] * (n - 1) + [float(x)] for x in r]
+    return dict(model="relu", features=n, hidden=m, importances=importances, density=[float(d) for d in density],
+                restarts=models, **settings)
+
+
 def phase_diagram(problem: str = "2-1", *, r: Optional[Sequence[float]] = None,
                   density: Optional[Sequence[float]] = None, grid: int = 20, models: int = 10,
                   progress=None, **settings) -> PhaseDiagram:
@@ -102,14 +122,8 @@ def phase_diagram(problem: str = "2-1", *, r: Optional[Sequence[float]] = None,
     highest-loss one is dropped). Other settings (steps, batch, seed, threads, ...) go to tms.train.
     """
     pb = _problem(problem)
-    n, m = _tms.phase_features(pb), _tms.phase_hidden(pb)
-    r = log_grid(0.1, 10.0, grid) if r is None else np.asarray(r, dtype=np.float64)
-    density = log_grid(1.0, 0.01, grid) if density is None else np.asarray(density, dtype=np.float64)
-    if models < 2:
-        raise ValueError(f"models: {models}; allowed: at least 2 (the highest-loss model is dropped)")
-    importances = [[1.0] * (n - 1) + [float(x)] for x in r]
-    run = api.train(model="relu", features=n, hidden=m, importances=importances, density=[float(d) for d in density],
-                    restarts=models, progress=progress, **settings)
+    r, density = _axes(r, density, grid)
+    run = api.train(progress=progress, **train_settings(pb, r=r, density=density, models=models, **settings))
     D, R = len(density), len(r)
     model_phase = np.zeros((D, R, models), dtype=np.int64)
     phase = np.zeros((D, R), dtype=np.int64)

@@ -24,7 +24,13 @@ figcaption { color: #444; font-size: 0.92em; margin-top: 0.3em; }
 .verdict { font-weight: bold; padding: 0.1em 0.5em; border-radius: 0.3em; white-space: nowrap; }
 .agrees { background: #dcefdc; color: #1d5e1d; } .partly { background: #fbefc8; color: #7a5a00; }
 .differs { background: #f6d5d5; color: #8a1c1c; } .na { background: #eee; color: #555; }
+.banner { background: #fbefc8; border: 2px solid #d9b440; color: #5c4300; padding: 0.7em 1em; border-radius: 0.3em; }
 """
+
+# Said once in every report, before the claims (which name features by these numbers).
+NUMBERING = ("Features are numbered from 0, as in the arrays (feature i is W[k, i]) and in "
+             "<code>tms analyze --features</code>")
+NOT_JUDGED = "not judged (short run)"
 
 
 def data_uri(path: str) -> str:
@@ -56,12 +62,18 @@ def _table(rows: Sequence[dict], columns: Sequence[tuple]) -> str:
 
 
 def findings_table(findings: Sequence[Finding]) -> str:
+    """The claims next to what the run found. A finding that is not meaningful (a short run) shows "not judged"
+    in grey, with the verdict its numbers give below it in small print."""
     rows = []
     for f in findings:
-        cls = {"agrees": "agrees", "partly": "partly", "differs": "differs"}.get(f.verdict, "na")
+        if f.meaningful:
+            cls = {"agrees": "agrees", "partly": "partly", "differs": "differs"}.get(f.verdict, "na")
+            verdict = f'<span class="verdict {cls}">{html.escape(f.verdict)}</span>'
+        else:
+            verdict = (f'<span class="verdict na">{NOT_JUDGED}</span><br><small>the numbers give: '
+                       f"{html.escape(f.verdict)}</small>")
         rows.append(f"<tr><td>{html.escape(f.claim)}<br><small>{html.escape(f.source)}</small></td>"
-                    f"<td>{html.escape(f.found)}</td>"
-                    f'<td><span class="verdict {cls}">{html.escape(f.verdict)}</span></td></tr>')
+                    f"<td>{html.escape(f.found)}</td><td>{verdict}</td></tr>")
     return ("<table><thead><tr><th>The paper claims</th><th>This run found</th><th>Verdict</th></tr></thead>"
             f"<tbody>{''.join(rows)}</tbody></table>")
 
@@ -71,20 +83,36 @@ MEASUREMENT_COLUMNS = [
     ("frobenius_sq", "‖W‖_F²"), ("dims_per_feature", "m/‖W‖_F²"), ("represented", "represented"),
     ("superposition_represented", "mean superposition (represented)"),
 ]
-LINEAR_COLUMNS = [("feature_benefit", "feature benefit lost"), ("interference", "interference"),
-                  ("bias", "bias term"), ("total", "expected loss")]
-RELU_COLUMNS = [("feature_benefit", "1-sparse: feature benefit lost"), ("interference", "1-sparse: interference"),
-                ("bias", "0-sparse: bias term"), ("total", "expected loss, ≤ 1 feature active")]
+# Run.loss_decomposition's keys per model and their column labels: the linear split is exact and sums to the
+# expected loss; the ReLU split keeps only the inputs with at most one active feature (paper §4.2).
+DECOMPOSITION_COLUMNS = {
+    "linear": [("feature_benefit", "feature benefit lost"), ("interference", "interference"), ("bias", "bias term"),
+               ("expected_loss", "expected loss")],
+    "relu": [("feature_benefit", "1-sparse: feature benefit lost"), ("interference", "1-sparse: interference"),
+             ("bias", "0-sparse: bias term"), ("one_sparse_loss", "1-sparse loss (inputs with ≤ 1 active feature)")],
+}
 DECOMPOSITION_NOTE = {
     "linear": "Loss decomposition (linear model, exact): the expected loss split into the feature benefit not "
               "attained, the interference between features and a bias term, averaged over features like the "
               "training loss; their sum is the expected loss, next to the measured final loss.",
     "relu": "Loss decomposition (ReLU output model, paper §4.2): the expected loss on inputs with at most one active "
             "feature, split into the feature benefit not attained and the interference (1-sparse inputs) and the "
-            "bias term (no active feature), averaged over features like the training loss. Their sum is a lower "
-            "bound on the expected loss that approaches it as S → 1 (the rest is O((1−S)²)); compare it with the "
-            "measured final loss.",
+            "bias term (no active feature), averaged over features like the training loss. Their sum, the 1-sparse "
+            "loss, is a lower bound on the expected loss that approaches it as S → 1 (the rest is O((1−S)²)); "
+            "compare it with the measured final loss. For dense features it means nothing: at 1−S = 1 almost no "
+            "input has at most one active feature, so every term is about 0.",
 }
+
+
+def decomposition_columns(run) -> list:
+    """The table columns of the run's loss decomposition (DECOMPOSITION_COLUMNS). Raises ValueError when its keys
+    are not exactly the model's, so that a renamed key cannot leave a column silently empty."""
+    columns = DECOMPOSITION_COLUMNS[run.model]
+    expected = [key for key, _ in columns]
+    if sorted(run.loss_decomposition) != sorted(expected):
+        raise ValueError(f"loss_decomposition: keys {', '.join(sorted(run.loss_decomposition))}; expected "
+                         f"{', '.join(expected)} for a {run.model} run")
+    return columns
 
 
 def measurement_table(run, chosen: Optional[Sequence[int]] = None) -> str:
@@ -92,7 +120,7 @@ def measurement_table(run, chosen: Optional[Sequence[int]] = None) -> str:
     rows = run.rows()
     columns = list(MEASUREMENT_COLUMNS)
     if run.loss_decomposition is not None:
-        columns += LINEAR_COLUMNS if run.model == "linear" else RELU_COLUMNS
+        columns += decomposition_columns(run)
     if chosen is not None:
         chosen = set(int(k) for k in chosen)
         for row in rows:
@@ -101,25 +129,42 @@ def measurement_table(run, chosen: Optional[Sequence[int]] = None) -> str:
     return _table(rows, columns)
 
 
+def verdict_summary(findings: Sequence[Finding]) -> str:
+    """"7 claims checked: 5 agrees, 2 differs", counting only the meaningful findings; the others as not judged."""
+    verdicts = [f.verdict for f in findings if f.meaningful]
+    counts = [f"{verdicts.count(v)} {v}" for v in ("agrees", "partly", "differs", "n/a") if verdicts.count(v)]
+    skipped = len(findings) - len(verdicts)
+    if skipped:
+        counts.append(f"{skipped} {NOT_JUDGED}")
+    return f"{len(findings)} claims checked: {', '.join(counts) or 'none'}"
+
+
 def write_report(path: str, *, title: str, subtitle: str, command: str, intro_html: str,
                  findings: Sequence[Finding], figures: Sequence[dict], runs: Sequence[dict],
-                 seconds: float, notes: Sequence[str] = (), sections: Sequence[str] = ()) -> str:
+                 seconds: float, notes: Sequence[str] = (), sections: Sequence[str] = (),
+                 short_run: Optional[str] = None, numbering: str = "") -> str:
     """Writes report.html. figures: dicts with png (path), caption, and optionally svg (path, linked).
     runs: dicts with name, run, folder (relative path), chosen (instances shown in the figures), and table=False
     to leave out the per-instance table (for runs of thousands of models). sections: extra HTML after the
-    figures."""
+    figures. short_run: why the run is too short to judge the claims (claims.short_run); it puts a banner at the
+    top (mark the findings with claims.not_judged). numbering: what feature 0 is in this target, added to the
+    sentence on feature numbers."""
     directory = os.path.dirname(os.path.abspath(path))
     parts: List[str] = []
     parts.append(f"<h1>{html.escape(title)}</h1>")
+    if short_run is not None:
+        parts.append(f'<p class="banner">Short run: not meaningful. This is {html.escape(short_run)}: too short '
+                     "for the paper's claims to be judged. The figures and numbers below are this run's, but each "
+                     f"verdict reads \"{NOT_JUDGED}\", with the one its numbers give in small print. Run the "
+                     "target without --quick and with its default steps to judge the claims.</p>")
     parts.append(f'<p class="meta">{html.escape(subtitle)}<br>Command: <code>{html.escape(command)}</code><br>'
                  f"Run time: {seconds:.1f} s in total (training "
                  + ", ".join(f"{html.escape(r['name'])} {r['run'].seconds:.1f} s" for r in runs)
                  + ").</p>")
     parts.append(intro_html)
-    verdicts = [f.verdict for f in findings]
-    summary = ", ".join(f"{verdicts.count(v)} {v}" for v in ("agrees", "partly", "differs") if verdicts.count(v))
-    parts.append(f"<h2>The paper's claims and what this run found</h2><p>{len(findings)} claims checked: "
-                 f"{html.escape(summary or 'none')}. The numbers are computed from the trained weights of this run.</p>")
+    parts.append(f"<h2>The paper's claims and what this run found</h2><p>{html.escape(verdict_summary(findings))}. "
+                 "The numbers are computed from the trained weights of this run. "
+                 f"{NUMBERING}{'; ' + html.escape(numbering) if numbering else ''}.</p>")
     parts.append(findings_table(findings))
     for note in notes:
         parts.append(f"<p>{html.escape(note)}</p>")

@@ -10,13 +10,17 @@ Targets (paper sections in parentheses):
   phase-2-1    the phase diagram for n=2, m=1: relative importance r x density, 10 models per cell (E5)
   phase-3-2    the same for n=3, m=2, importances [1, 1, r] (E6)
   geometry     n=400, m=30, I=1: m/|W|_F^2 and every D_i against 1/(1-S), tegum factors per density (E7, E8)
-  nonuniform   n=5, m=2, I=1, 1-S=0.05 with feature 1's density x r, r from 0.1 to 3: the perturbed pentagon,
+  nonuniform   n=5, m=2, I=1, 1-S=0.05 with feature 0's density x r, r from 0.1 to 3: the perturbed pentagon,
                pentagon and digon solutions and their crossing loss curves (E10)
   dynamics     D_i of every feature against the training step, with weight snapshots (E14)
   (the last five live in experiments.py)
 
 Output (DIR, default tms-output/TARGET): one run folder per model (DIR/linear, DIR/relu: weights.npz and
 metrics.json, every restart), DIR/figures/*.png and *.svg, DIR/findings.json and DIR/report.html.
+
+Every setting is validated before any folder is made, and a DIR whose run folders already hold finished runs is
+refused before training unless overwrite is set. A quick run, or one with fewer steps than the target's default,
+is too short to judge the paper's claims: its report says so at the top and marks every verdict not judged.
 """
 from __future__ import annotations
 
@@ -99,43 +103,53 @@ def _model_name(model: str) -> str:
 
 def reproduce(target: str, out: Optional[str] = None, *, restarts: Optional[int] = None,
               steps: Optional[int] = None, batch: Optional[int] = None, seed: Optional[int] = None,
-              threads: Optional[int] = None, quick: bool = False, progress: bool = False,
+              threads: Optional[int] = None, quick: bool = False, overwrite: bool = False, progress: bool = False,
               log: Callable[[str], None] = _log_default) -> dict:
     """Runs one target and writes its folder. Returns {"report", "figures", "runs", "findings", "seconds"}.
 
-    quick: a short smoke run (steps 400, batch 256, at most 2 restarts) unless steps/batch/restarts are given.
+    quick: a short smoke run (steps 400, batch 256, at most 2 restarts) unless steps/batch/restarts are given;
+    its findings, like those of any run with fewer steps than the target's default, are marked not meaningful.
     Unset training settings take the reference preset's defaults (10,000 steps, batch 1024, AdamW lr 1e-3).
+    Raises ValueError for a bad setting and FileExistsError when out already holds finished runs of the target
+    and overwrite is not set, both before any folder is made or model trained; overwrite replaces them (each run
+    is saved once it has trained).
     """
     if target not in ALL_TARGETS:
         raise ValueError(f"target: unknown target '{target}'; allowed: {', '.join(ALL_TARGETS)}")
-    given = dict(restarts=restarts, steps=steps, batch=batch, seed=seed, threads=threads, quick=quick)
+    given = dict(restarts=restarts, steps=steps, batch=batch, seed=seed, threads=threads, quick=quick,
+                 overwrite=overwrite)
     out = out or os.path.join("tms-output", target)
     if target in experiments.EXPERIMENTS:
-        return experiments.run_experiment(target, out, _command(target, out, given), quick=quick, log=log,
-                                          progress=progress, restarts=restarts, steps=steps, batch=batch,
-                                          seed=seed, threads=threads)
+        return experiments.run_experiment(target, out, _command(target, out, given), quick=quick,
+                                          overwrite=overwrite, log=log, progress=progress, restarts=restarts,
+                                          steps=steps, batch=batch, seed=seed, threads=threads)
     t = TARGETS[target]
     if quick:
         steps = QUICK["steps"] if steps is None else steps
         batch = QUICK["batch"] if batch is None else batch
         restarts = min(t.restarts, QUICK["max_restarts"]) if restarts is None else restarts
     restarts = t.restarts if restarts is None else restarts
+    trainings = [(model, dict(model=model, features=t.features, hidden=t.hidden, importance=t.importance,
+                              density=list(t.density), restarts=restarts, steps=steps, batch=batch, seed=seed,
+                              threads=threads)) for model in t.models]
+    experiments.check_settings(trainings)
+    experiments.refuse_finished_runs(out, [folder for folder, _ in trainings], overwrite)
     start = time.monotonic()
     os.makedirs(out, exist_ok=True)
     fig_dir = os.path.join(out, "figures")
 
     runs, best = {}, {}
-    for model in t.models:
+    for model, train_settings in trainings:
         folder = os.path.join(out, model)
         log(f"tms reproduce {target}: training the {_model_name(model).lower()} model "
             f"(n={t.features}, m={t.hidden}, {len(t.density)} densities x {restarts} restart(s)) -> {folder}")
-        run = api.train(model=model, features=t.features, hidden=t.hidden, importance=t.importance,
-                        density=list(t.density), restarts=restarts, steps=steps, batch=batch, seed=seed,
-                        threads=threads, progress=progress)
-        run.save(folder)
+        run = api.train(progress=progress, **train_settings)
         runs[model] = run
         best[model] = run.best_restarts() if restarts > 1 else run
         log(f"  {run.seconds:.1f} s; represented features per instance: {run.represented.tolist()}")
+    # Saved once every model has trained, so that a failed or interrupted run leaves all the old runs as they were.
+    for model in t.models:
+        runs[model].save(os.path.join(out, model), overwrite=overwrite)
 
     steps_used = runs[t.models[0]].config["steps"]
     settings = (f"n = {t.features}, m = {t.hidden}, I = {t.importance:g}^i, {steps_used:,} steps, "
@@ -171,6 +185,8 @@ def reproduce(target: str, out: Optional[str] = None, *, restarts: Optional[int]
                 f"{target}_linear", "The linear model at every density: the paper expects the same solution "
                 "(the top m features) regardless of sparsity.")
         findings = claims.basic_findings(best.get("linear"), best.get("relu"), t.hidden)
+    short = claims.short_run(steps_used, api.defaults()["steps"], quick)
+    findings = claims.not_judged(findings, short)
     for model in t.models:
         add(figures.loss_curves(runs[model]), f"{target}_loss_{model}",
             f"{_model_name(model)} model: training loss of every instance (and restart) against steps.")
@@ -190,9 +206,10 @@ def reproduce(target: str, out: Optional[str] = None, *, restarts: Optional[int]
     report_path = report.write_report(
         os.path.join(out, "report.html"), title=f"tms reproduce {target}: {t.title}",
         subtitle=f"tms {api._tms.__version__}, written {time.strftime('%Y-%m-%d %H:%M:%S')}", command=command,
-        intro_html=intro_html, findings=findings, figures=figs, runs=run_entries, seconds=seconds)
+        intro_html=intro_html, findings=findings, figures=figs, runs=run_entries, seconds=seconds,
+        short_run=short, numbering=f"feature 0 is the most important (I_i = {t.importance:g}^i)")
     summary = dict(target=target, command=command, seconds=seconds, settings=settings, restarts=restarts,
-                   findings=[f.as_dict() for f in findings],
+                   meaningful=short is None, reason=short, findings=[f.as_dict() for f in findings],
                    runs={m: dict(folder=os.path.join(out, m), seconds=runs[m].seconds,
                                  represented=best[m].represented.tolist(),
                                  density=best[m].density.tolist(), loss=best[m].loss.tolist()) for m in t.models},
@@ -225,13 +242,17 @@ def main(argv: Sequence[str]) -> int:
                              "the models per cell; for nonuniform per relative density [default: intro 10, phase-* 10, "
                              "nonuniform 10, dynamics 8, others 1]")
     parser.add_argument("--steps", type=int, metavar="N",
-                        help="training steps [default: 10000; dynamics 20000]")
+                        help="training steps [default: 10000; geometry 5000, dynamics 20000]; fewer than the "
+                             "default: the report marks every verdict not judged")
     parser.add_argument("--batch", type=int, metavar="N", help="batch size [default: 1024]")
     parser.add_argument("--seed", type=int, metavar="N", help="random seed [default: 0]")
     parser.add_argument("--threads", type=int, metavar="N", help="threads, 0 = all cores [default: 0]")
     parser.add_argument("--quick", action="store_true",
                         help=f"a short smoke run ({QUICK['steps']} steps, batch {QUICK['batch']}, at most "
-                             f"{QUICK['max_restarts']} restarts) unless those are given")
+                             f"{QUICK['max_restarts']} restarts) unless those are given; its verdicts are not judged")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace the finished runs already in DIR (each once its new run has trained); "
+                             "without it such a DIR is refused before training")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress output")
     try:
         args = parser.parse_args(list(argv))
@@ -240,9 +261,9 @@ def main(argv: Sequence[str]) -> int:
     log = (lambda message: None) if args.quiet else _log_default
     try:
         result = reproduce(args.target, args.out, restarts=args.restarts, steps=args.steps, batch=args.batch,
-                           seed=args.seed, threads=args.threads, quick=args.quick,
+                           seed=args.seed, threads=args.threads, quick=args.quick, overwrite=args.overwrite,
                            progress=(not args.quiet and sys.stderr.isatty()), log=log)
-    except ValueError as e:
+    except (ValueError, FileExistsError) as e:  # a bad setting, or finished runs in DIR: usage, before training
         print(f"tms: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -251,9 +272,10 @@ def main(argv: Sequence[str]) -> int:
     except (RuntimeError, OSError) as e:
         print(f"tms: error: {e}", file=sys.stderr)
         return 1
-    verdicts = [f.verdict for f in result["findings"]]
-    print(f"tms reproduce {args.target}: {len(verdicts)} claims checked: "
-          + ", ".join(f"{verdicts.count(v)} {v}" for v in ("agrees", "partly", "differs") if verdicts.count(v))
-          + f" ({result['seconds']:.1f} s)")
+    findings = result["findings"]
+    print(f"tms reproduce {args.target}: {report.verdict_summary(findings)} ({result['seconds']:.1f} s)")
+    reasons = sorted({f.reason for f in findings if not f.meaningful})
+    if reasons:
+        print(f"not meaningful: {'; '.join(reasons)}; no verdict is judged")
     print(f"report: {os.path.abspath(result['report'])}")
     return 0

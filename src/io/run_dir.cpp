@@ -457,6 +457,7 @@ run_folder read_run(const std::filesystem::path& dir) {
     throw usage_error("run: " + path.string() + " has format_version " + version_node.dump() + "; allowed: " +
                       std::to_string(metrics_format_version) + " (rerun 'tms train' with tms " + version + ")");
 
+  r.string(r.key(doc, "", "tms_version"), "tms_version");
   run_folder out;
   out.config = config_from(r, r.key(doc, "", "config"), "config");
   const train_config& c = out.config;
@@ -568,6 +569,9 @@ run_folder read_run(const std::filesystem::path& dir) {
     require_finite(out.snapshot_W, spath, "W");
     require_finite(out.snapshot_b, spath, "b");
   }
+  if (!files.contains(snapshots_file) && std::filesystem::exists(dir / snapshots_file))
+    throw usage_error("run: " + (dir / snapshots_file).string() +
+                      " is not recorded in metrics.json (from another run); allowed: the files written with it");
   if (files.size() != (files.contains(snapshots_file) ? 2u : 1u))
     r.fail("run.files", "names files other than weights.npz and snapshots.npz");
   out.metrics = std::move(doc);

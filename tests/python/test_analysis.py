@@ -76,9 +76,10 @@ def test_geometry_finder_on_a_triangle_and_a_digon():
 
 
 def test_relu_loss_decomposition_in_run(relu_run):
+    # The ReLU split is the 1-sparse approximation: its sum is one_sparse_loss (not the expected loss).
     d = relu_run.loss_decomposition
-    assert set(d) == {"feature_benefit", "interference", "bias", "total"}
-    assert np.allclose(d["total"], d["feature_benefit"] + d["interference"] + d["bias"])
+    assert set(d) == {"feature_benefit", "interference", "bias", "one_sparse_loss"}
+    assert np.allclose(d["one_sparse_loss"], d["feature_benefit"] + d["interference"] + d["bias"])
     # A model that represents nothing (W = 0, b = 0) loses exactly the whole 1-sparse feature benefit:
     # sum_i I_i / 3 per active feature.
     n = 4
@@ -86,7 +87,7 @@ def test_relu_loss_decomposition_in_run(relu_run):
     assert math.isclose(t.feature_benefit, n / 3, rel_tol=1e-9) and t.interference == 0
     # The 1-sparse part is a lower bound on the measured loss at a low density.
     sparse = relu_run.density < 0.5
-    assert np.all(d["total"][sparse] <= relu_run.loss[sparse] * 1.3)
+    assert np.all(d["one_sparse_loss"][sparse] <= relu_run.loss[sparse] * 1.3)
 
 
 def test_snapshots_record_the_steps_and_leave_training_unchanged(tmp_path):

@@ -64,7 +64,9 @@ def test_usage_errors_exit_2_with_one_line(tmp_path):
     assert len(lines) == 1 and lines[0].startswith("tms: error: features")
     assert not (tmp_path / "x" / "metrics.json").exists()
     r = run("analyze", str(tmp_path / "nothing"))
-    assert r.returncode == 2 and "holds no metrics.json" in r.stderr
+    assert r.returncode == 2 and "is not a folder" in r.stderr
+    r = run("frobnicate")
+    assert r.returncode == 2 and "unknown subcommand 'frobnicate'; allowed: train, analyze, reproduce" in r.stderr
     r = run()
     assert r.returncode == 2
     r = run("reproduce", "everything")
@@ -88,7 +90,7 @@ def test_ctrl_c_in_tms_train_exits_130_without_a_run(tmp_path):
     import time
 
     out = tmp_path / "run"
-    proc = subprocess.Popen([*TMS, "train", "--steps", "100000000", "--density", "1,1,1,1", "--quiet", "--out",
+    proc = subprocess.Popen([*TMS, "train", "--steps", "100000000", "--density", "1", "--restarts", "4", "--quiet", "--out",
                              str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 60

@@ -9,11 +9,15 @@ from tms import phase, reproduce
 
 
 def _report(out):
+    """The report of a --quick run: complete, and marked not meaningful at the top and in every finding."""
     text = (out / "report.html").read_text(encoding="utf-8")
     assert "Run time" in text and "The paper claims" in text and "<img " in text
+    assert "Short run: not meaningful" in text and text.count("Features are numbered from 0") == 1
     findings = json.loads((out / "findings.json").read_text())
     assert findings["seconds"] > 0 and findings["findings"]
-    assert {f["verdict"] for f in findings["findings"]} <= {"agrees", "partly", "differs"}
+    assert {f["verdict"] for f in findings["findings"]} <= {"agrees", "partly", "differs", "n/a"}
+    assert findings["meaningful"] is False and "quick run" in findings["reason"]
+    assert all(not f["meaningful"] and f["reason"] == findings["reason"] for f in findings["findings"])
     return text, findings
 
 
@@ -34,6 +38,14 @@ def test_phase_diagram_reproduce(tmp_path):
     for name in ("The grid", "theory", "phase-2-1"):
         assert name in text
     assert (out / "figures" / "phase-2-1.svg").exists()
+
+
+def test_phase_train_settings_are_the_trained_ones():
+    settings = phase.train_settings("3-2", r=[0.2, 5.0], density=[0.5, 0.05], models=3, steps=150)
+    assert settings["importances"] == [[1.0, 1.0, 0.2], [1.0, 1.0, 5.0]] and settings["restarts"] == 3
+    assert tms.make_config(**settings).steps == 150
+    with pytest.raises(ValueError, match="models: 1"):
+        phase.train_settings("2-1", models=1)
 
 
 def test_phase_diagram_cells_follow_the_protocol():

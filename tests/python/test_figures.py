@@ -89,3 +89,41 @@ def test_features_are_ordered_by_importance(tmp_path):
     # Reversed importances: the heatmap must put the most important (last) feature first.
     run = tms.train(features=4, hidden=2, importance=[0.1, 0.2, 0.5, 1.0], density=1, steps=100, batch=32)
     assert figures._order(run, 0).tolist() == [3, 2, 1, 0]
+
+
+def _titles(columns):
+    return [title for _, _, title in columns]
+
+
+@pytest.mark.parametrize("which", ["linear_run", "relu_run"])
+def test_one_run_gives_its_own_model_at_every_density(which, request, tmp_path):
+    run = request.getfixturevalue(which)
+    name = "Linear" if run.model == "linear" else "ReLU"
+    for columns in (figures.basic_columns(run), figures.basic_columns(None, run)):
+        assert [k for _, k, _ in columns] == sorted(range(run.K), key=lambda k: -run.density[k])
+        assert _titles(columns) == [f"{name}\n1−S = {d:g}" for d in sorted(run.density, reverse=True)]
+    fig = figures.basic_grid(run, path=tmp_path / "one.png")
+    shown = [ax.get_title() for ax in fig.axes if ax.get_title()]
+    assert shown == _titles(figures.basic_columns(run))
+    assert_image(tmp_path / "one.png")
+
+
+def test_two_runs_give_the_densest_linear_then_every_relu(linear_run, relu_run):
+    titles = _titles(figures.basic_columns(linear_run, relu_run))
+    assert titles[0] == "Linear\n1−S = 1" and titles[1:] == [f"ReLU\n1−S = {d:g}" for d in (1, 0.1)]
+
+
+def test_columns_name_the_restart_when_a_density_has_several():
+    run = tms.train(model="relu", features=4, hidden=2, density=[1, 0.1], restarts=2, steps=20, batch=16)
+    expected = [f"ReLU\n1−S = {d:g} (restart {r})" for d in (1, 0.1) for r in (0, 1)]
+    assert _titles(figures.basic_columns(run)) == expected
+    assert _titles(figures.basic_columns(run.best_restarts())) == ["ReLU\n1−S = 1", "ReLU\n1−S = 0.1"]
+
+
+def test_norm_ticks_number_features_from_0(relu_run):
+    # The bars run from the most to the least important feature; the ticks name them as the arrays do.
+    fig = figures.feature_norms(relu_run, 0)
+    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["0", str(relu_run.n - 1)]
+    run = tms.train(features=4, hidden=2, importance=[0.1, 0.2, 0.5, 1.0], density=1, steps=20, batch=16)
+    fig = figures.feature_norms(run, 0)
+    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["3", "0"]

@@ -45,7 +45,7 @@ def test_linear_decomposition_uses_each_features_density(tmp_path):
     run.save(tmp_path / "lin")
     metrics = json.loads((tmp_path / "lin" / "metrics.json").read_text())
     for k, inst in enumerate(metrics["instances"]):
-        assert np.isclose(inst["loss_decomposition"]["expected_loss"], run.loss_decomposition["total"][k],
+        assert np.isclose(inst["loss_decomposition"]["expected_loss"], run.loss_decomposition["expected_loss"][k],
                           rtol=1e-4)
 
 
@@ -98,6 +98,8 @@ def test_nonuniform_reproduce_writes_a_report(tmp_path):
     findings = json.loads((out / "findings.json").read_text())
     assert findings["seconds"] > 0 and len(findings["findings"]) == 5
     assert {f["verdict"] for f in findings["findings"]} <= {"agrees", "partly", "differs"}
+    assert findings["meaningful"] is False and "Short run: not meaningful" in text
+    assert "feature 0 is the varied one" in text
     rel = findings["relative"]
     assert len(rel) == 5 and 1.0 in rel and len(findings["best_family"]) == len(rel)
     assert (out / "figures" / "nonuniform.png").exists() and (out / "figures" / "nonuniform.svg").exists()
