@@ -326,6 +326,15 @@ void write_run(const run_dir_claim& claim, const train_config& c, const train_re
                const std::string& init_from) {
   const std::filesystem::path& dir = claim.dir();
   const std::int64_t K = r.K(), n = r.n, m = r.m;
+  // A folder that read_run would refuse is never written: the instances must be the configuration's.
+  const std::vector<instance_spec> specs = config_instances(c);
+  bool whole = static_cast<std::int64_t>(specs.size()) == K && n == c.features && m == c.hidden;
+  for (std::int64_t k = 0; whole && k < K; ++k)
+    whole = specs[k].density == r.instances[k].density && specs[k].restart == r.instances[k].restart &&
+            specs[k].importance == r.instances[k].importance && r.stream_seed[k] == instance_stream_seed(c, specs[k]);
+  if (!whole)
+    throw usage_error("run: these " + std::to_string(K) + " instances are not the " + std::to_string(specs.size()) +
+                      " of the configuration (a selection of a run?); allowed: a whole run as trained");
   std::vector<double> density(K);
   std::vector<float> importance;
   std::vector<std::int64_t> restart(K);

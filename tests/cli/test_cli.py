@@ -224,7 +224,7 @@ with tempfile.TemporaryDirectory() as tmp:
     json.dump(doc, open(os.path.join(broken, "metrics.json"), "w"))
     expect_error("analyze empty superposition", ["analyze", broken], 2, "superposition")
     json.dump({"format_version": 2}, open(os.path.join(broken, "metrics.json"), "w"))
-    expect_error("analyze bare metrics", ["analyze", broken], 2, "config is missing")
+    expect_error("analyze bare metrics", ["analyze", broken], 2, "tms_version is missing")
     json.dump({"format_version": "1"}, open(os.path.join(broken, "metrics.json"), "w"))
     expect_error("analyze string version", ["analyze", broken], 2, "format_version")
     shutil.copy(os.path.join(out, "metrics.json"), os.path.join(broken, "metrics.json"))

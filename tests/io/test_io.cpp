@@ -275,8 +275,9 @@ TEST(RunDir, ReadersNameWhatIsWrong) {
   expect("[]", "is not valid JSON");
   expect(R"({"format_version": "1"})", "has format_version \"1\"");
   expect(R"({"format_version": 1})", "has format_version 1");
-  expect(R"({"format_version": 2})", "config is missing");
-  expect(R"({"format_version": 2, "config": 3})", "config is not an object");
+  expect(R"({"format_version": 2})", "tms_version is missing");
+  expect(R"({"format_version": 2, "tms_version": "0"})", "config is missing");
+  expect(R"({"format_version": 2, "tms_version": "0", "config": 3})", "config is not an object");
   const fs::path parent = fresh_dir("parent");
   fs::create_directories(parent / "a");
   fs::create_directories(parent / "b");

@@ -356,3 +356,9 @@ def test_progress_true_uses_tqdm_when_installed(capsys):
     pytest.importorskip("tqdm")
     tms.train(features=4, hidden=2, density=1, steps=50, batch=16, progress=True)
     assert "50/50" in capsys.readouterr().err
+
+
+def test_a_selection_cannot_be_saved_as_a_run(relu_run, tmp_path):
+    with pytest.raises(ValueError, match="not the 2 of the configuration"):
+        relu_run.select([0]).save(tmp_path / "part")
+    assert not (tmp_path / "part").exists()
