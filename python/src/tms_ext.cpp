@@ -266,14 +266,16 @@ NB_MODULE(_tms, m) {
             return to_numpy(r.snapshot_W, {r.snapshot_step.size(), static_cast<std::size_t>(r.K()),
                                            static_cast<std::size_t>(r.n), static_cast<std::size_t>(r.m)});
           },
-          [](tms::train_result& r, const array_in<float>& a) { r.snapshot_W = from_numpy(a); }, nb::rv_policy::move)
+          [](tms::train_result& r, const array_in<float>& a) { r.snapshot_W = from_numpy(a); },
+          nb::rv_policy::move)
       .def_prop_rw(
           "snapshot_b",
           [](const tms::train_result& r) {
             return to_numpy(r.snapshot_b, {r.snapshot_step.size(), static_cast<std::size_t>(r.K()),
                                            static_cast<std::size_t>(r.n)});
           },
-          [](tms::train_result& r, const array_in<float>& a) { r.snapshot_b = from_numpy(a); }, nb::rv_policy::move)
+          [](tms::train_result& r, const array_in<float>& a) { r.snapshot_b = from_numpy(a); },
+          nb::rv_policy::move)
       .def_prop_rw(
           "snapshot_loss",
           [](const tms::train_result& r) {
@@ -284,14 +286,15 @@ NB_MODULE(_tms, m) {
   m.def("log_spaced_steps", &tms::log_spaced_steps, "steps"_a, "count"_a);
   m.def("curve_points", &tms::curve_points, "steps"_a);
 
-  m.def("train", &train_with_signals, "config"_a, "progress"_a = nb::none(),
-        "snapshot_steps"_a = std::vector<std::int64_t>{}, "init_W"_a = nb::none(), "init_b"_a = nb::none(),
-        "first_step"_a = 0, "callback_every"_a = 0, "on_step"_a = nb::none(),
-        "Trains with the GIL released. progress(steps_done, steps_total) (training steps) is called about "
-        "every 100 ms; returning False cancels. Ctrl-C raises KeyboardInterrupt. snapshot_steps: steps after "
-        "which every instance's weights are copied (0 = the initial weights). init_W [K, n, m], init_b [K, n]: "
-        "start from these weights; first_step: the data stream's first step. on_step(step, loss [K]) every "
-        "callback_every steps; returning False stops and returns the result so far.");
+  m.def(
+      "train", &train_with_signals, "config"_a, "progress"_a = nb::none(),
+      "snapshot_steps"_a = std::vector<std::int64_t>{}, "init_W"_a = nb::none(), "init_b"_a = nb::none(),
+      "first_step"_a = 0, "callback_every"_a = 0, "on_step"_a = nb::none(),
+      "Trains with the GIL released. progress(steps_done, steps_total) (training steps) is called about "
+      "every 100 ms; returning False cancels. Ctrl-C raises KeyboardInterrupt. snapshot_steps: steps after "
+      "which every instance's weights are copied (0 = the initial weights). init_W [K, n, m], init_b [K, n]: "
+      "start from these weights; first_step: the data stream's first step. on_step(step, loss [K]) every "
+      "callback_every steps; returning False stops and returns the result so far.");
   m.def(
       "evaluate_loss",
       [](const tms::train_config& c, const array_in<float>& W, const array_in<float>& b, std::int64_t samples,
@@ -494,13 +497,15 @@ NB_MODULE(_tms, m) {
   m.def(
       "reported_loss_split",
       [](const std::string& model, const array_in<float>& W, const array_in<float>& b,
-         const array_in<float>& importance, double density, const std::vector<double>& relative) -> nb::object {
+         const array_in<float>& importance, double density,
+         const std::vector<double>& relative) -> nb::object {
         auto [n, k] = check_W(W);
         if (b.size() != static_cast<std::size_t>(n) || importance.size() != static_cast<std::size_t>(n))
           throw std::invalid_argument("b, importance: expected " + std::to_string(n) + " entries each");
         tms::loss_split t;
         const bool linear = tms::parse_model(model) == tms::model_kind::linear;
-        if (!tms::reported_loss_split(t, linear, W.data(), b.data(), importance.data(), density, relative, n, k))
+        if (!tms::reported_loss_split(t, linear, W.data(), b.data(), importance.data(), density, relative, n,
+                                      k))
           return nb::none();
         nb::dict d;
         d["feature_benefit"] = t.feature_benefit;
@@ -524,11 +529,13 @@ NB_MODULE(_tms, m) {
       },
       "config"_a, "result"_a);
   m.def(
-      "config_from_json", [](const std::string& text) {
+      "config_from_json",
+      [](const std::string& text) {
         const auto j = nlohmann::json::parse(text, nullptr, false);
         if (j.is_discarded()) throw tms::usage_error("config: not valid JSON");
         return tms::io::config_from_json(j);
-      }, "text"_a);
+      },
+      "text"_a);
   m.def(
       "write_run",
       [](const std::string& dir, const tms::train_config& c, const tms::train_result& r, bool overwrite,

@@ -46,8 +46,7 @@ void run_analyze(const analyze_flags& f) {
   std::printf("%5s %9s %4s %4s %11s %9s %9s %5s %9s", "inst", "density", "imp", "rst", "loss", "|W|_F^2",
               "m/|W|_F^2", "repr", "sup(repr)");
   if (linear) std::printf(" %11s %11s %11s", "benefit", "interfer.", "bias");
-  if (!linear && doc["instances"][0].contains("loss_decomposition"))
-    std::printf(" %11s", "1-sparse");
+  if (!linear && doc["instances"][0].contains("loss_decomposition")) std::printf(" %11s", "1-sparse");
   std::printf("\n");
   for (const auto& inst : doc["instances"]) {
     std::printf("%5lld %9.4g %4d %4d %11.5g %9.4g %9.4g %5d %9.4g", inst["index"].get<long long>(),
@@ -64,8 +63,9 @@ void run_analyze(const analyze_flags& f) {
   }
   if (f.features) {
     for (const auto& inst : doc["instances"]) {
-      std::printf("\ninstance %lld (density %.4g; features numbered from 0, I_i = base^i):\n%7s %9s %9s %9s %9s\n",
-                  inst["index"].get<long long>(), num(inst["density"]), "feature", "|W_i|", "b_i", "sup_i", "D_i");
+      std::printf(
+          "\ninstance %lld (density %.4g; features numbered from 0, I_i = base^i):\n%7s %9s %9s %9s %9s\n",
+          inst["index"].get<long long>(), num(inst["density"]), "feature", "|W_i|", "b_i", "sup_i", "D_i");
       for (std::size_t i = 0; i < inst["norms"].size(); ++i)
         std::printf("%7zu %9.4f %9.4f %9.4f %9.4f\n", i, num(inst["norms"][i]), num(inst["bias"][i]),
                     num(inst["superposition"][i]), num(inst["dimensionality"][i]));

@@ -28,10 +28,12 @@ std::vector<double> evaluate_loss(const train_config& config, const std::vector<
                       " values; allowed: W [K][n][m] and b [K][n] for the config's K = " + std::to_string(K) +
                       ", n = " + std::to_string(n) + ", m = " + std::to_string(m));
   if (samples < 1 || samples > (std::int64_t{1} << 40))
-    throw usage_error("samples: " + std::to_string(samples) + " is out of range; allowed: an integer in [1, 2^40]");
+    throw usage_error("samples: " + std::to_string(samples) +
+                      " is out of range; allowed: an integer in [1, 2^40]");
   const std::int64_t batches = (samples + B - 1) / B;
   if (batches > (std::int64_t{1} << 32) - 2)
-    throw usage_error("samples: " + std::to_string(samples) + " needs too many batches of " + std::to_string(B));
+    throw usage_error("samples: " + std::to_string(samples) + " needs too many batches of " +
+                      std::to_string(B));
   const std::uint64_t stream = evaluation_seed(seed);
   const std::size_t P = model_param_count(config.model, n, m);
 
@@ -56,7 +58,9 @@ std::vector<double> evaluate_loss(const train_config& config, const std::vector<
           const int used = static_cast<int>(std::min<std::int64_t>(B, samples - j * B));
           ws.x.B = used;  // the last batch keeps its first `used` samples
           model_forward(config.model, params.data(), n, m, ws);
-          total += weighted_mse_forward(ws.r.data(), ws.x_hat.data(), ws.x, instances[k].importance.data(), n) * used;
+          total +=
+              weighted_mse_forward(ws.r.data(), ws.x_hat.data(), ws.x, instances[k].importance.data(), n) *
+              used;
         }
         loss[k] = total / static_cast<double>(samples);
       }

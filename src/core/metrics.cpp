@@ -79,8 +79,9 @@ linear_loss_terms linear_loss_decomposition(const float* W, const float* b, cons
   return out;
 }
 
-bool reported_loss_split(loss_split& out, bool linear, const float* W, const float* b, const float* importance,
-                         double density, const std::vector<double>& relative, int n, int m) {
+bool reported_loss_split(loss_split& out, bool linear, const float* W, const float* b,
+                         const float* importance, double density, const std::vector<double>& relative, int n,
+                         int m) {
   if (linear) {
     std::vector<double> per_feature(n, density);
     for (int i = 0; i < n && !relative.empty(); ++i) per_feature[i] = std::min(1.0, density * relative[i]);

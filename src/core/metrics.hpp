@@ -64,7 +64,8 @@ struct loss_split {
 };
 // `density` is the instance's; `relative` [n] the per-feature multipliers or empty. The ReLU split assumes
 // one density for every feature, so with relative densities it has none (returns false).
-bool reported_loss_split(loss_split& out, bool linear, const float* W, const float* b, const float* importance,
-                         double density, const std::vector<double>& relative, int n, int m);
+bool reported_loss_split(loss_split& out, bool linear, const float* W, const float* b,
+                         const float* importance, double density, const std::vector<double>& relative, int n,
+                         int m);
 
 }  // namespace tms

@@ -236,8 +236,8 @@ std::int64_t physical_memory_bytes() {
 }
 
 std::int64_t train_memory_bytes(const train_config& c, std::size_t snapshot_count, bool every_state) {
-  const double K = static_cast<double>(c.instance_count()), n = c.features, m = c.hidden,
-               B = c.batch, P = static_cast<double>(model_param_count(c.model, c.features, c.hidden)),
+  const double K = static_cast<double>(c.instance_count()), n = c.features, m = c.hidden, B = c.batch,
+               P = static_cast<double>(model_param_count(c.model, c.features, c.hidden)),
                points = curve_points(c.steps), S = static_cast<double>(snapshot_count);
   const double tiles = std::ceil(B / 16), mp = 16 * std::ceil(m / 16), np = 16 * std::ceil(n / 16);
   const int threads = c.threads > 0 ? c.threads : static_cast<int>(std::thread::hardware_concurrency());
@@ -252,7 +252,8 @@ std::int64_t train_memory_bytes(const train_config& c, std::size_t snapshot_coun
   // Training states (parameters and AdamW's two moments): every instance's with on_step; otherwise the
   // running groups', each capped at 256 MiB by training_groups (but a lock-step group may hold most of K).
   const double all_states = 12 * P * K;
-  const double states = every_state ? all_states : std::min(all_states, workers * (256.0 * (1 << 20) + 12 * P));
+  const double states =
+      every_state ? all_states : std::min(all_states, workers * (256.0 * (1 << 20) + 12 * P));
   return static_cast<std::int64_t>(std::min(9.0e18, K * per_instance + workers * per_worker + states));
 }
 
@@ -292,22 +293,24 @@ train_result train(const train_config& config, const train_options& options) {
   if (from_weights && (options.init_W.size() != static_cast<std::size_t>(K) * n * m ||
                        options.init_b.size() != static_cast<std::size_t>(K) * n))
     throw usage_error("init_from: weights of " + std::to_string(options.init_W.size()) + " + " +
-                      std::to_string(options.init_b.size()) + " values; allowed: W [K][n][m] and b [K][n] with K = " +
-                      std::to_string(K) + ", n = " + std::to_string(n) + ", m = " + std::to_string(m) +
-                      " (the same instances and sizes)");
+                      std::to_string(options.init_b.size()) +
+                      " values; allowed: W [K][n][m] and b [K][n] with K = " + std::to_string(K) + ", n = " +
+                      std::to_string(n) + ", m = " + std::to_string(m) + " (the same instances and sizes)");
   for (const auto* v : {&options.init_W, &options.init_b})
     for (float x : *v)
-      if (!std::isfinite(x)) throw usage_error("init_from: the weights hold non-finite values; allowed: finite weights");
+      if (!std::isfinite(x))
+        throw usage_error("init_from: the weights hold non-finite values; allowed: finite weights");
   const bool rounds = static_cast<bool>(options.on_step);
   {
     const std::int64_t need = train_memory_bytes(config, options.snapshot_steps.size() + 1, rounds);
     const std::int64_t limit = options.memory_limit > 0 ? options.memory_limit : physical_memory_bytes();
     if (limit > 0 && need > limit)
-      throw usage_error("instances, features, hidden: this run needs about " + gigabytes(static_cast<double>(need)) +
-                        " of memory (" + std::to_string(K) + " instances of n = " + std::to_string(n) +
-                        ", m = " + std::to_string(m) + ", batch " + std::to_string(config.batch) +
-                        "), more than the " + gigabytes(static_cast<double>(limit)) +
-                        " available; allowed: fewer or smaller instances, a smaller batch or fewer snapshots");
+      throw usage_error(
+          "instances, features, hidden: this run needs about " + gigabytes(static_cast<double>(need)) +
+          " of memory (" + std::to_string(K) + " instances of n = " + std::to_string(n) +
+          ", m = " + std::to_string(m) + ", batch " + std::to_string(config.batch) + "), more than the " +
+          gigabytes(static_cast<double>(limit)) +
+          " available; allowed: fewer or smaller instances, a smaller batch or fewer snapshots");
   }
   const auto start = std::chrono::steady_clock::now();
 
@@ -417,7 +420,8 @@ train_result train(const train_config& config, const train_options& options) {
   } else {
     std::vector<double> window_loss(K);
     for (int t0 = 0; t0 < config.steps;) {
-      const int t1 = static_cast<int>(std::min<std::int64_t>(config.steps, std::int64_t{t0} + options.callback_every));
+      const int t1 =
+          static_cast<int>(std::min<std::int64_t>(config.steps, std::int64_t{t0} + options.callback_every));
       run_workers(t0, t1);
       for (std::int64_t g = 0; g < G; ++g)
         for (auto& is : group_states[g]) {
@@ -449,7 +453,8 @@ train_result train(const train_config& config, const train_options& options) {
     }
   }
   if (options.progress)
-    options.progress({static_cast<double>(out.steps_done), config.steps, K * out.steps_done, K * config.steps});
+    options.progress(
+        {static_cast<double>(out.steps_done), config.steps, K * out.steps_done, K * config.steps});
   out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return out;
 }

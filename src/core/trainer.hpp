@@ -16,8 +16,8 @@
 namespace tms {
 
 struct train_progress {
-  double steps_done = 0;         // training steps, the mean over instances (instance_steps_done / K)
-  std::int64_t steps_total = 0;  // the config's steps
+  double steps_done = 0;                  // training steps, the mean over instances (instance_steps_done / K)
+  std::int64_t steps_total = 0;           // the config's steps
   std::int64_t instance_steps_done = 0;   // summed over instances
   std::int64_t instance_steps_total = 0;  // K x steps
 };
@@ -63,10 +63,10 @@ struct train_result {
   std::vector<float> snapshot_b;            // [S][K][n]
   std::vector<double> snapshot_loss;        // [S][K] the loss of that step's batch (NaN for step 0)
   double init_std = 0;
-  std::int64_t steps_done = 0;   // the config's steps, or fewer when on_step stopped the run
-  std::int64_t first_step = 0;   // train_options::first_step
-  bool initialised = false;      // started from train_options::init_W / init_b
-  int threads = 0;  // threads that trained: the resolved count, at most one per instance
+  std::int64_t steps_done = 0;  // the config's steps, or fewer when on_step stopped the run
+  std::int64_t first_step = 0;  // train_options::first_step
+  bool initialised = false;     // started from train_options::init_W / init_b
+  int threads = 0;              // threads that trained: the resolved count, at most one per instance
   double seconds = 0;
   std::int64_t K() const { return static_cast<std::int64_t>(instances.size()); }
 };
@@ -93,7 +93,6 @@ std::int64_t train_memory_bytes(const train_config& config, std::size_t snapshot
 
 // The machine's physical memory in bytes (0 when unknown).
 std::int64_t physical_memory_bytes();
-
 
 // How train() hands out work to `workers` threads: groups of instances (indices into out.instances), largest
 // first, each trained start to finish by one thread (several instances in lock-step). Instances that draw

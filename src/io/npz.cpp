@@ -3,8 +3,8 @@
 #include <zip.h>
 
 #include <bit>
-#include <charconv>
 #include <cerrno>
+#include <charconv>
 #include <cstdio>
 #include <cstring>
 
@@ -53,7 +53,8 @@ std::string npy_encode(const npy_array& a) {
   return out;
 }
 
-std::filesystem::path write_npz_temporary(const std::filesystem::path& path, const std::vector<npy_array>& arrays) {
+std::filesystem::path write_npz_temporary(const std::filesystem::path& path,
+                                          const std::vector<npy_array>& arrays) {
   const std::filesystem::path tmp = temporary_path(path);
   auto fail = [&](const std::string& why) -> run_error {
     std::remove(tmp.c_str());
@@ -132,7 +133,8 @@ npy_header parse_npy_header(std::string_view text, std::string_view field) {
   };
   auto quoted = [&]() {
     skip();
-    if (at >= text.size() || (text[at] != '\'' && text[at] != '"')) throw fail("has an unquoted key or value");
+    if (at >= text.size() || (text[at] != '\'' && text[at] != '"'))
+      throw fail("has an unquoted key or value");
     const char q = text[at++];
     const std::size_t end = text.find(q, at);
     if (end == std::string_view::npos) throw fail("has an unterminated string");
@@ -171,8 +173,10 @@ npy_header parse_npy_header(std::string_view text, std::string_view field) {
         h.shape.push_back(v);
         at = static_cast<std::size_t>(r.ptr - text.data());
         skip();
-        if (at < text.size() && text[at] == ',') ++at;
-        else if (at >= text.size() || text[at] != ')') throw fail("has a bad shape");
+        if (at < text.size() && text[at] == ',')
+          ++at;
+        else if (at >= text.size() || text[at] != ')')
+          throw fail("has a bad shape");
       }
       ++at;
       seen_shape = true;
@@ -180,8 +184,10 @@ npy_header parse_npy_header(std::string_view text, std::string_view field) {
       throw fail("has an unknown or repeated key '" + key + "'");
     }
     skip();
-    if (at < text.size() && text[at] == ',') ++at;
-    else if (at >= text.size() || text[at] != '}') throw fail("lacks ',' or '}'");
+    if (at < text.size() && text[at] == ',')
+      ++at;
+    else if (at >= text.size() || text[at] != '}')
+      throw fail("lacks ',' or '}'");
   }
   if (!seen_descr || !seen_order || !seen_shape) throw fail("lacks descr, fortran_order or shape");
   return h;
@@ -211,9 +217,11 @@ std::vector<npy_array> read_npz(const std::filesystem::path& path, std::string_v
         !(st.valid & ZIP_STAT_SIZE))
       bad(field, path, "an entry cannot be read");
     std::string name = st.name;
-    if (name.size() < 5 || name.substr(name.size() - 4) != ".npy") bad(field, path, "holds '" + name + "', not a .npy");
+    if (name.size() < 5 || name.substr(name.size() - 4) != ".npy")
+      bad(field, path, "holds '" + name + "', not a .npy");
     if (st.size > static_cast<zip_uint64_t>(max_entry_bytes) || st.size < 10)
-      bad(field, path, "entry '" + name + "' has " + std::to_string(st.size) + " bytes, not what its run allows");
+      bad(field, path,
+          "entry '" + name + "' has " + std::to_string(st.size) + " bytes, not what its run allows");
     std::string bytes(static_cast<std::size_t>(st.size), '\0');
     zip_file_t* f = zip_fopen_index(za, static_cast<zip_uint64_t>(e), 0);
     if (!f) bad(field, path, "entry '" + name + "' cannot be opened (" + zip_strerror(za) + ")");
@@ -225,10 +233,12 @@ std::vector<npy_array> read_npz(const std::filesystem::path& path, std::string_v
     const int major = static_cast<unsigned char>(bytes[6]);
     std::size_t header_len = 0, prefix = 0;
     if (major == 1) {
-      header_len = static_cast<unsigned char>(bytes[8]) | static_cast<std::size_t>(static_cast<unsigned char>(bytes[9])) << 8;
+      header_len = static_cast<unsigned char>(bytes[8]) |
+                   static_cast<std::size_t>(static_cast<unsigned char>(bytes[9])) << 8;
       prefix = 10;
     } else if ((major == 2 || major == 3) && bytes.size() >= 12) {
-      for (int j = 0; j < 4; ++j) header_len |= static_cast<std::size_t>(static_cast<unsigned char>(bytes[8 + j])) << (8 * j);
+      for (int j = 0; j < 4; ++j)
+        header_len |= static_cast<std::size_t>(static_cast<unsigned char>(bytes[8 + j])) << (8 * j);
       prefix = 12;
     } else {
       bad(field, path, "entry '" + name + "' has an unknown .npy version");
@@ -241,7 +251,9 @@ std::vector<npy_array> read_npz(const std::filesystem::path& path, std::string_v
       bad(field, path, "entry '" + name + "': " + std::string(ex.what()).substr(field.size() + 2));
     }
     const std::size_t item = item_size(h.descr);
-    if (item == 0 || h.fortran_order) bad(field, path, "entry '" + name + "' has dtype '" + h.descr + "'" + (h.fortran_order ? " in Fortran order" : ""));
+    if (item == 0 || h.fortran_order)
+      bad(field, path,
+          "entry '" + name + "' has dtype '" + h.descr + "'" + (h.fortran_order ? " in Fortran order" : ""));
     std::uint64_t count = 1;
     for (std::int64_t d : h.shape) {
       if (d > 0 && count > static_cast<std::uint64_t>(max_entry_bytes) / static_cast<std::uint64_t>(d))
@@ -249,8 +261,9 @@ std::vector<npy_array> read_npz(const std::filesystem::path& path, std::string_v
       count *= static_cast<std::uint64_t>(d);
     }
     if (prefix + header_len + count * item != bytes.size())
-      bad(field, path, "entry '" + name + "' holds " + std::to_string(bytes.size() - prefix - header_len) +
-                           " data bytes, not the " + std::to_string(count * item) + " its shape needs");
+      bad(field, path,
+          "entry '" + name + "' holds " + std::to_string(bytes.size() - prefix - header_len) +
+              " data bytes, not the " + std::to_string(count * item) + " its shape needs");
     npy_array a;
     a.name = name.substr(0, name.size() - 4);
     a.shape = h.shape;

@@ -24,7 +24,8 @@ std::string npy_encode(const npy_array& array);
 
 // Writes the archive under a fresh temporary name beside `path` (atomic_file.hpp), flushed to disk, and
 // returns that name for commit_file. Throws run_error naming the path.
-std::filesystem::path write_npz_temporary(const std::filesystem::path& path, const std::vector<npy_array>& arrays);
+std::filesystem::path write_npz_temporary(const std::filesystem::path& path,
+                                          const std::vector<npy_array>& arrays);
 
 // Writes the archive atomically (temporary name, then rename). Throws run_error naming the path.
 void write_npz(const std::filesystem::path& path, const std::vector<npy_array>& arrays);

@@ -112,7 +112,9 @@ struct json_reader {
     if (j.is_number_unsigned() && j.get<std::uint64_t>() > static_cast<std::uint64_t>(hi))
       fail(where, "is out of range");
     const std::int64_t v = j.get<std::int64_t>();
-    if (v < lo || v > hi) fail(where, "is " + std::to_string(v) + ", outside [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
+    if (v < lo || v > hi)
+      fail(where,
+           "is " + std::to_string(v) + ", outside [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
     return v;
   }
   std::uint64_t unsigned_integer(const json& j, const std::string& where) const {
@@ -135,7 +137,8 @@ struct json_reader {
     array(j, where, length);
     std::vector<double> out;
     out.reserve(j.size());
-    for (std::size_t i = 0; i < j.size(); ++i) out.push_back(number(j[i], where + "[" + std::to_string(i) + "]", null_allowed));
+    for (std::size_t i = 0; i < j.size(); ++i)
+      out.push_back(number(j[i], where + "[" + std::to_string(i) + "]", null_allowed));
     return out;
   }
 };
@@ -161,7 +164,8 @@ train_config config_from(const json_reader& r, const json& j, const std::string&
   auto as_real = [&](const char* name) { return r.number(get(name), key_path(where, name)); };
   try {
     c.model = parse_model(r.string(get("model"), key_path(where, "model")), key_path(where, "model"));
-    c.schedule = parse_schedule(r.string(get("schedule"), key_path(where, "schedule")), key_path(where, "schedule"));
+    c.schedule =
+        parse_schedule(r.string(get("schedule"), key_path(where, "schedule")), key_path(where, "schedule"));
     c.init = parse_init(r.string(get("init"), key_path(where, "init")), key_path(where, "init"));
   } catch (const usage_error& e) {
     throw usage_error(r.prefix + e.what());
@@ -247,8 +251,8 @@ json run_to_json(const train_config& c, const train_result& r, const json& files
                                  {t.total_name, rounded(t.total)}};
     instances.push_back(std::move(j));
   }
-  json run{{"instances", r.K()},         {"threads", r.threads},       {"seconds", r.seconds},
-           {"init_std", r.init_std},     {"steps_done", r.steps_done}, {"first_step", r.first_step},
+  json run{{"instances", r.K()},     {"threads", r.threads},       {"seconds", r.seconds},
+           {"init_std", r.init_std}, {"steps_done", r.steps_done}, {"first_step", r.first_step},
            {"files", files}};
   return json{{"format_version", metrics_format_version},
               {"tms_version", version},
@@ -277,9 +281,10 @@ run_dir_claim::run_dir_claim(const std::filesystem::path& dir, bool overwrite, s
     ::flock(lock_fd_, LOCK_UN);
     ::close(lock_fd_);
     lock_fd_ = -1;
-    throw usage_error(f + ": '" + dir.string() +
-                      "' already holds a finished run; allowed: a new folder, or --overwrite (overwrite=True) to "
-                      "replace it once the new run has finished");
+    throw usage_error(
+        f + ": '" + dir.string() +
+        "' already holds a finished run; allowed: a new folder, or --overwrite (overwrite=True) to "
+        "replace it once the new run has finished");
   }
   // With the lock held no other writer is active here, so every temporary file is a killed writer's.
   std::error_code ec;
@@ -313,11 +318,12 @@ void check_run_fits(const train_config& c, std::size_t snapshot_count) {
                       static_cast<double>(run_write_memory_bytes(c, snapshot_count));
   if (memory > 0 && need > static_cast<double>(memory)) {
     char text[160];
-    std::snprintf(text, sizeof text, "about %.3g GB of memory to train and write, more than this machine's %.3g GB",
-                  need / 1e9, static_cast<double>(memory) / 1e9);
+    std::snprintf(text, sizeof text,
+                  "about %.3g GB of memory to train and write, more than this machine's %.3g GB", need / 1e9,
+                  static_cast<double>(memory) / 1e9);
     throw usage_error("instances, features, hidden: this run (" + std::to_string(c.instance_count()) +
-                      " instances of n = " + std::to_string(c.features) + ", m = " + std::to_string(c.hidden) +
-                      ", batch " + std::to_string(c.batch) + ") needs " + text +
+                      " instances of n = " + std::to_string(c.features) + ", m = " +
+                      std::to_string(c.hidden) + ", batch " + std::to_string(c.batch) + ") needs " + text +
                       "; allowed: fewer or smaller instances, a smaller batch or fewer snapshots");
   }
 }
@@ -331,9 +337,11 @@ void write_run(const run_dir_claim& claim, const train_config& c, const train_re
   bool whole = static_cast<std::int64_t>(specs.size()) == K && n == c.features && m == c.hidden;
   for (std::int64_t k = 0; whole && k < K; ++k)
     whole = specs[k].density == r.instances[k].density && specs[k].restart == r.instances[k].restart &&
-            specs[k].importance == r.instances[k].importance && r.stream_seed[k] == instance_stream_seed(c, specs[k]);
+            specs[k].importance == r.instances[k].importance &&
+            r.stream_seed[k] == instance_stream_seed(c, specs[k]);
   if (!whole)
-    throw usage_error("run: these " + std::to_string(K) + " instances are not the " + std::to_string(specs.size()) +
+    throw usage_error("run: these " + std::to_string(K) + " instances are not the " +
+                      std::to_string(specs.size()) +
                       " of the configuration (a selection of a run?); allowed: a whole run as trained");
   std::vector<double> density(K);
   std::vector<float> importance;
@@ -356,8 +364,9 @@ void write_run(const run_dir_claim& claim, const train_config& c, const train_re
     if (!r.snapshot_step.empty()) {
       const auto S = static_cast<std::int64_t>(r.snapshot_step.size());
       snapshots_tmp = write_npz_temporary(
-          dir / snapshots_file, {npy_i64("step", {S}, r.snapshot_step), npy_f32("W", {S, K, n, m}, r.snapshot_W),
-                                 npy_f32("b", {S, K, n}, r.snapshot_b), npy_f64("loss", {S, K}, r.snapshot_loss)});
+          dir / snapshots_file,
+          {npy_i64("step", {S}, r.snapshot_step), npy_f32("W", {S, K, n, m}, r.snapshot_W),
+           npy_f32("b", {S, K, n}, r.snapshot_b), npy_f64("loss", {S, K}, r.snapshot_loss)});
       temporaries.push_back(snapshots_tmp);
       files[snapshots_file] = digest_json(digest_file(snapshots_tmp, "out"));
     }
@@ -398,11 +407,13 @@ const npy_array& find_array(const std::vector<npy_array>& arrays, const std::str
       };
       if (a.descr != descr || a.shape != shape)
         throw usage_error(where + ": " + name + " is " + a.descr + " " + shape_text(a.shape) + ", not the " +
-                          descr + " " + shape_text(shape) + " its metrics.json describes; allowed: a run folder "
+                          descr + " " + shape_text(shape) +
+                          " its metrics.json describes; allowed: a run folder "
                           "as tms writes it");
       return a;
     }
-  throw usage_error(where + ": holds no array '" + std::string(name) + "'; allowed: a run folder as tms writes it");
+  throw usage_error(where + ": holds no array '" + std::string(name) +
+                    "'; allowed: a run folder as tms writes it");
 }
 
 template <class T>
@@ -415,13 +426,16 @@ std::vector<T> values_of(const npy_array& a) {
 void require_finite(const std::vector<float>& v, const std::string& where, const char* name) {
   for (float x : v)
     if (!std::isfinite(x))
-      throw usage_error(where + ": " + name + " holds non-finite values; allowed: a run folder as tms writes it");
+      throw usage_error(where + ": " + name +
+                        " holds non-finite values; allowed: a run folder as tms writes it");
 }
 
-void check_digest(const json_reader& r, const json& files, const std::filesystem::path& dir, const char* name) {
+void check_digest(const json_reader& r, const json& files, const std::filesystem::path& dir,
+                  const char* name) {
   const std::string where = std::string("run.files.") + name;
   const json& d = r.key(files, "run.files", name);
-  const std::int64_t bytes = r.integer(r.key(d, where, "bytes"), where + ".bytes", 0, std::numeric_limits<std::int64_t>::max());
+  const std::int64_t bytes =
+      r.integer(r.key(d, where, "bytes"), where + ".bytes", 0, std::numeric_limits<std::int64_t>::max());
   const std::string crc = r.string(r.key(d, where, "crc32"), where + ".crc32");
   if (!std::filesystem::is_regular_file(dir / name))
     throw usage_error("run: '" + dir.string() + "' holds metrics.json but no " + name +
@@ -431,8 +445,9 @@ void check_digest(const json_reader& r, const json& files, const std::filesystem
   std::snprintf(hex, sizeof hex, "%08x", actual.crc32);
   if (actual.bytes != bytes || crc != hex)
     throw usage_error("run: " + (dir / name).string() + " has " + std::to_string(actual.bytes) +
-                      " bytes with CRC-32 " + hex + ", not the " + std::to_string(bytes) + " bytes with CRC-32 " +
-                      crc + " recorded in metrics.json (truncated, modified, or from another run); allowed: the "
+                      " bytes with CRC-32 " + hex + ", not the " + std::to_string(bytes) +
+                      " bytes with CRC-32 " + crc +
+                      " recorded in metrics.json (truncated, modified, or from another run); allowed: the "
                       "files written with that metrics.json");
 }
 
@@ -441,7 +456,8 @@ void check_digest(const json_reader& r, const json& files, const std::filesystem
 run_folder read_run(const std::filesystem::path& dir) {
   const auto path = dir / metrics_file;
   if (!std::filesystem::is_directory(dir))
-    throw usage_error("run: '" + dir.string() + "' is not a folder; allowed: a folder written by 'tms train'");
+    throw usage_error("run: '" + dir.string() +
+                      "' is not a folder; allowed: a folder written by 'tms train'");
   if (!std::filesystem::is_regular_file(path)) {
     std::string hint;
     const auto inside = run_folders_inside(dir);
@@ -463,8 +479,9 @@ run_folder read_run(const std::filesystem::path& dir) {
     throw usage_error("run: " + path.string() + " is not valid JSON; allowed: metrics.json as tms writes it");
   const json& version_node = r.key(doc, "", "format_version");
   if (!version_node.is_number_integer() || version_node.get<std::int64_t>() != metrics_format_version)
-    throw usage_error("run: " + path.string() + " has format_version " + version_node.dump() + "; allowed: " +
-                      std::to_string(metrics_format_version) + " (rerun 'tms train' with tms " + version + ")");
+    throw usage_error("run: " + path.string() + " has format_version " + version_node.dump() +
+                      "; allowed: " + std::to_string(metrics_format_version) +
+                      " (rerun 'tms train' with tms " + version + ")");
 
   r.string(r.key(doc, "", "tms_version"), "tms_version");
   run_folder out;
@@ -478,7 +495,8 @@ run_folder read_run(const std::filesystem::path& dir) {
   const std::vector<instance_spec> specs = config_instances(c);
 
   const json& run = r.key(doc, "", "run");
-  if (r.integer(r.key(run, "run", "instances"), "run.instances", 0, std::numeric_limits<std::int64_t>::max()) != K)
+  if (r.integer(r.key(run, "run", "instances"), "run.instances", 0,
+                std::numeric_limits<std::int64_t>::max()) != K)
     r.fail("run.instances", "disagrees with the configuration's " + std::to_string(K) + " instances");
   r.integer(r.key(run, "run", "threads"), "run.threads", 0, 1 << 20);
   r.number(r.key(run, "run", "seconds"), "run.seconds");
@@ -490,10 +508,12 @@ run_folder read_run(const std::filesystem::path& dir) {
 
   const json& curve_steps = r.array(r.key(doc, "", "curve_steps"), "curve_steps");
   const std::size_t P = curve_steps.size();
-  if (P > static_cast<std::size_t>(curve_points(c.steps))) r.fail("curve_steps", "has more points than the run's steps allow");
+  if (P > static_cast<std::size_t>(curve_points(c.steps)))
+    r.fail("curve_steps", "has more points than the run's steps allow");
   std::int64_t previous = 0;
   for (std::size_t p = 0; p < P; ++p) {
-    const std::int64_t s = r.integer(curve_steps[p], "curve_steps[" + std::to_string(p) + "]", previous + 1, steps_done);
+    const std::int64_t s =
+        r.integer(curve_steps[p], "curve_steps[" + std::to_string(p) + "]", previous + 1, steps_done);
     previous = s;
   }
 
@@ -503,7 +523,8 @@ run_folder read_run(const std::filesystem::path& dir) {
     const json& inst = instances[k];
     auto get = [&](const char* name) -> const json& { return r.key(inst, at, name); };
     auto field = [&](const char* name) { return at + "." + name; };
-    if (r.integer(get("index"), field("index"), 0, K - 1) != k) r.fail(field("index"), "is not " + std::to_string(k));
+    if (r.integer(get("index"), field("index"), 0, K - 1) != k)
+      r.fail(field("index"), "is not " + std::to_string(k));
     if (r.number(get("density"), field("density")) != specs[k].density)
       r.fail(field("density"), "disagrees with the configuration");
     if (r.integer(get("density_index"), field("density_index"), 0, K) != specs[k].density_index)
@@ -527,7 +548,8 @@ run_folder read_run(const std::filesystem::path& dir) {
       const char* total_name = c.model == model_kind::linear ? "expected_loss" : "one_sparse_loss";
       for (const char* name : {"feature_benefit", "interference", "bias", total_name})
         r.number(r.key(t, tw, name), tw + "." + name, true);
-      if (t.size() != 4) r.fail(tw, std::string("has keys other than feature_benefit, interference, bias, ") + total_name);
+      if (t.size() != 4)
+        r.fail(tw, std::string("has keys other than feature_benefit, interference, bias, ") + total_name);
     } else if (c.model == model_kind::linear || c.relative_density.empty()) {
       r.fail(field("loss_decomposition"), "is missing");
     }
@@ -545,19 +567,24 @@ run_folder read_run(const std::filesystem::path& dir) {
   out.density = values_of<double>(find_array(arrays, wpath, "density", "<f8", {K}));
   out.importance = values_of<float>(find_array(arrays, wpath, "importance", "<f4", {K, n}));
   out.restart = values_of<std::int64_t>(find_array(arrays, wpath, "restart", "<i8", {K}));
-  if (arrays.size() != 5) throw usage_error(wpath + ": holds arrays other than W, b, density, importance, restart; allowed: a run folder as tms writes it");
+  if (arrays.size() != 5)
+    throw usage_error(wpath +
+                      ": holds arrays other than W, b, density, importance, restart; allowed: a run folder "
+                      "as tms writes it");
   require_finite(out.W, wpath, "W");
   require_finite(out.b, wpath, "b");
   for (std::int64_t k = 0; k < K; ++k) {
     if (out.density[k] != specs[k].density || out.restart[k] != specs[k].restart ||
         !std::equal(specs[k].importance.begin(), specs[k].importance.end(), out.importance.begin() + k * n))
       throw usage_error(wpath + ": instance " + std::to_string(k) +
-                        "'s density, importance or restart disagrees with metrics.json; allowed: a run folder as tms writes it");
+                        "'s density, importance or restart disagrees with metrics.json; allowed: a run "
+                        "folder as tms writes it");
   }
   if (files.contains(snapshots_file)) {
     check_digest(r, files, dir, snapshots_file);
     const std::string spath = (dir / snapshots_file).string();
-    const auto snaps = read_npz(dir / snapshots_file, "run", static_cast<std::int64_t>(c.steps + 1) * array_bytes);
+    const auto snaps =
+        read_npz(dir / snapshots_file, "run", static_cast<std::int64_t>(c.steps + 1) * array_bytes);
     const npy_array& step = [&]() -> const npy_array& {
       for (const auto& a : snaps)
         if (a.name == "step") return a;
@@ -568,19 +595,23 @@ run_folder read_run(const std::filesystem::path& dir) {
     const std::int64_t S = step.shape[0];
     out.snapshot_step = values_of<std::int64_t>(step);
     for (std::int64_t j = 0; j < S; ++j)
-      if (out.snapshot_step[j] < 0 || out.snapshot_step[j] > steps_done || (j && out.snapshot_step[j] <= out.snapshot_step[j - 1]))
-        throw usage_error(spath + ": step is not an ascending list of steps in [0, " + std::to_string(steps_done) +
-                          "]; allowed: a run folder as tms writes it");
+      if (out.snapshot_step[j] < 0 || out.snapshot_step[j] > steps_done ||
+          (j && out.snapshot_step[j] <= out.snapshot_step[j - 1]))
+        throw usage_error(spath + ": step is not an ascending list of steps in [0, " +
+                          std::to_string(steps_done) + "]; allowed: a run folder as tms writes it");
     out.snapshot_W = values_of<float>(find_array(snaps, spath, "W", "<f4", {S, K, n, m}));
     out.snapshot_b = values_of<float>(find_array(snaps, spath, "b", "<f4", {S, K, n}));
     out.snapshot_loss = values_of<double>(find_array(snaps, spath, "loss", "<f8", {S, K}));
-    if (snaps.size() != 4) throw usage_error(spath + ": holds arrays other than step, W, b, loss; allowed: a run folder as tms writes it");
+    if (snaps.size() != 4)
+      throw usage_error(spath +
+                        ": holds arrays other than step, W, b, loss; allowed: a run folder as tms writes it");
     require_finite(out.snapshot_W, spath, "W");
     require_finite(out.snapshot_b, spath, "b");
   }
   if (!files.contains(snapshots_file) && std::filesystem::exists(dir / snapshots_file))
-    throw usage_error("run: " + (dir / snapshots_file).string() +
-                      " is not recorded in metrics.json (from another run); allowed: the files written with it");
+    throw usage_error(
+        "run: " + (dir / snapshots_file).string() +
+        " is not recorded in metrics.json (from another run); allowed: the files written with it");
   if (files.size() != (files.contains(snapshots_file) ? 2u : 1u))
     r.fail("run.files", "names files other than weights.npz and snapshots.npz");
   out.metrics = std::move(doc);

@@ -412,7 +412,8 @@ TEST(Trainer, StepCallbackStopsWithTheRunSoFar) {
   EXPECT_EQ(r.steps_done, 100);
   EXPECT_EQ(r.W, reference.W);
   EXPECT_EQ(r.b, reference.b);
-  // 200 windows over 300 steps end at steps ceil(1.5 (p + 1)): those complete by step 100 end at 2, 3, ... 99.
+  // 200 windows over 300 steps end at steps ceil(1.5 (p + 1)): those complete by step 100 end at 2, 3,
+  // ... 99.
   EXPECT_EQ(r.curve_step.size(), 66u);
   EXPECT_EQ(r.curve_step.back(), 99);
   EXPECT_EQ(r.curve_loss.size(), r.curve_step.size() * r.K());
@@ -565,4 +566,3 @@ TEST(Evaluate, ATrainedRunScoresNearItsTrainingLossForAnyThreadCount) {
 
 }  // namespace
 }  // namespace tms
-

@@ -10,8 +10,8 @@
 #include "io/run_dir.hpp"
 #include "io/toml_config.hpp"
 
-#include <algorithm>
 #include <unistd.h>
+#include <algorithm>
 
 namespace tms {
 namespace {
@@ -323,4 +323,3 @@ TEST(TomlConfig, RelativeDensityAndAFolderAsConfig) {
 
 }  // namespace
 }  // namespace tms
-
