@@ -2,15 +2,20 @@
 
 #include <cmath>
 
+#include "core/kernels/isa.hpp"
+
 // The update is elementwise, so wider vectors change nothing but speed: this file is compiled without
 // floating-point contraction (every clone rounds each multiply and add as the baseline does, bit for bit) and
 // without errno on sqrt (v >= 0), which is what lets the loop vectorize at all.
-#define TMS_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+// The loop is an always-inline body compiled for each instruction-set level (kernels::clones); adamw_step
+// takes the machine's best, chosen once.
 
 namespace tms {
+namespace {
 
-TMS_CLONES void adamw_step(float* p, float* m, float* v, const float* g, std::size_t P, long t, double lr,
-                           const adamw_settings& s) {
+inline __attribute__((always_inline)) void adamw_loop(float* p, float* m, float* v, const float* g,
+                                                      std::size_t P, long t, double lr,
+                                                      const adamw_settings& s) {
   const auto decay = static_cast<float>(1.0 - lr * s.weight_decay);
   const auto w1 = static_cast<float>(1.0 - s.beta1);
   const auto beta2 = static_cast<float>(s.beta2);
@@ -27,6 +32,23 @@ TMS_CLONES void adamw_step(float* p, float* m, float* v, const float* g, std::si
     const float denom = std::sqrt(v[j]) / bc2_sqrt + eps;
     p[j] -= step_size * (m[j] / denom);
   }
+}
+
+using adamw_clones = kernels::clones<adamw_loop>;
+
+}  // namespace
+
+void adamw_step(float* p, float* m, float* v, const float* g, std::size_t P, long t, double lr,
+                const adamw_settings& s) {
+  static const auto loop = adamw_clones::pick(kernels::isa::machine);  // chosen once, never per call
+  loop(p, m, v, g, P, t, lr, s);
+}
+
+bool adamw_step_isa(kernels::isa which, float* p, float* m, float* v, const float* g, std::size_t P, long t,
+                    double lr, const adamw_settings& s) {
+  if (!kernels::isa_supported(which)) return false;
+  adamw_clones::pick(which)(p, m, v, g, P, t, lr, s);
+  return true;
 }
 
 double schedule_factor(lr_schedule schedule, long step, long steps) {

@@ -6,6 +6,7 @@
 #include <cstddef>
 
 #include "core/config.hpp"
+#include "core/kernels/isa.hpp"
 
 namespace tms {
 
@@ -23,6 +24,10 @@ struct adamw_settings {
 //   p <- p - lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
 void adamw_step(float* p, float* m, float* v, const float* g, std::size_t P, long t, double lr,
                 const adamw_settings& s);
+// The same through the build for one instruction-set level (kernels/isa.hpp), for tests: every build gives
+// the same bits (no contraction). Returns false, doing nothing, when this machine cannot run it.
+bool adamw_step_isa(kernels::isa which, float* p, float* m, float* v, const float* g, std::size_t P, long t,
+                    double lr, const adamw_settings& s);
 
 // The factor on lr at 0-based `step` of `steps` (the companion notebook's constant_lr, linear_lr,
 // cosine_decay_lr): 1; 1 - step/steps; cos(pi/2 step/(steps - 1)).

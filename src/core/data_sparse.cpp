@@ -7,7 +7,9 @@
 
 #include "core/kernels/philox_simd.hpp"
 
-#define TMS_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+// The tile loops below are always-inline bodies compiled for each instruction-set level (kernels::clones);
+// the level is the machine's best, chosen once, unless a test forced another (batch_sampler::forced_isa).
+#define TMS_INLINE inline __attribute__((always_inline))
 
 namespace tms {
 
@@ -41,7 +43,7 @@ std::vector<std::uint64_t> binomial_thresholds(int n, double density) {
 void batch_sampler::set_density(double d) {
   if (d == density) return;
   density = d;
-  method = choose_sampling(d, n, !relative.empty());
+  method = method_forced && relative.empty() ? forced_method : choose_sampling(d, n, !relative.empty());
   table = method == sampling_method::binomial ? binomial_thresholds(n, d) : std::vector<std::uint64_t>{};
   thresholds.assign(n, 0);
   scales.assign(n, 0.0f);
@@ -145,7 +147,7 @@ inline __attribute__((always_inline)) int put_tile(float* x, std::uint8_t& flag,
 }
 
 // Bernoulli method into tiles: 16 words of one feature -> one tile.
-TMS_CLONES std::int64_t bernoulli_tiles(float* X, std::uint8_t* tile_nz, const std::uint32_t* words, int B,
+TMS_INLINE std::int64_t bernoulli_tiles(float* X, std::uint8_t* tile_nz, const std::uint32_t* words, int B,
                                         int n, const std::uint64_t* thresholds, const float* scales) {
   const int tiles = (B + 15) / 16, full = B / 16;
   std::int64_t nnz = 0;
@@ -179,9 +181,9 @@ TMS_CLONES std::int64_t bernoulli_tiles(float* X, std::uint8_t* tile_nz, const s
 // The same, fused with the generation for B a multiple of 16: 1024 words (4 KiB) at a time into an L1 buffer
 // and straight into their tiles (word e = i B + s, and every run of 16 words is one tile of one feature), so
 // the B n words never go through memory.
-TMS_CLONES std::int64_t bernoulli_tiles_fused(float* X, std::uint8_t* tile_nz, int B, int n,
+TMS_INLINE std::int64_t bernoulli_tiles_fused(float* X, std::uint8_t* tile_nz, int B, int n,
                                               const std::uint64_t* thresholds, const float* scales,
-                                              std::uint64_t seed, std::uint32_t c0) {
+                                              std::uint64_t seed, std::uint32_t c0, kernels::isa which) {
   const int tiles = B / 16;
   const std::size_t total = static_cast<std::size_t>(B) * n, stride = static_cast<std::size_t>(n) * 16;
   constexpr std::size_t chunk = 1024;  // a multiple of philox_fill's 128
@@ -190,7 +192,7 @@ TMS_CLONES std::int64_t bernoulli_tiles_fused(float* X, std::uint8_t* tile_nz, i
   int i = 0, t = 0;  // feature and tile of the next 16 words
   for (std::size_t first = 0; first < total; first += chunk) {
     const std::size_t count = std::min(chunk, total - first);
-    kernels::philox_fill(buffer, count, seed, c0, rng_tag::bernoulli, first);
+    kernels::philox_fill_as(which, buffer, count, seed, c0, rng_tag::bernoulli, first);
     const int vectors = static_cast<int>(count / 16);
     for (int q = 0; q < vectors;) {
       // The chunk's next run of vectors of feature i: tiles t, t + 1, ... (one stride apart in X).
@@ -220,16 +222,21 @@ std::int64_t sample_tiled(float* X, std::uint8_t* tile_nz, std::vector<std::int6
   const int B = sp.B, n = sp.n, tiles = (B + 15) / 16;
   sp.set_density(density);
   const auto c0 = static_cast<std::uint32_t>(step + 1);
+  const kernels::isa which = sp.forced_isa;
   if (sp.method == sampling_method::bernoulli) {
     written.assign(1, -1);  // every entry was written: the next binomial batch clears everything
-    if (B % 16 == 0 && !sp.keep_words)
-      return bernoulli_tiles_fused(X, tile_nz, B, n, sp.thresholds.data(), sp.scales.data(), seed, c0);
+    if (B % 16 == 0 && !sp.keep_words) {
+      return kernels::clones<bernoulli_tiles_fused>::pick(which)(X, tile_nz, B, n, sp.thresholds.data(),
+                                                                 sp.scales.data(), seed, c0, which);
+    }
     if (!(sp.words_step == step && sp.words_seed == seed)) {
-      kernels::philox_fill(sp.words.data(), static_cast<std::size_t>(B) * n, seed, c0, rng_tag::bernoulli);
+      kernels::philox_fill_as(which, sp.words.data(), static_cast<std::size_t>(B) * n, seed, c0,
+                              rng_tag::bernoulli);
       sp.words_seed = seed;
       sp.words_step = step;
     }
-    return bernoulli_tiles(X, tile_nz, sp.words.data(), B, n, sp.thresholds.data(), sp.scales.data());
+    return kernels::clones<bernoulli_tiles>::pick(which)(X, tile_nz, sp.words.data(), B, n,
+                                                         sp.thresholds.data(), sp.scales.data());
   }
   if (!written.empty() && written[0] < 0)
     std::memset(X, 0, sizeof(float) * 16 * static_cast<std::size_t>(tiles) * n);

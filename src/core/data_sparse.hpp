@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "core/kernels/isa.hpp"
 #include "core/rng.hpp"
 
 namespace tms {
@@ -73,6 +74,12 @@ struct batch_sampler {
   bool keep_words = false;
   std::uint64_t words_seed = 0;
   std::int64_t words_step = -1;  // the step whose Bernoulli words are in `words`; -1: none
+  // Test hooks, unset in every run: the instruction-set level whose clones (and Philox path) sample_tiled
+  // uses instead of this machine's best (see kernels/isa.hpp; the caller checks isa_supported), and a
+  // sampling method that replaces choose_sampling's (set through force_method).
+  kernels::isa forced_isa = kernels::isa::machine;
+  bool method_forced = false;
+  sampling_method forced_method = sampling_method::bernoulli;
 
   void reserve(int B_, int n_) {
     B = B_;
@@ -88,6 +95,13 @@ struct batch_sampler {
   // Non-uniform densities always use the Bernoulli method.
   void set_relative(const std::vector<double>& relative_density) {
     relative = relative_density;
+    density = -1;
+  }
+  // For the statistical tests of each method at any density: the binomial method with uniform densities
+  // only (per-feature densities always draw Bernoulli batches).
+  void force_method(sampling_method m) {
+    method_forced = true;
+    forced_method = m;
     density = -1;
   }
 };

@@ -1,14 +1,20 @@
 // The fast kernels against their plain references, on odd sizes: SIMD Philox against Random123, the tiled
-// sampler against the compressed-row sampler, and the fast tied step against model_loss_and_grad.
+// sampler against the compressed-row sampler, and the fast tied step against model_loss_and_grad; each with
+// every instruction-set level's build forced in turn (kernels/isa.hpp), so a machine with AVX-512 also checks
+// what an AVX2 or a baseline machine computes.
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <random>
+#include <string>
+#include <tuple>
 
 #include "core/data_sparse.hpp"
 #include "core/kernels/philox_simd.hpp"
 #include "core/kernels/tied_fast.hpp"
 #include "core/model.hpp"
+#include "isa_levels.hpp"
 
 namespace tms {
 namespace {
@@ -26,20 +32,25 @@ TEST(Philox, WordDefinitionMatchesRandom123) {
 }
 
 TEST(Philox, EverySimdPathMatchesTheScalarDefinition) {
+  std::string missing;  // paths this CPU cannot run: the test is then reported skipped, not passed
   for (const char* isa : {"scalar", "avx2", "avx512"}) {
+    std::uint32_t probe;
+    if (!kernels::philox_fill_isa(isa, &probe, 1, 0, 1, rng_tag::binomial)) {
+      missing += std::string(missing.empty() ? "" : ", ") + isa;
+      continue;
+    }
     for (std::size_t count : {0, 1, 15, 63, 64, 65, 127, 128, 129, 1000, 4099}) {
       for (std::uint64_t seed : {0ull, 42ull, 0x123456789abcdefull}) {
         std::vector<std::uint32_t> out(count + 1, 0xdeadbeef);
-        if (!kernels::philox_fill_isa(isa, out.data(), count, seed, 17, rng_tag::binomial)) {
-          GTEST_LOG_(INFO) << isa << " is not available on this machine";
-          break;
-        }
+        ASSERT_TRUE(kernels::philox_fill_isa(isa, out.data(), count, seed, 17, rng_tag::binomial));
         for (std::size_t e = 0; e < count; ++e)
           ASSERT_EQ(out[e], kernels::philox_word(seed, 17, rng_tag::binomial, e)) << isa << " word " << e;
         EXPECT_EQ(out[count], 0xdeadbeefu) << "no write past the end";
       }
     }
   }
+  if (!missing.empty())
+    GTEST_SKIP() << "this CPU cannot run the Philox path(s) " << missing << "; the others passed";
 }
 
 TEST(Sampling, MethodChoice) {
@@ -59,8 +70,9 @@ TEST(Sampling, MethodChoice) {
 // The tiled sampler writes exactly the batch of the compressed-row sampler, for both methods, and clears what
 // an earlier batch of another density left behind. With keep_words (the trainer's lock-step groups) it does
 // so too when densities take turns on one step: the second batch of a step converts the words the first one
-// kept, and a binomial batch in between does not leave stale words behind.
-TEST(Sampling, TiledEqualsCompressedRows) {
+// kept, and a binomial batch in between does not leave stale words behind. `which`: the level of the tile
+// clones and the Philox path (isa::machine: as every run).
+void check_tiled_equals_compressed_rows(kernels::isa which) {
   for (int n : {1, 7, 33, 300}) {
     for (int B : {1, 17, 50, 64}) {  // B = 64: the Bernoulli batch is generated straight into the tiles
       for (bool relative : {false, true})
@@ -68,6 +80,7 @@ TEST(Sampling, TiledEqualsCompressedRows) {
           kernels::tied_fast_workspace ws;
           ws.reserve(B, n, 3);
           ws.sampler.keep_words = keep;
+          ws.sampler.forced_isa = which;
           sparse_batch<float> ref;
           ref.reserve(B, n);
           if (relative) {  // per-feature densities: 0.5x, 1x, 2x, ...
@@ -100,12 +113,17 @@ TEST(Sampling, TiledEqualsCompressedRows) {
   }
 }
 
+TEST(Sampling, TiledEqualsCompressedRows) {
+  check_tiled_equals_compressed_rows(kernels::isa::machine);
+}
+
 // The fast step computes the loss and gradient of the reference step, to float accuracy, on odd sizes,
 // through every path: the one-pass small-model path, tiles, outer products (m = 31: two vectors per row,
 // m = 47: three) and, for wide models (m >= 16), the entry-by-entry paths for sparse x (binomial and
-// Bernoulli batches) and sparse g.
-TEST(FastStep, MatchesReferenceOnOddSizes) {
-  std::mt19937 gen(5);
+// Bernoulli batches) and sparse g. `which`: the level whose kernels run (isa::machine: as every run);
+// `relative`: per-feature densities 0.5x, 1x, 1.5x, ... (always Bernoulli batches).
+void check_step_matches_reference(kernels::isa which, bool relative) {
+  std::mt19937 gen(relative ? 6 : 5);
   std::normal_distribution<float> normal(0, 0.4f);
   int sparse_g_steps = 0, dense_g_wide_steps = 0, sparse_x_wide_steps = 0, small_steps = 0, tile_steps = 0,
       outer_steps = 0, listed_bernoulli_steps = 0, entries_steps = 0;
@@ -122,6 +140,15 @@ TEST(FastStep, MatchesReferenceOnOddSizes) {
             fast.reserve(B, n, m);
             model_workspace<float> ref;
             ref.reserve(B, n, m);
+            if (which != kernels::isa::machine) {
+              ASSERT_TRUE(kernels::tied_fast_force_isa(fast, which));
+            }
+            if (relative) {
+              std::vector<double> r(n);
+              for (int i = 0; i < n; ++i) r[i] = 0.5 * (1 + i % 3);
+              fast.sampler.set_relative(r);
+              ref.x.sampler.set_relative(r);
+            }
             int step = 0;
             for (double d : {1.0, 0.3, 0.1, 0.02}) {
               std::vector<float> g_fast(params.size(), 0.0f), g_ref(params.size(), 0.0f);
@@ -131,6 +158,7 @@ TEST(FastStep, MatchesReferenceOnOddSizes) {
               const double l_ref =
                   model_loss_and_grad(kind, g_ref.data(), params.data(), importance.data(), n, m, ref);
               ++step;
+              ASSERT_EQ(fast.last_isa, kernels::resolve_isa(which)) << "the step ran the forced level";
               small_steps += fast.last_path == kernels::step_path::small;
               tile_steps += m < 16 && fast.last_path == kernels::step_path::tiles;
               outer_steps += fast.last_path == kernels::step_path::outer;
@@ -155,15 +183,102 @@ TEST(FastStep, MatchesReferenceOnOddSizes) {
   // Every path was taken.
   EXPECT_GT(sparse_g_steps, 10);
   EXPECT_GT(dense_g_wide_steps, 10);
-  EXPECT_GT(sparse_x_wide_steps, 10);
+  if (!relative) {
+    EXPECT_GT(sparse_x_wide_steps, 10);  // per-feature densities never draw binomial batches
+  }
   EXPECT_GT(small_steps, 10);
   EXPECT_GT(tile_steps, 10);
   EXPECT_GT(outer_steps, 10);
   EXPECT_EQ(entries_steps, sparse_x_wide_steps);  // a binomial batch is always listed
-  // Listing a Bernoulli batch needs AVX-512 (elsewhere those batches take the tiled products).
-  if (__builtin_cpu_supports("avx512f")) {
+  // Listing a Bernoulli batch needs AVX-512 (elsewhere those batches take the tiled products); a forced level
+  // stands for a machine that has exactly that level.
+  const bool lists =
+      which == kernels::isa::machine ? __builtin_cpu_supports("avx512f") != 0 : which == kernels::isa::avx512;
+  if (lists) {
     EXPECT_GT(listed_bernoulli_steps, 10);
+  } else {
+    EXPECT_EQ(listed_bernoulli_steps, 0);
   }
+}
+
+TEST(FastStep, MatchesReferenceOnOddSizes) {
+  check_step_matches_reference(kernels::isa::machine, false);
+}
+
+// ---- Every level's build, forced: AVX-512 (x86-64-v4), AVX2 (x86-64-v3) and baseline x86-64. A level this
+// CPU lacks is skipped, with a message, never passed silently.
+class ForcedIsa : public ::testing::TestWithParam<kernels::isa> {
+ protected:
+  void SetUp() override {
+    if (!kernels::isa_supported(GetParam()))
+      GTEST_SKIP()
+          << "this CPU cannot run the " << kernels::isa_name(GetParam())
+          << " build (x86-64-v4 = AVX-512 F/BW/CD/DQ/VL, x86-64-v3 = AVX2, FMA, BMI); not tested here";
+  }
+};
+
+TEST_P(ForcedIsa, StepMatchesReferenceOnOddSizes) {
+  check_step_matches_reference(GetParam(), false);
+}
+
+TEST_P(ForcedIsa, StepMatchesReferenceWithRelativeDensities) {
+  check_step_matches_reference(GetParam(), true);
+}
+
+TEST_P(ForcedIsa, TiledSamplerEqualsCompressedRows) {
+  check_tiled_equals_compressed_rows(GetParam());
+}
+
+// The words of every Philox path at a stream offset (the fused sampler's 1024-word chunks start there).
+TEST_P(ForcedIsa, PhiloxPathAtOffsets) {
+  for (std::uint64_t first : {0ull, 128ull, 1024ull, 4096ull * 3})
+    for (std::size_t count : {1, 127, 128, 1000}) {
+      std::vector<std::uint32_t> out(count);
+      kernels::philox_fill_as(GetParam(), out.data(), count, 99, 4, rng_tag::bernoulli, first);
+      for (std::size_t e = 0; e < count; ++e)
+        ASSERT_EQ(out[e], kernels::philox_word(99, 4, rng_tag::bernoulli, first + e)) << "word " << first + e;
+    }
+}
+
+INSTANTIATE_TEST_SUITE_P(Levels, ForcedIsa, testing::isa_levels(), testing::isa_test_name);
+
+// A run (nothing forced) uses the best level this machine has, and its step is the forced build of that
+// level, bit for bit: forcing is a test hook that selects among the builds a run could use, nothing else.
+TEST(ForcedIsaHook, RunsUseTheMachinesBestLevel) {
+  using kernels::isa;
+  const isa best = kernels::isa_supported(isa::avx512) ? isa::avx512
+                   : kernels::isa_supported(isa::avx2) ? isa::avx2
+                                                       : isa::baseline;
+  EXPECT_EQ(kernels::machine_isa(), best);
+  EXPECT_STREQ(kernels::tied_fast_isa(), kernels::isa_name(best));
+  EXPECT_TRUE(kernels::isa_supported(isa::baseline));
+  for (auto [n, m, B] : {std::tuple{20, 5, 64}, std::tuple{33, 9, 50}, std::tuple{130, 31, 77}}) {
+    std::vector<float> params(model_param_count(model_kind::relu_output, n, m), 0.1f), importance(n, 1.0f);
+    for (std::size_t j = 0; j < params.size(); ++j) params[j] = 0.3f * std::sin(static_cast<float>(j));
+    kernels::tied_fast_workspace run, forced;
+    run.reserve(B, n, m);
+    forced.reserve(B, n, m);
+    ASSERT_TRUE(kernels::tied_fast_force_isa(forced, best));
+    EXPECT_EQ(run.forced_isa, isa::machine);
+    for (int step = 0; step < 4; ++step) {
+      const double d = step % 2 ? 1.0 : 0.05;
+      std::vector<float> g_run(params.size(), 0.0f), g_forced(params.size(), 0.0f);
+      const double l_run = kernels::tied_fast_loss_and_grad(
+          model_kind::relu_output, g_run.data(), params.data(), importance.data(), d, 8, step, run);
+      const double l_forced = kernels::tied_fast_loss_and_grad(
+          model_kind::relu_output, g_forced.data(), params.data(), importance.data(), d, 8, step, forced);
+      EXPECT_EQ(run.last_isa, best);
+      EXPECT_EQ(std::memcmp(&l_run, &l_forced, sizeof l_run), 0);
+      EXPECT_EQ(std::memcmp(g_run.data(), g_forced.data(), sizeof(float) * g_run.size()), 0)
+          << "n=" << n << " m=" << m << " step " << step;
+    }
+  }
+  kernels::isa parsed = isa::baseline;
+  EXPECT_TRUE(kernels::parse_isa("avx2", parsed));
+  EXPECT_EQ(parsed, isa::avx2);
+  EXPECT_TRUE(kernels::parse_isa("machine", parsed));
+  EXPECT_EQ(parsed, isa::machine);
+  EXPECT_FALSE(kernels::parse_isa("sse9", parsed));
 }
 
 }  // namespace

@@ -172,4 +172,13 @@ bool philox_fill_isa(const char* isa, std::uint32_t* out, std::size_t count, std
   return true;
 }
 
+void philox_fill_as(isa which, std::uint32_t* out, std::size_t count, std::uint64_t seed, std::uint32_t c0,
+                    rng_tag tag, std::uint64_t first) {
+  group_fn fn = chosen().fn;
+  if (which == isa::avx512) fn = groups2_avx512;
+  if (which == isa::avx2) fn = groups2_avx2;
+  if (which == isa::baseline) fn = groups2_scalar;
+  fill_with(fn, out, count, seed, c0, tag, first);
+}
+
 }  // namespace tms::kernels

@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "core/kernels/isa.hpp"
 #include "core/rng.hpp"
 
 namespace tms::kernels {
@@ -31,5 +32,11 @@ const char* philox_isa();
 // philox_fill through a named path, for tests; returns false when this machine cannot run it.
 bool philox_fill_isa(const char* isa, std::uint32_t* out, std::size_t count, std::uint64_t seed,
                      std::uint32_t c0, rng_tag tag);
+
+// philox_fill through the path a machine of level `which` takes (avx512: the AVX-512 path, avx2: AVX2,
+// baseline: scalar; isa::machine: philox_fill itself), for a sampler whose clones a test forced (the caller
+// checks isa_supported). The words are the same on every path.
+void philox_fill_as(isa which, std::uint32_t* out, std::size_t count, std::uint64_t seed, std::uint32_t c0,
+                    rng_tag tag, std::uint64_t first = 0);
 
 }  // namespace tms::kernels

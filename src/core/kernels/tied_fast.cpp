@@ -10,9 +10,11 @@
 
 #include "core/data_sparse.hpp"
 
-// Each kernel is compiled three times and picked once at load time (GCC function multiversioning).
-#define TMS_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+// Each kernel (TMS_KERNEL) is an always-inline body compiled three times, for x86-64-v4, -v3 and baseline
+// (kernels::clones, isa.hpp), into the kernel_set of each level; a step uses the machine's best set, chosen
+// once, unless a test forced another (tied_fast_force_isa).
 #define TMS_INLINE inline __attribute__((always_inline))
+#define TMS_KERNEL TMS_INLINE
 
 namespace tms::kernels {
 namespace {
@@ -117,7 +119,7 @@ TMS_INLINE void wT_tiles(float* out, const float* in, const std::int32_t* L, con
 
 // h = W x (out = H, in = X) and dh = W^T g (out = DH, in = Y): tiled [m] from tiled [n]. Tiles go in pairs;
 // `list` holds, per pair, the rows non-zero in either tile (see build_lists).
-TMS_CLONES void gemm_wT(float* out, const float* in, const std::int32_t* list, const float* W, int n, int m,
+TMS_KERNEL void gemm_wT(float* out, const float* in, const std::int32_t* list, const float* W, int n, int m,
                         int tiles) {
   for (int t0 = 0; t0 < tiles; t0 += 2) {
     const std::int32_t* L = list + static_cast<std::size_t>(t0 / 2) * (n + 1);
@@ -237,19 +239,11 @@ TMS_INLINE output_result output_tiles(const output_args& a) {
   return out;
 }
 
-// The x86-64-v4 clone's code (the same arithmetic, so the same bits) with g's non-zero lanes taken from a
-// mask register; the clones serve every other machine.
-__attribute__((target("arch=x86-64-v4"))) output_result output_and_grad_v4(const output_args& a) {
-  return a.relu ? output_tiles<true, true>(a) : output_tiles<false, true>(a);
-}
-
-TMS_CLONES output_result output_and_grad_clones(const output_args& a) {
-  return a.relu ? output_tiles<true, false>(a) : output_tiles<false, false>(a);
-}
-
-output_result output_and_grad(const output_args& a) {
-  static const bool v4 = __builtin_cpu_supports("x86-64-v4");
-  return v4 ? output_and_grad_v4(a) : output_and_grad_clones(a);
+// Avx512: g's non-zero lanes taken from a mask register (the same arithmetic, so the same bits); only the
+// x86-64-v4 build (clones<output_and_grad<true>>::avx512) may use it, the other levels build <false>.
+template <bool Avx512>
+TMS_KERNEL output_result output_and_grad(const output_args& a) {
+  return a.relu ? output_tiles<true, Avx512>(a) : output_tiles<false, Avx512>(a);
 }
 
 // ---- Sample-major paths for wide models (m >= 16) and sparse x or g: one entry at a time, m / 16 vectors
@@ -333,7 +327,7 @@ TMS_INLINE void element_h_rows(float* Hs, const float* Wp, const x_entries& e, i
 }
 
 // two_sets: two interleaved accumulator sets (faster on long rows), else one chain in list order.
-TMS_CLONES void element_h(float* Hs, const float* Wp, const x_entries& e, int mv, int rows, bool two_sets) {
+TMS_KERNEL void element_h(float* Hs, const float* Wp, const x_entries& e, int mv, int rows, bool two_sets) {
   if (two_sets)
     element_h_rows<2>(Hs, Wp, e, mv, rows);
   else
@@ -366,7 +360,7 @@ TMS_INLINE void transpose16(v16 (&a)[tile]) {
 
 // Tiled [m] -> sample-major rows [tiles 16][mp] (the padding columns m ... mp - 1 zero), 16 x 16 blocks at a
 // time.
-TMS_CLONES void rows_from_tiles(float* rows, const float* T, int m, int mv, int tiles) {
+TMS_KERNEL void rows_from_tiles(float* rows, const float* T, int m, int mv, int tiles) {
   const int mp = mv * tile;
   for (int t = 0; t < tiles; ++t)
     for (int q = 0; q < mv; ++q) {
@@ -379,7 +373,7 @@ TMS_CLONES void rows_from_tiles(float* rows, const float* T, int m, int mv, int 
 }
 
 // Sample-major rows [tiles 16][mp] -> tiled [m], the inverse of rows_from_tiles.
-TMS_CLONES void tiles_from_rows(float* T, const float* rows, int m, int mv, int tiles) {
+TMS_KERNEL void tiles_from_rows(float* T, const float* rows, int m, int mv, int tiles) {
   const int mp = mv * tile;
   for (int t = 0; t < tiles; ++t)
     for (int q = 0; q < mv; ++q) {
@@ -392,7 +386,7 @@ TMS_CLONES void tiles_from_rows(float* T, const float* rows, int m, int mv, int 
 }
 
 // For every non-zero g_si: DHs[s] += g Wp[i] (dh = W^T g) and dWp[i] += g Hs[s] (dW += g h^T); db_i += g.
-TMS_CLONES void element_g(float* dWp, float* db, float* DHs, const float* Y, const std::uint8_t* g_nz,
+TMS_KERNEL void element_g(float* dWp, float* db, float* DHs, const float* Y, const std::uint8_t* g_nz,
                           const float* Hs, const float* Wp, int n, int mv, int tiles) {
   const std::size_t mp = static_cast<std::size_t>(mv) * tile;
   std::memset(DHs, 0, sizeof(float) * tiles * tile * mp);
@@ -419,7 +413,7 @@ TMS_CLONES void element_g(float* dWp, float* db, float* DHs, const float* Y, con
 
 // dWp[i] += x DHs[s] for every entry (s, i, x) (dW += x dh^T), sample after sample: DHs[s] stays in
 // registers, and consecutive entries of a sample hit different rows of dWp.
-TMS_CLONES void element_x(float* dWp, const float* DHs, const x_entries& e, int mv, int rows) {
+TMS_KERNEL void element_x(float* dWp, const float* DHs, const x_entries& e, int mv, int rows) {
   const std::size_t mp = static_cast<std::size_t>(mv) * tile;
   for (int s = 0; s < rows; ++s) {
     const int j0 = e.offset[s], j1 = e.offset[s + 1];
@@ -452,15 +446,17 @@ void entries_from_positions(x_entries& e, const std::vector<std::int64_t>& writt
 }
 
 // The non-zeros of a Bernoulli batch as compressed rows (AVX-512 only; elsewhere those batches take the tiled
-// products): each tile is transposed to sample-major rows (Xs: scratch [16][np]), whose non-zero lanes are
-// compressed out 16 features at a time.
+// products): each tile is transposed to sample-major rows (Xs: scratch [16][np]; to_rows: the step's
+// rows_from_tiles), whose non-zero lanes are compressed out 16 features at a time.
 __attribute__((target("avx512f"))) void entries_from_tiles_avx512(x_entries& e, float* Xs, const float* X,
-                                                                  int n, int tiles) {
+                                                                  int n, int tiles,
+                                                                  void (*to_rows)(float*, const float*, int,
+                                                                                  int, int)) {
   const int np = (n + tile - 1) / tile * tile;
   const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
   std::int32_t count = 0;
   for (int t = 0; t < tiles; ++t) {
-    rows_from_tiles(Xs, X + at(t, n, 0), n, np / tile, 1);  // this tile, sample-major
+    to_rows(Xs, X + at(t, n, 0), n, np / tile, 1);  // this tile, sample-major
     for (int l = 0; l < tile; ++l) {
       e.offset[t * tile + l] = count;
       const float* x = Xs + static_cast<std::size_t>(l) * np;
@@ -525,7 +521,7 @@ TMS_INLINE void abT_rows(float* dW, float* db, const float* A, const float* Bm, 
 // given. Rows go eight at a time over the union of their non-zero tiles, unless that union would more than
 // double the work (sparse, scattered rows), in which case each row goes alone over its own tiles.
 // `tl` is scratch of `tiles` ints.
-TMS_CLONES void gemm_abT(float* dW, float* db, const float* A, const std::uint8_t* a_nz, const float* Bm,
+TMS_KERNEL void gemm_abT(float* dW, float* db, const float* A, const std::uint8_t* a_nz, const float* Bm,
                          std::int32_t* tl, int n, int m, int tiles) {
   auto row_list = [&](int i) {
     int count = 0;  // branch-free: the pattern of non-zero tiles is random
@@ -628,7 +624,7 @@ TMS_INLINE void block_sums(float* db, const float* A, const std::int32_t* tl, in
 // dWp += A B^T over the tiles where a row block of A has a non-zero, and db += the row sums of A when db is
 // given. Rows go 24 at a time over one shared tile list (the union of their rows' non-zero tiles), in passes
 // of 8 or 12 rows by the column chunk, each streaming that chunk of B once; then 4 rows, then 1.
-TMS_CLONES void gemm_outer(float* dWp, float* db, const float* A, const std::uint8_t* a_nz, const float* Bs,
+TMS_KERNEL void gemm_outer(float* dWp, float* db, const float* A, const std::uint8_t* a_nz, const float* Bs,
                            std::int32_t* tl, int n, int mv, int tiles) {
   auto block_list = [&](int i0, int R) {
     int count = 0;  // branch-free: the pattern of non-zero tiles is random
@@ -787,7 +783,7 @@ TMS_INLINE output_result small_step_m(const small_args& a, bool relu) {
   return relu ? small_step<M, true>(a) : small_step<M, false>(a);
 }
 
-TMS_CLONES output_result small_model_step(const small_args& a, int m, bool relu) {
+TMS_KERNEL output_result small_model_step(const small_args& a, int m, bool relu) {
   switch (m) {
     case 1:
       return small_step_m<1>(a, relu);
@@ -823,6 +819,46 @@ void build_lists(std::int32_t* list, const std::uint8_t* nz, int n, int tiles) {
   }
 }
 
+// The kernels of one instruction-set level: each member is the build of the body of the same name above.
+struct kernel_set {
+  isa level;
+  void (*gemm_wT)(float*, const float*, const std::int32_t*, const float*, int, int, int);
+  output_result (*output_and_grad)(const output_args&);
+  void (*element_h)(float*, const float*, const x_entries&, int, int, bool);
+  void (*rows_from_tiles)(float*, const float*, int, int, int);
+  void (*tiles_from_rows)(float*, const float*, int, int, int);
+  void (*element_g)(float*, float*, float*, const float*, const std::uint8_t*, const float*, const float*,
+                    int, int, int);
+  void (*element_x)(float*, const float*, const x_entries&, int, int);
+  void (*gemm_abT)(float*, float*, const float*, const std::uint8_t*, const float*, std::int32_t*, int, int,
+                   int);
+  void (*gemm_outer)(float*, float*, const float*, const std::uint8_t*, const float*, std::int32_t*, int, int,
+                     int);
+  output_result (*small_model_step)(const small_args&, int, bool);
+};
+
+kernel_set make_kernel_set(isa w) {
+  return {.level = w,
+          .gemm_wT = clones<gemm_wT>::pick(w),
+          .output_and_grad = w == isa::avx512 ? clones<output_and_grad<true>>::avx512
+                                              : clones<output_and_grad<false>>::pick(w),
+          .element_h = clones<element_h>::pick(w),
+          .rows_from_tiles = clones<rows_from_tiles>::pick(w),
+          .tiles_from_rows = clones<tiles_from_rows>::pick(w),
+          .element_g = clones<element_g>::pick(w),
+          .element_x = clones<element_x>::pick(w),
+          .gemm_abT = clones<gemm_abT>::pick(w),
+          .gemm_outer = clones<gemm_outer>::pick(w),
+          .small_model_step = clones<small_model_step>::pick(w)};
+}
+
+// The set of a level (isa::machine: the machine's best); built once.
+const kernel_set& kernels_for(isa which) {
+  static const kernel_set sets[3] = {make_kernel_set(isa::baseline), make_kernel_set(isa::avx2),
+                                     make_kernel_set(isa::avx512)};
+  return sets[static_cast<int>(resolve_isa(which))];
+}
+
 }  // namespace
 
 // From this many hidden dimensions on, the sample-major entry-by-entry paths are available (below, a row of h
@@ -848,6 +884,17 @@ constexpr double x_entry_share = 0.25;
 bool has_avx512() {
   static const bool yes = __builtin_cpu_supports("avx512f");
   return yes;
+}
+
+const char* tied_fast_isa() {
+  return isa_name(isa::machine);
+}
+
+bool tied_fast_force_isa(tied_fast_workspace& ws, isa which) {
+  if (!isa_supported(which)) return false;
+  ws.forced_isa = which;
+  ws.sampler.forced_isa = which;
+  return true;
 }
 
 // The g path goes entry by entry when under this share of g is non-zero.
@@ -900,6 +947,8 @@ double tied_fast_loss_and_grad(model_kind kind, float* grad, const float* params
   float* dW = grad;
   float* db = grad + static_cast<std::size_t>(n) * m;
   std::int32_t* tile_scratch = ws.list.data() + static_cast<std::size_t>(tiles) * (n + 1);
+  const kernel_set& K = kernels_for(ws.forced_isa);
+  ws.last_isa = K.level;
 
   // Phase clock, read only when a benchmark asked for a profile.
   using clock = std::chrono::steady_clock;
@@ -927,7 +976,7 @@ double tied_fast_loss_and_grad(model_kind kind, float* grad, const float* params
                           tiles,
                           static_cast<float>(2.0 / (static_cast<double>(B) * n)),
                           ws.profile != nullptr};
-    const output_result out = small_model_step(args, m, kind == model_kind::relu_output);
+    const output_result out = K.small_model_step(args, m, kind == model_kind::relu_output);
     ws.g_nonzero = out.nonzero;
     ws.last_path = step_path::small;
     phase(ws.profile ? &ws.profile->output : nullptr);
@@ -940,12 +989,14 @@ double tied_fast_loss_and_grad(model_kind kind, float* grad, const float* params
   x_entries entries{ws.entry_offset.data(), ws.entry_i.data(), ws.entry_x.data()};
   x_route route = x_route::dense;
   bool long_rows = false;  // the Bernoulli listing: tens to hundreds of entries per sample
+  // Listing a Bernoulli batch needs AVX-512F; a forced level stands for a machine that has just that level.
+  const bool can_list = ws.forced_isa == isa::machine ? has_avx512() : ws.forced_isa == isa::avx512;
   if (ws.mv > 0) {
     if (!(ws.written.size() == 1 && ws.written[0] < 0)) {
       entries_from_positions(entries, ws.written, ws.X.get(), n, tiles * tile);
       route = x_route::entries;
-    } else if (has_avx512() && outer_pays(m) && ws.last_nnz < x_entry_share * n * B) {
-      entries_from_tiles_avx512(entries, ws.Xs.get(), ws.X.get(), n, tiles);
+    } else if (can_list && outer_pays(m) && ws.last_nnz < x_entry_share * n * B) {
+      entries_from_tiles_avx512(entries, ws.Xs.get(), ws.X.get(), n, tiles, K.rows_from_tiles);
       route = x_route::entries;
       long_rows = true;
     }
@@ -958,10 +1009,10 @@ double tied_fast_loss_and_grad(model_kind kind, float* grad, const float* params
   if (route == x_route::dense) build_lists(ws.list.data(), ws.x_nz.data(), n, tiles);
   phase(ws.profile ? &ws.profile->sample : nullptr);
   if (route == x_route::dense) {  // h = W x
-    gemm_wT(ws.H.get(), ws.X.get(), ws.list.data(), W, n, m, tiles);
+    K.gemm_wT(ws.H.get(), ws.X.get(), ws.list.data(), W, n, m, tiles);
   } else {
-    element_h(ws.Hs.get(), ws.Wp.get(), entries, ws.mv, tiles * tile, long_rows);
-    tiles_from_rows(ws.H.get(), ws.Hs.get(), m, ws.mv, tiles);
+    K.element_h(ws.Hs.get(), ws.Wp.get(), entries, ws.mv, tiles * tile, long_rows);
+    K.tiles_from_rows(ws.H.get(), ws.Hs.get(), m, ws.mv, tiles);
   }
   phase(ws.profile ? &ws.profile->h : nullptr);
 
@@ -980,51 +1031,52 @@ double tied_fast_loss_and_grad(model_kind kind, float* grad, const float* params
                          m,
                          B,
                          tiles};
-  const output_result out = output_and_grad(args);
+  const output_result out = K.output_and_grad(args);
   const double loss = out.loss / (static_cast<double>(B) * n);
   ws.g_nonzero = out.nonzero;
   phase(ws.profile ? &ws.profile->output : nullptr);
 
   // dW += x dh^T into the padded dWp over x's non-zeros, from the sample-major DHs.
-  auto x_dhT_sparse = [&] { element_x(ws.dWp.get(), ws.DHs.get(), entries, ws.mv, tiles * tile); };
+  auto x_dhT_sparse = [&] { K.element_x(ws.dWp.get(), ws.DHs.get(), entries, ws.mv, tiles * tile); };
   const bool g_entries = ws.mv > 0 && out.nonzero < sparse_g_share * n * B;
   const bool outer = !g_entries && ws.mv > 0 && outer_pays(m);
   ws.last_path = g_entries ? step_path::sparse_g : outer ? step_path::outer : step_path::tiles;
   if (g_entries) {
-    if (route == x_route::dense) rows_from_tiles(ws.Hs.get(), ws.H.get(), m, ws.mv, tiles);
+    if (route == x_route::dense) K.rows_from_tiles(ws.Hs.get(), ws.H.get(), m, ws.mv, tiles);
     std::memset(ws.dWp.get(), 0, sizeof(float) * n * mp);
-    element_g(ws.dWp.get(), db, ws.DHs.get(), ws.Y.get(), ws.g_nz.data(), ws.Hs.get(), ws.Wp.get(), n, ws.mv,
-              tiles);  // dW += g h^T, dh = W^T g, db += g
+    K.element_g(ws.dWp.get(), db, ws.DHs.get(), ws.Y.get(), ws.g_nz.data(), ws.Hs.get(), ws.Wp.get(), n,
+                ws.mv,
+                tiles);  // dW += g h^T, dh = W^T g, db += g
     if (route != x_route::dense) {
       x_dhT_sparse();
     } else {
-      tiles_from_rows(ws.DH.get(), ws.DHs.get(), m, ws.mv, tiles);
-      gemm_abT(dW, nullptr, ws.X.get(), ws.x_nz.data(), ws.DH.get(), tile_scratch, n, m, tiles);
+      K.tiles_from_rows(ws.DH.get(), ws.DHs.get(), m, ws.mv, tiles);
+      K.gemm_abT(dW, nullptr, ws.X.get(), ws.x_nz.data(), ws.DH.get(), tile_scratch, n, m, tiles);
     }
   } else if (outer) {
-    if (route == x_route::dense) rows_from_tiles(ws.Hs.get(), ws.H.get(), m, ws.mv, tiles);
+    if (route == x_route::dense) K.rows_from_tiles(ws.Hs.get(), ws.H.get(), m, ws.mv, tiles);
     std::memset(ws.dWp.get(), 0, sizeof(float) * n * mp);
-    gemm_outer(ws.dWp.get(), db, ws.Y.get(), ws.g_nz.data(), ws.Hs.get(), tile_scratch, n, ws.mv,
-               tiles);  // dW += g h^T, db += g
+    K.gemm_outer(ws.dWp.get(), db, ws.Y.get(), ws.g_nz.data(), ws.Hs.get(), tile_scratch, n, ws.mv,
+                 tiles);  // dW += g h^T, db += g
     build_lists(ws.list.data(), ws.g_nz.data(), n, tiles);
-    gemm_wT(ws.DH.get(), ws.Y.get(), ws.list.data(), W, n, m, tiles);  // dh = W^T g
-    rows_from_tiles(ws.DHs.get(), ws.DH.get(), m, ws.mv, tiles);
+    K.gemm_wT(ws.DH.get(), ws.Y.get(), ws.list.data(), W, n, m, tiles);  // dh = W^T g
+    K.rows_from_tiles(ws.DHs.get(), ws.DH.get(), m, ws.mv, tiles);
     if (route != x_route::dense)
       x_dhT_sparse();
     else
-      gemm_outer(ws.dWp.get(), nullptr, ws.X.get(), ws.x_nz.data(), ws.DHs.get(), tile_scratch, n, ws.mv,
-                 tiles);  // dW += x dh^T
+      K.gemm_outer(ws.dWp.get(), nullptr, ws.X.get(), ws.x_nz.data(), ws.DHs.get(), tile_scratch, n, ws.mv,
+                   tiles);  // dW += x dh^T
   } else {
-    gemm_abT(dW, db, ws.Y.get(), ws.g_nz.data(), ws.H.get(), tile_scratch, n, m,
-             tiles);  // dW += g h^T, db += g
+    K.gemm_abT(dW, db, ws.Y.get(), ws.g_nz.data(), ws.H.get(), tile_scratch, n, m,
+               tiles);  // dW += g h^T, db += g
     build_lists(ws.list.data(), ws.g_nz.data(), n, tiles);
-    gemm_wT(ws.DH.get(), ws.Y.get(), ws.list.data(), W, n, m, tiles);  // dh = W^T g
+    K.gemm_wT(ws.DH.get(), ws.Y.get(), ws.list.data(), W, n, m, tiles);  // dh = W^T g
     if (route != x_route::dense) {
-      rows_from_tiles(ws.DHs.get(), ws.DH.get(), m, ws.mv, tiles);
+      K.rows_from_tiles(ws.DHs.get(), ws.DH.get(), m, ws.mv, tiles);
       std::memset(ws.dWp.get(), 0, sizeof(float) * n * mp);
       x_dhT_sparse();
     } else {
-      gemm_abT(dW, nullptr, ws.X.get(), ws.x_nz.data(), ws.DH.get(), tile_scratch, n, m, tiles);
+      K.gemm_abT(dW, nullptr, ws.X.get(), ws.x_nz.data(), ws.DH.get(), tile_scratch, n, m, tiles);
     }
   }
   if (g_entries || route != x_route::dense || outer)  // these paths accumulated into the padded dWp

@@ -14,8 +14,9 @@
 //    h and dh (no sums across lanes, one pass per 8-12 rows of W);
 //  * loss, ReLU and gradient fused into the output product;
 //  * small models (m <= 8, n m <= 256) take the whole step in one pass over the tiles instead.
-// Compiled for AVX-512, AVX2 and baseline x86-64, chosen once at run time. Results are identical for any
-// thread count; they differ in the last bits between instruction sets (fused multiply-adds).
+// Compiled for AVX-512, AVX2 and baseline x86-64 (x86-64-v4, -v3, default; isa.hpp), chosen once at run time;
+// tests force each level through tied_fast_force_isa. Results are identical for any thread count; they differ
+// in the last bits between instruction sets (fused multiply-adds).
 #pragma once
 
 #include <cstdint>
@@ -24,6 +25,7 @@
 
 #include "core/config.hpp"
 #include "core/data_sparse.hpp"
+#include "core/kernels/isa.hpp"
 
 namespace tms::kernels {
 
@@ -58,6 +60,10 @@ struct tied_fast_workspace {
   aligned_floats acc;  // small models: [n][m + 1] tiles of lane-wise gradient sums
   step_path last_path = step_path::tiles;
   x_route last_x_route = x_route::dense;
+  isa last_isa = isa::machine;  // the level whose kernels the last step ran (never isa::machine after a step)
+  // Test hook (set through tied_fast_force_isa): the level whose kernels the steps run; isa::machine, as in
+  // every run, is the machine's best.
+  isa forced_isa = isa::machine;
   // Wide models (m >= 16) also keep sample-major copies, rows padded to mp = 16 ceil(m / 16) floats, for the
   // entry-by-entry paths taken when x or g is sparse.
   int mv = 0;                            // mp / 16; 0 when m < 16
@@ -86,5 +92,14 @@ struct tied_fast_workspace {
 double tied_fast_loss_and_grad(model_kind kind, float* grad, const float* params, const float* importance,
                                double density, std::uint64_t seed, std::int64_t step,
                                tied_fast_workspace& ws);
+
+// The level whose kernels every run on this machine uses: "avx512", "avx2" or "baseline".
+const char* tied_fast_isa();
+
+// For tests: makes the steps of `ws` run the kernels, and its sampler the tile clones and Philox path, of
+// level `which` (isa::machine: back to the machine's best), as a machine with only that level would; the
+// Bernoulli listing of wide models (AVX-512 only) follows the level too. Returns false, changing nothing,
+// when this machine cannot run it.
+bool tied_fast_force_isa(tied_fast_workspace& ws, isa which);
 
 }  // namespace tms::kernels
