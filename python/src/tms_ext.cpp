@@ -156,7 +156,8 @@ NB_MODULE(_tms, m) {
 
   nb::enum_<tms::model_kind>(m, "ModelKind")
       .value("linear", tms::model_kind::linear)
-      .value("relu_output", tms::model_kind::relu_output);
+      .value("relu_output", tms::model_kind::relu_output)
+      .value("relu_hidden", tms::model_kind::relu_hidden);
   nb::enum_<tms::lr_schedule>(m, "LrSchedule")
       .value("constant", tms::lr_schedule::constant)
       .value("linear", tms::lr_schedule::linear)
@@ -503,9 +504,8 @@ NB_MODULE(_tms, m) {
         if (b.size() != static_cast<std::size_t>(n) || importance.size() != static_cast<std::size_t>(n))
           throw std::invalid_argument("b, importance: expected " + std::to_string(n) + " entries each");
         tms::loss_split t;
-        const bool linear = tms::parse_model(model) == tms::model_kind::linear;
-        if (!tms::reported_loss_split(t, linear, W.data(), b.data(), importance.data(), density, relative, n,
-                                      k))
+        if (!tms::reported_loss_split(t, tms::parse_model(model), W.data(), b.data(), importance.data(),
+                                      density, relative, n, k))
           return nb::none();
         nb::dict d;
         d["feature_benefit"] = t.feature_benefit;

@@ -171,7 +171,9 @@ command add_train_command(CLI::App& root) {
   opt("--config", flags->config, "TOML file with any of the settings below (flags override it)", "", "FILE");
   opt("--preset", flags->preset, "Recipe the defaults come from: reference (companion notebook) or arena",
       d.preset, "NAME");
-  opt("--model", flags->model, "linear (x' = W^T W x + b) or relu (x' = ReLU(W^T W x + b))",
+  opt("--model", flags->model,
+      "linear (x' = W^T W x + b), relu (x' = ReLU(W^T W x + b)) or relu-hidden (x' = ReLU(W^T ReLU(W x) + "
+      "b))",
       std::string(model_name(d.model)), "NAME");
   opt("--features,-n", flags->features, "Number of features n", std::to_string(d.features), "INT");
   opt("--hidden,-m", flags->hidden, "Number of hidden dimensions m", std::to_string(d.hidden), "INT");

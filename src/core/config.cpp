@@ -172,7 +172,15 @@ std::vector<instance_spec> config_instances(const train_config& config) {
 }
 
 std::string_view model_name(model_kind kind) {
-  return kind == model_kind::linear ? "linear" : "relu";
+  switch (kind) {
+    case model_kind::linear:
+      return "linear";
+    case model_kind::relu_output:
+      return "relu";
+    case model_kind::relu_hidden:
+      return "relu-hidden";
+  }
+  return "?";
 }
 
 std::string_view schedule_name(lr_schedule s) {
@@ -202,7 +210,8 @@ std::string_view init_name(init_scheme init) {
 model_kind parse_model(std::string_view text, std::string_view field) {
   if (text == "linear") return model_kind::linear;
   if (text == "relu" || text == "relu_output" || text == "relu-output") return model_kind::relu_output;
-  fail(field, "unknown model '" + std::string(text) + "'; allowed: linear, relu");
+  if (text == "relu-hidden" || text == "relu_hidden") return model_kind::relu_hidden;
+  fail(field, "unknown model '" + std::string(text) + "'; allowed: linear, relu, relu-hidden");
 }
 
 lr_schedule parse_schedule(std::string_view text, std::string_view field) {

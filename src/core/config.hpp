@@ -11,7 +11,10 @@
 
 namespace tms {
 
-enum class model_kind { linear, relu_output };
+// linear: x' = W^T W x + b;  relu_output: x' = ReLU(W^T W x + b);  relu_hidden: x' = ReLU(W^T ReLU(W x) + b)
+// (paper E18, the privileged basis). Every switch over the kinds is exhaustive: a new kind fails to compile
+// where it is not handled, never runs as another.
+enum class model_kind { linear, relu_output, relu_hidden };
 enum class lr_schedule { constant, linear, cosine };
 
 // How W is initialised (all Xavier-normal, differing in the fan used for the standard deviation):

@@ -79,22 +79,41 @@ linear_loss_terms linear_loss_decomposition(const float* W, const float* b, cons
   return out;
 }
 
-bool reported_loss_split(loss_split& out, bool linear, const float* W, const float* b,
+const char* loss_split_total_name(model_kind kind) {
+  switch (kind) {
+    case model_kind::linear:
+      return "expected_loss";
+    case model_kind::relu_output:
+      return "one_sparse_loss";
+    case model_kind::relu_hidden:
+      return nullptr;
+  }
+  return nullptr;
+}
+
+bool reported_loss_split(loss_split& out, model_kind kind, const float* W, const float* b,
                          const float* importance, double density, const std::vector<double>& relative, int n,
                          int m) {
-  if (linear) {
-    std::vector<double> per_feature(n, density);
-    for (int i = 0; i < n && !relative.empty(); ++i) per_feature[i] = std::min(1.0, density * relative[i]);
-    const linear_loss_terms t = linear_loss_decomposition(W, b, importance, per_feature.data(), n, m);
-    out = {t.feature_benefit, t.interference, t.bias, t.total, "expected_loss"};
-    return true;
+  switch (kind) {
+    case model_kind::linear: {
+      std::vector<double> per_feature(n, density);
+      for (int i = 0; i < n && !relative.empty(); ++i) per_feature[i] = std::min(1.0, density * relative[i]);
+      const linear_loss_terms t = linear_loss_decomposition(W, b, importance, per_feature.data(), n, m);
+      out = {t.feature_benefit, t.interference, t.bias, t.total, loss_split_total_name(kind)};
+      return true;
+    }
+    case model_kind::relu_output: {
+      if (!relative.empty()) return false;
+      const relu_loss_terms t = relu_loss_decomposition(W, b, importance, density, n, m);
+      const double one = density * std::pow(1.0 - density, n - 1);  // P(exactly one given feature active)
+      out = {one * t.feature_benefit / n, one * t.interference / n, std::pow(1.0 - density, n) * t.l0 / n,
+             t.expected_one_sparse / n, loss_split_total_name(kind)};
+      return true;
+    }
+    case model_kind::relu_hidden:
+      return false;
   }
-  if (!relative.empty()) return false;
-  const relu_loss_terms t = relu_loss_decomposition(W, b, importance, density, n, m);
-  const double one = density * std::pow(1.0 - density, n - 1);  // P(exactly one given feature active)
-  out = {one * t.feature_benefit / n, one * t.interference / n, std::pow(1.0 - density, n) * t.l0 / n,
-         t.expected_one_sparse / n, "one_sparse_loss"};
-  return true;
+  return false;
 }
 
 }  // namespace tms

@@ -4,6 +4,8 @@
 
 #include <vector>
 
+#include "core/config.hpp"
+
 namespace tms {
 
 // W_i . W_j of two rows of length m, summed in double in a fixed order (every measurement uses it).
@@ -54,7 +56,8 @@ linear_loss_terms linear_loss_decomposition(const float* W, const float* b, cons
 //           most one active feature: feature_benefit = (1-S) S^(n-1) x its sum, interference likewise,
 //           bias = S^n L_0, and one_sparse_loss = their sum, the expected loss restricted to those inputs: a
 //           lower bound, close to the loss as S -> 1 and near 0 at 1 - S = 1 (where no input is that sparse).
-// The last term's name says which: "expected_loss" or "one_sparse_loss".
+// The last term's name says which: "expected_loss" or "one_sparse_loss". relu_hidden has no split yet (its
+// hidden ReLU changes every term).
 struct loss_split {
   double feature_benefit = 0;
   double interference = 0;
@@ -62,9 +65,11 @@ struct loss_split {
   double total = 0;
   const char* total_name = "expected_loss";
 };
+// The name of the split's last term for a kind, or null when the kind has no split.
+const char* loss_split_total_name(model_kind kind);
 // `density` is the instance's; `relative` [n] the per-feature multipliers or empty. The ReLU split assumes
-// one density for every feature, so with relative densities it has none (returns false).
-bool reported_loss_split(loss_split& out, bool linear, const float* W, const float* b,
+// one density for every feature, so with relative densities it has none. Returns false when there is none.
+bool reported_loss_split(loss_split& out, model_kind kind, const float* W, const float* b,
                          const float* importance, double density, const std::vector<double>& relative, int n,
                          int m);
 

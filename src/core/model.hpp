@@ -2,7 +2,7 @@
 // and the tests see a model only through this file, so a new model is a new model_<name>.hpp beside the
 // others plus one case here (and its parameter layout in model_param_count).
 //
-// Parameter layout of the tied models (linear, ReLU output), per instance: W [n][m], then b [n].
+// Parameter layout of the tied models (linear, ReLU output, ReLU hidden), per instance: W [n][m], then b [n].
 #pragma once
 
 #include <cstddef>
@@ -12,12 +12,19 @@
 #include "core/errors.hpp"
 #include "core/loss_weighted_mse.hpp"
 #include "core/model_linear.hpp"
+#include "core/model_relu_hidden.hpp"
 #include "core/model_relu_output.hpp"
 
 namespace tms {
 
-inline std::size_t model_param_count(model_kind, int n, int m) {
-  return static_cast<std::size_t>(n) * m + static_cast<std::size_t>(n);
+inline std::size_t model_param_count(model_kind kind, int n, int m) {
+  switch (kind) {
+    case model_kind::linear:
+    case model_kind::relu_output:
+    case model_kind::relu_hidden:
+      return static_cast<std::size_t>(n) * m + static_cast<std::size_t>(n);
+  }
+  throw run_error("model_param_count: unknown model kind");
 }
 
 // Scratch for one step of one instance; sized once, reused every step.
@@ -50,7 +57,11 @@ void model_forward(model_kind kind, const T* params, int n, int m, model_workspa
     case model_kind::relu_output:
       relu_output_forward(ws.x_hat.data(), ws.h.data(), ws.x, W, b, n, m);
       return;
+    case model_kind::relu_hidden:
+      relu_hidden_forward(ws.x_hat.data(), ws.h.data(), ws.x, W, b, n, m);
+      return;
   }
+  throw run_error("model_forward: unknown model kind");
 }
 
 // Loss of the batch in ws.x, and its gradient accumulated (+=) into grad (same layout as params).
@@ -69,6 +80,9 @@ double model_loss_and_grad(model_kind kind, T* grad, const T* params, const T* i
       break;
     case model_kind::relu_output:
       relu_output_backward(dW, db, ws.dh.data(), ws.r.data(), ws.x_hat.data(), ws.h.data(), ws.x, W, n, m);
+      break;
+    case model_kind::relu_hidden:
+      relu_hidden_backward(dW, db, ws.dh.data(), ws.r.data(), ws.x_hat.data(), ws.h.data(), ws.x, W, n, m);
       break;
   }
   return loss;

@@ -44,7 +44,8 @@ struct instance_state {
 
 // Everything one worker thread needs; allocated once, reused for every group of instances it trains.
 struct worker_state {
-  kernels::tied_fast_workspace ws;
+  kernels::tied_fast_workspace ws;      // the fast path's, for the kinds it supports
+  model_workspace<float> reference;     // the reference path's, for the others
   std::vector<float> grad;              // [P]
   std::vector<instance_state> running;  // [the largest group so far]
 };
@@ -106,9 +107,16 @@ void step_instance(instance_state& is, int t, const train_config& c, train_resul
   const int tail = std::max(1, steps / 100);  // the final loss averages the last 1% of steps
 
   std::fill(st.grad.begin(), st.grad.end(), 0.0f);
-  const double loss =
-      kernels::tied_fast_loss_and_grad(c.model, st.grad.data(), is.params.data(), inst.importance.data(),
-                                       inst.density, out.stream_seed[is.k], first_step + t, st.ws);
+  double loss;
+  if (kernels::tied_fast_supports(c.model)) {
+    loss = kernels::tied_fast_loss_and_grad(c.model, st.grad.data(), is.params.data(), inst.importance.data(),
+                                            inst.density, out.stream_seed[is.k], first_step + t, st.ws);
+  } else {
+    // No fast kernel for this kind: the reference maths on the reference sampler's batch of the same stream.
+    sample_sparse_batch(st.reference.x, out.stream_seed[is.k], first_step + t, inst.density);
+    loss = model_loss_and_grad(c.model, st.grad.data(), is.params.data(), inst.importance.data(), n, m,
+                               st.reference);
+  }
   if (!std::isfinite(loss))
     throw run_error("training: the loss became " + std::string(std::isnan(loss) ? "NaN" : "infinite") +
                     " at step " + std::to_string(t + 1) + " of instance " + std::to_string(is.k) +
@@ -246,6 +254,8 @@ std::int64_t train_memory_bytes(const train_config& c, std::size_t snapshot_coun
   const double per_instance = 4 * n + 96 + 4 * P + 8 * points + 24 + S * (4 * P + 8);
   // Per worker: the tied_fast workspace (tiled X, Y, H, DH; the sampler's words and written list; the
   // sample-major copies and entry lists of wide models) and the gradient.
+  // (The reference path's workspace, for kinds without a kernel, is smaller: dense [B][n] and [B][m] rows
+  // and the compressed batch, about 4 B (3 n + 2 m) + 12 B n bytes.)
   const double per_worker = tiles * 16 * (4 * (2 * n + 2 * m) + 8 * n + 8 * n + 2 * n + 4 * (n + 1)) +
                             4 * B * n + 4 * 16 * (n + 1) * (m + 1) + 16 * 4 * np +
                             (m >= 16 ? 4 * (2 * n * mp + 2 * tiles * 16 * mp) : 0) + 4 * P;
@@ -365,8 +375,13 @@ train_result train(const train_config& config, const train_options& options) {
       try {
         worker_state& st = worker_states[w];
         if (st.grad.empty()) {
-          st.ws.reserve(config.batch, n, m);
-          st.ws.sampler.set_relative(config.relative_density);
+          if (kernels::tied_fast_supports(config.model)) {
+            st.ws.reserve(config.batch, n, m);
+            st.ws.sampler.set_relative(config.relative_density);
+          } else {
+            st.reference.reserve(config.batch, n, m);
+            st.reference.x.sampler.set_relative(config.relative_density);
+          }
           st.grad.resize(model_param_count(config.model, n, m));
         }
         while (!shared.stop.load()) {

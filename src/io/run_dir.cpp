@@ -243,8 +243,7 @@ json run_to_json(const train_config& c, const train_result& r, const json& files
            {"dimensionality", rounded(mt.dimensionality)},
            {"loss_curve", rounded(curve)}};
     loss_split t;
-    if (reported_loss_split(t, c.model == model_kind::linear, W, b, inst.importance.data(), inst.density,
-                            c.relative_density, n, m))
+    if (reported_loss_split(t, c.model, W, b, inst.importance.data(), inst.density, c.relative_density, n, m))
       j["loss_decomposition"] = {{"feature_benefit", rounded(t.feature_benefit)},
                                  {"interference", rounded(t.interference)},
                                  {"bias", rounded(t.bias)},
@@ -542,16 +541,18 @@ run_folder read_run(const std::filesystem::path& dir) {
     for (const char* name : {"norms", "bias", "superposition", "dimensionality"})
       r.numbers(get(name), field(name), static_cast<std::size_t>(n));
     r.numbers(get("loss_curve"), field("loss_curve"), P);
-    if (inst.contains("loss_decomposition")) {
-      const json& t = inst["loss_decomposition"];
+    // The split is there exactly when the kind has one for this run (reported_loss_split).
+    const char* total_name = loss_split_total_name(c.model);
+    const bool expected = total_name && (c.model == model_kind::linear || c.relative_density.empty());
+    if (expected) {
+      const json& t = get("loss_decomposition");
       const std::string tw = field("loss_decomposition");
-      const char* total_name = c.model == model_kind::linear ? "expected_loss" : "one_sparse_loss";
       for (const char* name : {"feature_benefit", "interference", "bias", total_name})
         r.number(r.key(t, tw, name), tw + "." + name, true);
       if (t.size() != 4)
         r.fail(tw, std::string("has keys other than feature_benefit, interference, bias, ") + total_name);
-    } else if (c.model == model_kind::linear || c.relative_density.empty()) {
-      r.fail(field("loss_decomposition"), "is missing");
+    } else if (inst.contains("loss_decomposition")) {
+      r.fail(field("loss_decomposition"), "is there, but this model has no loss split");
     }
   }
 

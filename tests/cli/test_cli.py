@@ -88,6 +88,16 @@ with tempfile.TemporaryDirectory() as tmp:
     d = json.load(open(os.path.join(lin, "metrics.json")))["instances"][0]["loss_decomposition"]
     check("linear decomposition", set(d) == {"feature_benefit", "interference", "bias", "expected_loss"}, str(d))
 
+    # The ReLU hidden-layer model (E18) trains through the reference path and reads back; it has no loss split.
+    rh = os.path.join(tmp, "rh")
+    r = run("train", "--model", "relu-hidden", "-n", "6", "-m", "3", "--density", "1,0.2", "--steps", "50",
+            "--batch", "32", "--quiet", "--out", rh)
+    check("relu-hidden run", r.returncode == 0, r.stderr)
+    m_rh = json.load(open(os.path.join(rh, "metrics.json")))
+    check("relu-hidden recorded", m_rh["config"]["model"] == "relu-hidden", str(m_rh["config"]["model"]))
+    check("relu-hidden has no split", "loss_decomposition" not in m_rh["instances"][0], "")
+    check("relu-hidden analyze", run("analyze", rh).returncode == 0, "")
+
     # Per-feature densities are recorded in the resolved configuration.
     rel = os.path.join(tmp, "rel")
     r = run("train", "-n", "3", "-m", "2", "--density", "0.1", "--relative-density", "1,2,0.5", "--steps", "20",

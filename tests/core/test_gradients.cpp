@@ -1,4 +1,4 @@
-// Finite-difference checks, in double precision, of the hand-written backward passes of both models
+// Finite-difference checks, in double precision, of the hand-written backward passes of every model
 // (model_loss_and_grad: forward, weighted MSE, backward).
 #include <gtest/gtest.h>
 
@@ -69,6 +69,27 @@ void check_gradient(model_kind kind, unsigned seed, int n, int m, int B) {
     unsigned s = seed;
     while (!usable()) p = make_problem(kind, s += 1000, n, m, B);
   }
+  if (kind == model_kind::relu_hidden) {
+    // Both ReLUs away from their kinks, and each with active and inactive units in the batch.
+    auto usable = [&]() {
+      model_forward(model_kind::linear, p.params.data(), n, m,
+                    p.ws);  // ws.h = W x, the hidden pre-activation
+      const std::vector<double> pre_h = p.ws.h;
+      int h_off = 0, out_off = 0;
+      double smallest = INFINITY;
+      for (int b = 0; b < B; ++b)
+        for (int i = 0; i < n; ++i) {
+          double z = p.params[static_cast<std::size_t>(n) * m + i];
+          for (int k = 0; k < m; ++k) z += p.params[i * m + k] * std::max(0.0, pre_h[b * m + k]);
+          smallest = std::min(smallest, std::abs(z));
+          out_off += z <= 0;
+        }
+      for (double z : pre_h) smallest = std::min(smallest, std::abs(z)), h_off += z <= 0;
+      return smallest > 1e-3 && h_off > 0 && h_off < B * m && out_off > 0 && out_off < B * n;
+    };
+    unsigned s = seed;
+    while (!usable()) p = make_problem(kind, s += 1000, n, m, B);
+  }
   std::vector<double> grad(p.params.size(), 0.0);
   model_loss_and_grad(kind, grad.data(), p.params.data(), p.importance.data(), n, m, p.ws);
   const double h = 1e-6;
@@ -99,9 +120,15 @@ TEST(Gradients, ReluOutputMatchesFiniteDifferences) {
   check_gradient(model_kind::relu_output, 6, 13, 4, 8);
 }
 
+TEST(Gradients, ReluHiddenMatchesFiniteDifferences) {
+  check_gradient(model_kind::relu_hidden, 9, 7, 3, 6);
+  check_gradient(model_kind::relu_hidden, 10, 3, 2, 5);
+  check_gradient(model_kind::relu_hidden, 11, 10, 5, 8);
+}
+
 // The float path used for training computes the same gradient as the double path, to float accuracy.
 TEST(Gradients, FloatPathMatchesDouble) {
-  for (model_kind kind : {model_kind::linear, model_kind::relu_output}) {
+  for (model_kind kind : {model_kind::linear, model_kind::relu_output, model_kind::relu_hidden}) {
     problem p = make_problem(kind, 7, 9, 4, 16);
     std::vector<double> gd(p.params.size(), 0.0);
     const double ld = model_loss_and_grad(kind, gd.data(), p.params.data(), p.importance.data(), 9, 4, p.ws);

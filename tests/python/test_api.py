@@ -362,3 +362,12 @@ def test_a_selection_cannot_be_saved_as_a_run(relu_run, tmp_path):
     with pytest.raises(ValueError, match="not the 2 of the configuration"):
         relu_run.select([0]).save(tmp_path / "part")
     assert not (tmp_path / "part").exists()
+
+
+def test_relu_hidden_model_round_trips(tmp_path):
+    run = tms.train(model="relu-hidden", features=6, hidden=3, density=[1, 0.2], steps=60, batch=32)
+    assert run.model == "relu-hidden" and run.loss_decomposition is None
+    assert np.all(np.isfinite(run.loss)) and run.evaluate(samples=2000).shape == (2,)
+    run.save(tmp_path / "rh")
+    back = tms.load(tmp_path / "rh")
+    assert np.array_equal(back.W, run.W) and back.loss_decomposition is None

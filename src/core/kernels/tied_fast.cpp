@@ -9,6 +9,7 @@
 #include <immintrin.h>
 
 #include "core/data_sparse.hpp"
+#include "core/errors.hpp"
 
 // Each kernel (TMS_KERNEL) is an always-inline body compiled three times, for x86-64-v4, -v3 and baseline
 // (kernels::clones, isa.hpp), into the kernel_set of each level; a step uses the machine's best set, chosen
@@ -941,6 +942,8 @@ void tied_fast_workspace::reserve(int B_, int n_, int m_) {
 double tied_fast_loss_and_grad(model_kind kind, float* grad, const float* params, const float* importance,
                                double density, std::uint64_t seed, std::int64_t step,
                                tied_fast_workspace& ws) {
+  if (!tied_fast_supports(kind))
+    throw run_error("tied_fast: the model '" + std::string(model_name(kind)) + "' has no fast path");
   const int n = ws.n, m = ws.m, B = ws.B, tiles = ws.tiles;
   const float* W = params;
   const float* b = params + static_cast<std::size_t>(n) * m;

@@ -87,8 +87,21 @@ struct tied_fast_workspace {
   void reserve(int B, int n, int m);
 };
 
+// The kinds this kernel computes (the others train through the reference, model_loss_and_grad).
+inline bool tied_fast_supports(model_kind kind) {
+  switch (kind) {
+    case model_kind::linear:
+    case model_kind::relu_output:
+      return true;
+    case model_kind::relu_hidden:
+      return false;
+  }
+  return false;
+}
+
 // Samples the batch of `step` (data_sparse.hpp's stream), then returns the loss and accumulates (+=) its
-// gradient into grad (layout of model_param_count). The same contract as model_loss_and_grad.
+// gradient into grad (layout of model_param_count). The same contract as model_loss_and_grad. Throws
+// run_error for a kind it does not support (tied_fast_supports), never computing another model instead.
 double tied_fast_loss_and_grad(model_kind kind, float* grad, const float* params, const float* importance,
                                double density, std::uint64_t seed, std::int64_t step,
                                tied_fast_workspace& ws);
