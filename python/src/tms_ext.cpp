@@ -20,6 +20,7 @@
 #include "cli/cli_main.hpp"
 #include "core/analysis_geometry.hpp"
 #include "core/analysis_loss.hpp"
+#include "core/analysis_neurons.hpp"
 #include "core/analysis_phase.hpp"
 #include "core/config.hpp"
 #include "core/errors.hpp"
@@ -516,6 +517,27 @@ NB_MODULE(_tms, m) {
       },
       "model"_a, "W"_a, "b"_a, "importance"_a, "density"_a, "relative_density"_a,
       "The loss split metrics.json reports (metrics.hpp: reported_loss_split), a dict, or None.");
+
+  // Neurons of a privileged hidden basis (analysis_neurons.hpp).
+  m.attr("monosemantic_share") = tms::monosemantic_share;
+  m.attr("dead_neuron_norm") = tms::dead_neuron_norm;
+  nb::class_<tms::neuron_metrics>(m, "NeuronMetrics")
+      .def_ro("norm", &tms::neuron_metrics::norm)
+      .def_ro("top_share", &tms::neuron_metrics::top_share)
+      .def_ro("features", &tms::neuron_metrics::features)
+      .def_ro("primary", &tms::neuron_metrics::primary)
+      .def_ro("secondary", &tms::neuron_metrics::secondary)
+      .def_ro("monosemantic", &tms::neuron_metrics::monosemantic)
+      .def_ro("polysemantic", &tms::neuron_metrics::polysemantic)
+      .def_ro("dead", &tms::neuron_metrics::dead);
+  m.def(
+      "measure_neurons",
+      [](const array_in<float>& W) {
+        auto [n, k] = check_W(W);
+        return tms::measure_neurons(W.data(), n, k);
+      },
+      "W"_a, "Per neuron (column j of W [n, m]): norm, top_share, features, primary, secondary; the counts.");
+  m.def("privileged_regime", &tms::privileged_regime, "n"_a, "m"_a, "represented"_a, "monosemantic"_a);
 
   // Run folders: JSON crosses as text (json.loads on the Python side).
   m.def(
