@@ -1,11 +1,13 @@
-"""tms against the PyTorch reference recipe, side by side, on the configurations of the performance issue.
+"""tms against the reference recipe in PyTorch and in JAX, side by side, on the configurations of the performance
+issue.
 
-For each configuration the two run alternately (--reps times each): tms through bench_step (all cores), PyTorch
-through torch_reference.py at its best thread count (measured first). Prints and writes bench/results.md:
-median seconds per step, the ratio, tms's peak memory, the dense part's GFLOP/s against the measured FMA peak,
-and (unless --no-science) the science check: final loss and represented features per density over 5 seeds.
+For each configuration the three run alternately (--reps times each): tms through bench_step (all cores), PyTorch
+through torch_reference.py and JAX through jax_reference.py, each peer at its best thread count (measured first).
+Prints and writes bench/results.md: median seconds per step, the ratios, tms's peak memory, the dense part's
+GFLOP/s against the measured FMA peak, and (unless --no-science) the science check: final loss and represented
+features per density over 5 seeds, tms against both peers.
 
-Usage: python bench/run.py [--build build] [--reps 3] [--quick] [--no-science]
+Usage: python bench/run.py [--build build] [--reps 3] [--quick] [--no-science] [--configs a,b]
 """
 import argparse
 import datetime
@@ -28,7 +30,8 @@ def fmt_list(v):
 
 
 CONFIGS = [
-    # name, description, n, m, densities, importance bases, tms steps, torch steps, target ratio, dense target
+    # name, description, n, m, densities, importance bases, tms steps, peer steps, target ratio, dense target. The
+    # peers (PyTorch and JAX) run the same steps: their step time does not depend on the training state.
     ("a", "basic: n=20, m=5, ReLU, 7 densities 1 … 0.001", 20, 5, [1, 0.3, 0.1, 0.03, 0.01, 0.003, 0.001], [0.7],
      10000, 300, 30, None),
     ("b", "notebook sweep: n=100, m=20, 20 densities 20^-linspace(0,1,20)", 100, 20,
@@ -53,10 +56,13 @@ def tms_cmd(build, c, steps, threads=0):
             "--importance", fmt_list(imps), "--steps", str(steps), "--reps", "1", "--threads", str(threads)]
 
 
-def torch_cmd(c, steps, threads):
+PEERS = {"torch": "torch_reference.py", "jax": "jax_reference.py"}  # same command line and output
+
+
+def peer_cmd(peer, c, steps, threads):
     _, _, n, m, dens, imps, *_ = c
     # The importance axis of (d) is folded into one instance list: density x relative importance.
-    return [sys.executable, os.path.join(HERE, "torch_reference.py"), "--features", str(n), "--hidden", str(m),
+    return [sys.executable, os.path.join(HERE, PEERS[peer]), "--features", str(n), "--hidden", str(m),
             "--density", fmt_list([d for d in dens for _ in imps]), "--importance-list",
             fmt_list([i for _ in dens for i in imps]), "--steps", str(steps), "--time-steps",
             str(max(1, steps - max(2, steps // 5))), "--threads", str(threads)]
@@ -71,13 +77,13 @@ def machine():
                 break
     except OSError:
         pass
-    # PyTorch's version from a child process: importing it here would bloat this process, which the benchmark
-    # children are forked from.
-    torch_version = subprocess.run([sys.executable, "-c", "import torch; print(torch.__version__)"],
-                                   capture_output=True, text=True).stdout.strip()
+    # The peers' versions from child processes: importing them here would bloat this process, which the
+    # benchmark children are forked from.
+    version = {peer: subprocess.run([sys.executable, "-c", f"import {peer}; print({peer}.__version__)"],
+                                    capture_output=True, text=True).stdout.strip() for peer in PEERS}
     gcc = subprocess.run(["g++", "--version"], capture_output=True, text=True).stdout.splitlines()[0]
-    return {"cpu": model, "cores": os.cpu_count(), "python": platform.python_version(), "torch": torch_version,
-            "compiler": gcc}
+    return {"cpu": model, "cores": os.cpu_count(), "python": platform.python_version(), "torch": version["torch"],
+            "jax": version["jax"], "compiler": gcc}
 
 
 def fma_peak(build):
@@ -85,28 +91,33 @@ def fma_peak(build):
     return max(run_json([os.path.join(build, "bench_step"), "--peak-only"])["fma_peak_gflops"] for _ in range(3))
 
 
-def timing(build, reps, quick):
+def timing(build, reps, quick, configs):
     rows = []
     peak = fma_peak(build)
-    for c in CONFIGS:
-        name, desc, n, m, dens, imps, tms_steps, torch_steps, target, dense_target = c
+    for c in configs:
+        name, desc, n, m, dens, imps, tms_steps, peer_steps, target, dense_target = c
         if quick:
-            tms_steps, torch_steps = max(20, tms_steps // 10), max(4, torch_steps // 4)
-        best = None
-        for threads in (1, 2):
-            s = run_json(torch_cmd(c, max(4, torch_steps // 2), threads))["seconds_per_step"]
-            if best is None or s < best[1]:
-                best = (threads, s)
-        torch_threads = best[0]
-        tms_runs, torch_runs, last = [], [], None
-        for _ in range(reps):  # alternate, so that machine noise hits both
+            tms_steps, peer_steps = max(20, tms_steps // 10), max(4, peer_steps // 4)
+        peer_threads = {}
+        for peer in PEERS:
+            best = None
+            for threads in (1, 2):
+                s = run_json(peer_cmd(peer, c, max(4, peer_steps // 2), threads))["seconds_per_step"]
+                if best is None or s < best[1]:
+                    best = (threads, s)
+            peer_threads[peer] = best[0]
+        tms_runs, peer_runs, last = [], {peer: [] for peer in PEERS}, None
+        for _ in range(reps):  # alternate, so that machine noise hits all three
             last = run_json(tms_cmd(build, c, tms_steps))
             tms_runs.append(last["seconds_per_step"])
-            torch_runs.append(run_json(torch_cmd(c, torch_steps, torch_threads))["seconds_per_step"])
-        t_tms, t_torch = statistics.median(tms_runs), statistics.median(torch_runs)
+            for peer in PEERS:
+                peer_runs[peer].append(run_json(peer_cmd(peer, c, peer_steps, peer_threads[peer]))["seconds_per_step"])
+        t_tms = statistics.median(tms_runs)
+        t_torch, t_jax = (statistics.median(peer_runs[peer]) for peer in ("torch", "jax"))
         per_core_peak = peak / last["threads"]
         row = dict(name=name, desc=desc, K=len(dens) * len(imps), tms_ms=t_tms * 1e3, torch_ms=t_torch * 1e3,
-                   torch_threads=torch_threads, ratio=t_torch / t_tms, target=target, rss=last["peak_rss_mib"],
+                   torch_threads=peer_threads["torch"], ratio=t_torch / t_tms, target=target, jax_ms=t_jax * 1e3,
+                   jax_threads=peer_threads["jax"], jax_ratio=t_jax / t_tms, rss=last["peak_rss_mib"],
                    dense_gflops=last["dense_gflops"], peak=peak,
                    dense_share=last["dense_gflops"] / per_core_peak, dense_target=dense_target,
                    phase=last["phase_us"], tms_steps=tms_steps, one_pass=last.get("one_pass", False),
@@ -119,63 +130,72 @@ def timing(build, reps, quick):
         row["floor_sample_ms"] = row["floor_ms"] + row["K"] * last["phase_us"]["sample"] / last["threads"] / 1e3
         rows.append(row)
         print(f"({name}) tms {row['tms_ms']:.3f} ms/step, torch {row['torch_ms']:.2f} ms/step "
-              f"({torch_threads} threads): {row['ratio']:.1f}x (target {target}x); dense part "
+              f"({row['torch_threads']} threads): {row['ratio']:.1f}x (target {target}x), jax {row['jax_ms']:.2f} "
+              f"ms/step ({row['jax_threads']} threads): {row['jax_ratio']:.1f}x; dense part "
               f"{row['dense_gflops']:.1f} GFLOP/s per core = {100 * row['dense_share']:.0f}% of the per-core peak; "
               f"peak RSS {row['rss']:.1f} MiB", flush=True)
     return rows
 
 
-def science(build, seeds, steps_a, steps_b):
-    """Final loss and represented features per density, tms vs PyTorch, over several seeds."""
+def agrees(a, b):
+    """Two samples over seeds agree when their means differ by at most twice the larger spread."""
+    return abs(statistics.mean(a) - statistics.mean(b)) <= 2 * max(statistics.stdev(a), statistics.stdev(b)) + 1e-12
+
+
+def science(build, seeds, steps, configs):
+    """Final loss and represented features per density, tms vs PyTorch and JAX, over several seeds."""
     out = []
-    for c, steps in ((CONFIGS[0], steps_a), (CONFIGS[1], steps_b)):
+    for c in configs:
         name, _, n, m, dens, imps, *_ = c
-        tms, torch = [], []
+        tms, peers = [], {peer: [] for peer in PEERS}
         for seed in range(seeds):
-            r = subprocess.run([os.path.join(build, "tms"), "train", "-n", str(n), "-m", str(m), "--density",
-                                fmt_list(dens), "--importance", f"{imps[0]:.9g}", "--steps", str(steps), "--seed",
-                                str(seed), "--quiet", "--out", f"/tmp/tms-bench-science-{name}"], check=True)
+            # One run folder for all seeds (and earlier benchmarks): tms refuses to replace a finished run unasked.
+            subprocess.run([os.path.join(build, "tms"), "train", "-n", str(n), "-m", str(m), "--density",
+                            fmt_list(dens), "--importance", f"{imps[0]:.9g}", "--steps", str(steps[name]), "--seed",
+                            str(seed), "--quiet", "--overwrite", "--out", f"/tmp/tms-bench-science-{name}"], check=True)
             doc = json.load(open(f"/tmp/tms-bench-science-{name}/metrics.json"))
             tms.append(([i["loss"] for i in doc["instances"]], [i["represented"] for i in doc["instances"]]))
-            t = run_json([sys.executable, os.path.join(HERE, "torch_reference.py"), "--features", str(n), "--hidden",
-                          str(m), "--density", fmt_list(dens), "--importance", f"{imps[0]:.9g}", "--steps",
-                          str(steps), "--seed", str(seed)])
-            torch.append((t["loss"], t["represented"]))
+            for peer, script in PEERS.items():
+                t = run_json([sys.executable, os.path.join(HERE, script), "--features", str(n), "--hidden", str(m),
+                              "--density", fmt_list(dens), "--importance", f"{imps[0]:.9g}", "--steps",
+                              str(steps[name]), "--seed", str(seed)])
+                peers[peer].append((t["loss"], t["represented"]))
             print(f"science ({name}) seed {seed} done", flush=True)
         rows = []
         for k, d in enumerate(dens):
-            tl = [s[0][k] for s in tms]
-            pl = [s[0][k] for s in torch]
-            tr = [s[1][k] for s in tms]
-            pr = [s[1][k] for s in torch]
-            spread = max(statistics.stdev(tl), statistics.stdev(pl))
-            agree = abs(statistics.mean(tl) - statistics.mean(pl)) <= 2 * spread + 1e-12
-            rows.append(dict(density=d, tms_loss=(statistics.mean(tl), statistics.stdev(tl)),
-                             torch_loss=(statistics.mean(pl), statistics.stdev(pl)),
-                             tms_rep=(statistics.mean(tr), statistics.stdev(tr)),
-                             torch_rep=(statistics.mean(pr), statistics.stdev(pr)), agree=agree))
-        out.append((name, steps, rows))
+            loss = {who: [s[0][k] for s in runs] for who, runs in (("tms", tms), *peers.items())}
+            represented = {who: [s[1][k] for s in runs] for who, runs in (("tms", tms), *peers.items())}
+            row = dict(density=d, agree={peer: agrees(loss["tms"], loss[peer]) for peer in PEERS})
+            for who in loss:
+                row[f"{who}_loss"] = (statistics.mean(loss[who]), statistics.stdev(loss[who]))
+                row[f"{who}_rep"] = (statistics.mean(represented[who]), statistics.stdev(represented[who]))
+            rows.append(row)
+        out.append((name, steps[name], rows))
     return out
 
 
-def write_results(path, info, rows, sci, reps):
+def write_results(path, info, rows, sci, reps, seeds):
     L = ["# Benchmark results", "",
          f"Produced by `python bench/run.py` on {datetime.date.today()}, {reps} alternating repetitions per "
          "configuration (medians).", "",
          f"- machine: {info['cpu']}, {info['cores']} cores; {info['compiler']}",
-         f"- PyTorch {info['torch']} (CPU), Python {info['python']}; tms on all cores",
+         f"- PyTorch {info['torch']} (CPU, eager), JAX {info['jax']} (CPU, the training loop one jit-compiled "
+         f"lax.scan), Python {info['python']}; tms on all cores",
          f"- measured fp32 FMA peak: {rows[0]['peak']:.0f} GFLOP/s on {info['cores']} threads", "",
          "tms time is the mean step time of a whole training run of the listed number of steps from "
          "initialisation (the earliest steps are the most expensive: later the ReLU outputs turn sparse); "
-         "PyTorch's step time does not depend on the training state, so a window of steps after warm-up is timed. The dense part is the output product "
+         "the peers' step time does not depend on the training state, so a window of steps after warm-up is timed (for "
+         "JAX one compiled call for the window, compilation excluded). The dense part is the output product "
          "W h + b (2 B n m flops per instance-step), timed by a per-phase profile on one core and compared with "
          "the per-core share of the FMA peak.", "",
-         "| config | K | tms steps | tms ms/step | PyTorch ms/step (threads) | ratio | target | tms peak RSS "
-         "| dense GFLOP/s/core | % of peak | target |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+         "| config | K | tms steps | tms ms/step | PyTorch ms/step (threads) | ratio | target | JAX ms/step (threads) "
+         "| ratio | tms peak RSS | dense GFLOP/s/core | % of peak | target |",
+         "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         dt = f"{100 * r['dense_target']:.0f}%" if r["dense_target"] else "–"
         L.append(f"| ({r['name']}) {r['desc']} | {r['K']} | {r['tms_steps']} | {r['tms_ms']:.3f} | {r['torch_ms']:.2f} "
-                 f"({r['torch_threads']}) | **{r['ratio']:.1f}×** | {r['target']}× | {r['rss']:.0f} MiB | "
+                 f"({r['torch_threads']}) | **{r['ratio']:.1f}×** | {r['target']}× | {r['jax_ms']:.2f} "
+                 f"({r['jax_threads']}) | **{r['jax_ratio']:.1f}×** | {r['rss']:.0f} MiB | "
                  f"{r['dense_gflops']:.0f}{'¹' if r['one_pass'] else ''} | {100 * r['dense_share']:.0f}% | {dt} |")
     if any(r["one_pass"] for r in rows):
         L += ["", "¹ Small models (m ≤ 8, n m ≤ 256) take the whole step in one pass; there the column is all "
@@ -189,30 +209,34 @@ def write_results(path, info, rows, sci, reps):
     for r in rows:
         p = r["phase"]
         L.append(f"| ({r['name']}) | {p['sample']:.1f} | {p['h']:.1f} | {p['output']:.1f} | {p['backward']:.1f} |")
-    L += ["", "Work floor of the wide configurations: the five products of a step (h = W x, the output W h + b, "
-          "dh = W^T g, dW += g h^T, dW += x dh^T; 2 B n m flops each when dense) shrink with the non-zero share of "
-          "x (h and x dh^T) and of g (the other two backward products); the output product is always dense. "
-          "The shares are measured on the trained weights (profile above); the timed steps start from "
-          "initialisation, where g is denser, so the true floor is higher and the ceiling lower than shown. "
-          "The ceiling is PyTorch's step over the floor: the best ratio this algorithm could reach on this "
-          "machine at 100% of the FMA peak, without and with tms's measured sampling cost.", "",
-          "| config | x non-zero | g non-zero | dense products per step | floor at peak (ms/step) | ceiling | "
-          "+ sampling (ms/step) | ceiling | target |", "|---|---|---|---|---|---|---|---|---|"]
-    for r in rows:
-        if not r["dense_target"]:
-            continue
+    wide = [r for r in rows if r["dense_target"]]
+    if wide:
+        L += ["", "Work floor of the wide configurations: the five products of a step (h = W x, the output W h + b, "
+              "dh = W^T g, dW += g h^T, dW += x dh^T; 2 B n m flops each when dense) shrink with the non-zero share "
+              "of x (h and x dh^T) and of g (the other two backward products); the output product is always dense. "
+              "The shares are measured on the trained weights (profile above); the timed steps start from "
+              "initialisation, where g is denser, so the true floor is higher and the ceilings lower than shown. "
+              "A ceiling is a peer's step over the floor: the best ratio this algorithm could reach against it on "
+              "this machine at 100% of the FMA peak, without and with tms's measured sampling cost.", "",
+              "| config | x non-zero | g non-zero | dense products per step | floor at peak (ms/step) | ceiling "
+              "PyTorch | ceiling JAX | + sampling (ms/step) | ceiling PyTorch | ceiling JAX | target |",
+              "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in wide:
         L.append(f"| ({r['name']}) | {100 * r['x_share']:.1f}% | {100 * r['g_share']:.1f}% | {r['products']:.2f} | "
-                 f"{r['floor_ms']:.2f} | {r['torch_ms'] / r['floor_ms']:.1f}× | {r['floor_sample_ms']:.2f} | "
-                 f"{r['torch_ms'] / r['floor_sample_ms']:.1f}× | {r['target']}× |")
+                 f"{r['floor_ms']:.2f} | {r['torch_ms'] / r['floor_ms']:.1f}× | {r['jax_ms'] / r['floor_ms']:.1f}× | "
+                 f"{r['floor_sample_ms']:.2f} | {r['torch_ms'] / r['floor_sample_ms']:.1f}× | "
+                 f"{r['jax_ms'] / r['floor_sample_ms']:.1f}× | {r['target']}× |")
     for name, steps, srows in sci:
-        L += ["", f"## Science check ({name}): {steps} steps, 5 seeds, mean ± sd", "",
-              "| 1−S | tms loss | PyTorch loss | tms represented | PyTorch represented | agree |",
-              "|---|---|---|---|---|---|"]
+        L += ["", f"## Science check ({name}): {steps} steps, {seeds} seeds, mean ± sd", "",
+              "Agree: tms's mean loss within twice the larger spread of the peer's.", "",
+              "| 1−S | tms loss | PyTorch loss | JAX loss | tms represented | PyTorch represented | JAX represented "
+              "| agree (PyTorch) | agree (JAX) |", "|---|---|---|---|---|---|---|---|---|"]
         for r in srows:
-            L.append(f"| {r['density']:.4g} | {r['tms_loss'][0]:.4g} ± {r['tms_loss'][1]:.2g} | "
-                     f"{r['torch_loss'][0]:.4g} ± {r['torch_loss'][1]:.2g} | {r['tms_rep'][0]:.1f} ± "
-                     f"{r['tms_rep'][1]:.1f} | {r['torch_rep'][0]:.1f} ± {r['torch_rep'][1]:.1f} | "
-                     f"{'yes' if r['agree'] else 'NO'} |")
+            L.append(f"| {r['density']:.4g} | " +
+                     " | ".join(f"{r[f'{who}_loss'][0]:.4g} ± {r[f'{who}_loss'][1]:.2g}" for who in ("tms", *PEERS)) +
+                     " | " + " | ".join(f"{r[f'{who}_rep'][0]:.1f} ± {r[f'{who}_rep'][1]:.1f}"
+                                        for who in ("tms", *PEERS)) + " | " +
+                     " | ".join("yes" if r["agree"][peer] else "NO" for peer in PEERS) + " |")
     open(path, "w").write("\n".join(L) + "\n")
 
 
@@ -225,12 +249,20 @@ def main():
     ap.add_argument("--science-steps-a", type=int, default=10000)
     ap.add_argument("--science-steps-b", type=int, default=2000)
     ap.add_argument("--seeds", type=int, default=5)
+    ap.add_argument("--configs", default=",".join(c[0] for c in CONFIGS),
+                    help="comma list of the configurations to run (the science check runs those of a and b)")
     ap.add_argument("--out", default=os.path.join(HERE, "results.md"))
     a = ap.parse_args()
+    names = a.configs.split(",")
+    unknown = set(names) - {c[0] for c in CONFIGS}
+    if unknown:
+        ap.error(f"unknown configurations: {','.join(sorted(unknown))}")
+    configs = [c for c in CONFIGS if c[0] in names]
     info = machine()
-    rows = timing(a.build, a.reps, a.quick)
-    sci = [] if a.no_science else science(a.build, a.seeds, a.science_steps_a, a.science_steps_b)
-    write_results(a.out, info, rows, sci, a.reps)
+    rows = timing(a.build, a.reps, a.quick, configs)
+    sci = [] if a.no_science else science(a.build, a.seeds, {"a": a.science_steps_a, "b": a.science_steps_b},
+                                          [c for c in configs if c[0] in ("a", "b")])
+    write_results(a.out, info, rows, sci, a.reps, a.seeds)
     print(f"wrote {a.out}")
 
 
