@@ -204,6 +204,7 @@ NB_MODULE(_tms, m) {
       .def_rw("beta2", &tms::train_config::beta2)
       .def_rw("eps", &tms::train_config::eps)
       .def_rw("weight_decay", &tms::train_config::weight_decay)
+      .def_rw("l1", &tms::train_config::l1)
       .def_rw("init", &tms::train_config::init)
       .def_rw("seed", &tms::train_config::seed)
       .def_rw("threads", &tms::train_config::threads)

@@ -24,7 +24,7 @@ __all__ = ["Run", "train", "load", "make_config", "preset_names", "defaults"]
 
 Number = Union[int, float]
 _INT_FIELDS = ("features", "hidden", "restarts", "steps", "batch", "threads")
-_REAL_FIELDS = ("lr", "beta1", "beta2", "eps", "weight_decay")
+_REAL_FIELDS = ("lr", "beta1", "beta2", "eps", "weight_decay", "l1")
 
 
 def preset_names() -> list:
@@ -107,6 +107,7 @@ def make_config(
     beta2: Optional[float] = None,
     eps: Optional[float] = None,
     weight_decay: Optional[float] = None,
+    l1: Optional[float] = None,
     init: Optional[str] = None,
     seed: Optional[int] = None,
     threads: Optional[int] = None,
@@ -130,7 +131,7 @@ def make_config(
     for field, value in given.items():
         if value is not None:
             setattr(config, field, _as_int(field, value))
-    given = dict(lr=lr, beta1=beta1, beta2=beta2, eps=eps, weight_decay=weight_decay)
+    given = dict(lr=lr, beta1=beta1, beta2=beta2, eps=eps, weight_decay=weight_decay, l1=l1)
     for field, value in given.items():
         if value is not None:
             setattr(config, field, _as_real(field, value))
@@ -544,7 +545,7 @@ def train(*, progress: Union[bool, Callable[[float, int], Optional[bool]], None]
 
     Settings are those of make_config (and of `tms train`): preset, model ("linear" or "relu"), features,
     hidden, importance, importances, density, relative_density, restarts, steps, batch, lr, schedule, beta1,
-    beta2, eps, weight_decay, init, seed, threads. Unset ones take the preset's defaults. The same settings and
+    beta2, eps, weight_decay, l1, init, seed, threads. Unset ones take the preset's defaults. The same settings and
     seed give the same bits as `tms train`.
 
     progress: True draws a progress bar (tqdm when installed, else a line on stderr); a

@@ -106,6 +106,7 @@ void train_config::validate() const {
   check_real("beta2", beta2, 0, false, 1, true);
   check_real("eps", eps, 0, true, inf, true);
   check_real("weight_decay", weight_decay, 0, false, inf, true);
+  check_real("l1", l1, 0, false, inf, true);
   check_int("threads", threads, 0, 1024);
   if (instance_count() > 10000000)
     fail("instances", std::to_string(instance_count()) +

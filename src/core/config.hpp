@@ -56,6 +56,10 @@ struct train_config {
   double eps = 1e-8;
   double weight_decay = 0.01;  // decoupled, on W and b (PyTorch's AdamW default)
 
+  // L1 penalty on the hidden activations (paper E22): the loss gains l1 x the mean over the batch of
+  // sum_j |h_j|. 0: none (and the fast kernels apply).
+  double l1 = 0;
+
   init_scheme init = init_scheme::reference;
   std::uint64_t seed = 0;
   int threads = 0;  // 0: all hardware threads. Never changes a result.

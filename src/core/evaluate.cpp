@@ -57,9 +57,8 @@ std::vector<double> evaluate_loss(const train_config& config, const std::vector<
           sample_sparse_batch(ws.x, stream, j, instances[k].density);
           const int used = static_cast<int>(std::min<std::int64_t>(B, samples - j * B));
           ws.x.B = used;  // the last batch keeps its first `used` samples
-          model_forward(config.model, params.data(), n, m, ws);
           total +=
-              weighted_mse_forward(ws.r.data(), ws.x_hat.data(), ws.x, instances[k].importance.data(), n) *
+              model_loss(config.model, params.data(), instances[k].importance.data(), n, m, ws, config.l1) *
               used;
         }
         loss[k] = total / static_cast<double>(samples);

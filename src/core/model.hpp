@@ -5,6 +5,7 @@
 // Parameter layout of the tied models (linear, ReLU output, ReLU hidden), per instance: W [n][m], then b [n].
 #pragma once
 
+#include <cmath>
 #include <cstddef>
 #include <vector>
 
@@ -64,25 +65,48 @@ void model_forward(model_kind kind, const T* params, int n, int m, model_workspa
   throw run_error("model_forward: unknown model kind");
 }
 
-// Loss of the batch in ws.x, and its gradient accumulated (+=) into grad (same layout as params).
+// The L1 penalty on the hidden activations (paper E22): l1 x the mean over the batch of sum_j |h_sj|, h the
+// hidden activations of the last forward (ws.h: W x, or ReLU(W x) for relu_hidden). 0 when l1 = 0.
+template <class T>
+double hidden_l1_penalty(const model_workspace<T>& ws, int m, double l1) {
+  if (l1 == 0) return 0;
+  double total = 0;
+  const std::size_t size = static_cast<std::size_t>(ws.x.B) * m;
+  for (std::size_t j = 0; j < size; ++j) total += std::abs(static_cast<double>(ws.h[j]));
+  return l1 * total / ws.x.B;
+}
+
+// The training loss of the batch in ws.x: the weighted MSE (loss_weighted_mse.hpp) plus the L1 penalty.
+// Forward only (ws.r holds the residual afterwards).
+template <class T>
+double model_loss(model_kind kind, const T* params, const T* importance, int n, int m, model_workspace<T>& ws,
+                  double l1 = 0) {
+  model_forward(kind, params, n, m, ws);
+  return weighted_mse_forward(ws.r.data(), ws.x_hat.data(), ws.x, importance, n) +
+         hidden_l1_penalty(ws, m, l1);
+}
+
+// model_loss, and its gradient accumulated (+=) into grad (same layout as params).
 template <class T>
 double model_loss_and_grad(model_kind kind, T* grad, const T* params, const T* importance, int n, int m,
-                           model_workspace<T>& ws) {
+                           model_workspace<T>& ws, double l1 = 0) {
   const T* W = params;
   T* dW = grad;
   T* db = grad + static_cast<std::size_t>(n) * m;
-  model_forward(kind, params, n, m, ws);
-  const double loss = weighted_mse_forward(ws.r.data(), ws.x_hat.data(), ws.x, importance, n);
+  const double loss = model_loss(kind, params, importance, n, m, ws, l1);
   weighted_mse_backward(ws.r.data(), ws.r.data(), importance, ws.x.B, n);
+  const T l1_scale = static_cast<T>(l1 / ws.x.B);
   switch (kind) {
     case model_kind::linear:
-      linear_backward(dW, db, ws.dh.data(), ws.r.data(), ws.h.data(), ws.x, W, n, m);
+      linear_backward(dW, db, ws.dh.data(), ws.r.data(), ws.h.data(), ws.x, W, n, m, l1_scale);
       break;
     case model_kind::relu_output:
-      relu_output_backward(dW, db, ws.dh.data(), ws.r.data(), ws.x_hat.data(), ws.h.data(), ws.x, W, n, m);
+      relu_output_backward(dW, db, ws.dh.data(), ws.r.data(), ws.x_hat.data(), ws.h.data(), ws.x, W, n, m,
+                           l1_scale);
       break;
     case model_kind::relu_hidden:
-      relu_hidden_backward(dW, db, ws.dh.data(), ws.r.data(), ws.x_hat.data(), ws.h.data(), ws.x, W, n, m);
+      relu_hidden_backward(dW, db, ws.dh.data(), ws.r.data(), ws.x_hat.data(), ws.h.data(), ws.x, W, n, m,
+                           l1_scale);
       break;
   }
   return loss;

@@ -34,10 +34,12 @@ void linear_forward(T* x_hat, T* h, const sparse_batch<T>& x, const T* W, const 
 //   db_i += sum_s d_xhat_si
 //   dW_i += sum_s d_xhat_si h_s              (x' = W^T h: the output side of the tied W)
 //   dW_i += sum_s x_si dh_s, with dh_s = sum_i d_xhat_si W_i   (h = W x: the input side)
-// dh [B][m] is scratch. Zero entries of d_xhat (ReLU off, or exact fits) are skipped.
+// dh [B][m] is scratch. Zero entries of d_xhat (ReLU off, or exact fits) are skipped. With an L1 penalty
+// l1_scale sum_s sum_j |h_sj| on the loss (l1_scale = l1 / B), dh_s also gains l1_scale sign(h_s) (the
+// subgradient 0 at h = 0) before the input side.
 template <class T>
 void linear_backward(T* dW, T* db, T* dh, const T* d_xhat, const T* h, const sparse_batch<T>& x, const T* W,
-                     int n, int m) {
+                     int n, int m, T l1_scale = T(0)) {
   for (int s = 0; s < x.B; ++s) {
     const T* g = d_xhat + static_cast<std::size_t>(s) * n;
     const T* hs = h + static_cast<std::size_t>(s) * m;
@@ -54,6 +56,8 @@ void linear_backward(T* dW, T* db, T* dh, const T* d_xhat, const T* h, const spa
         dhs[k] += gi * Wi[k];
       }
     }
+    if (l1_scale != T(0))
+      for (int k = 0; k < m; ++k) dhs[k] += hs[k] > T(0) ? l1_scale : hs[k] < T(0) ? -l1_scale : T(0);
     for (int e = x.offset[s]; e < x.offset[s + 1]; ++e) {
       T* dWi = dW + static_cast<std::size_t>(x.index[e]) * m;
       const T xi = x.value[e];

@@ -36,10 +36,11 @@ void relu_hidden_forward(T* x_hat, T* h, const sparse_batch<T>& x, const T* W, c
 // 0, else 0 (the subgradient 0 at the kink); x_hat > 0 and h > 0 serve as the masks. Accumulates
 //   db_i += sum_s g_si,   dW_i += sum_s g_si h_s                      (x' = ReLU(W^T h + b): output side)
 //   dW_i += sum_s x_si dz_s, dz_s = [h_s > 0] (sum_i g_si W_i)        (h = ReLU(W x): input side)
-// dh [B][m] is scratch.
+// dh [B][m] is scratch. With an L1 penalty l1_scale sum_s sum_j |h_sj| (l1_scale = l1 / B; h >= 0, so
+// |h| = h), dz_s also gains l1_scale [h_s > 0].
 template <class T>
 void relu_hidden_backward(T* dW, T* db, T* dh, T* d_xhat, const T* x_hat, const T* h,
-                          const sparse_batch<T>& x, const T* W, int n, int m) {
+                          const sparse_batch<T>& x, const T* W, int n, int m, T l1_scale = T(0)) {
   for (int s = 0; s < x.B; ++s) {
     T* g = d_xhat + static_cast<std::size_t>(s) * n;
     const T* xs = x_hat + static_cast<std::size_t>(s) * n;
@@ -58,8 +59,7 @@ void relu_hidden_backward(T* dW, T* db, T* dh, T* d_xhat, const T* x_hat, const 
         dhs[k] += gi * Wi[k];
       }
     }
-    for (int k = 0; k < m; ++k)
-      if (!(hs[k] > T(0))) dhs[k] = T(0);
+    for (int k = 0; k < m; ++k) dhs[k] = hs[k] > T(0) ? dhs[k] + l1_scale : T(0);
     for (int e = x.offset[s]; e < x.offset[s + 1]; ++e) {
       T* dWi = dW + static_cast<std::size_t>(x.index[e]) * m;
       const T xi = x.value[e];

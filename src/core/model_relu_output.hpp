@@ -20,11 +20,11 @@ void relu_output_forward(T* x_hat, T* h, const sparse_batch<T>& x, const T* W, c
 // 0 exactly when the pre-activation is > 0, so x_hat serves as the mask (at z = 0 the subgradient 0 is used).
 template <class T>
 void relu_output_backward(T* dW, T* db, T* dh, T* d_xhat, const T* x_hat, const T* h,
-                          const sparse_batch<T>& x, const T* W, int n, int m) {
+                          const sparse_batch<T>& x, const T* W, int n, int m, T l1_scale = T(0)) {
   const std::size_t size = static_cast<std::size_t>(x.B) * n;
   for (std::size_t j = 0; j < size; ++j)
     if (!(x_hat[j] > T(0))) d_xhat[j] = T(0);
-  linear_backward(dW, db, dh, d_xhat, h, x, W, n, m);
+  linear_backward(dW, db, dh, d_xhat, h, x, W, n, m, l1_scale);
 }
 
 }  // namespace tms

@@ -108,14 +108,14 @@ void step_instance(instance_state& is, int t, const train_config& c, train_resul
 
   std::fill(st.grad.begin(), st.grad.end(), 0.0f);
   double loss;
-  if (kernels::tied_fast_supports(c.model)) {
+  if (kernels::tied_fast_supports(c)) {
     loss = kernels::tied_fast_loss_and_grad(c.model, st.grad.data(), is.params.data(), inst.importance.data(),
                                             inst.density, out.stream_seed[is.k], first_step + t, st.ws);
   } else {
     // No fast kernel for this kind: the reference maths on the reference sampler's batch of the same stream.
     sample_sparse_batch(st.reference.x, out.stream_seed[is.k], first_step + t, inst.density);
     loss = model_loss_and_grad(c.model, st.grad.data(), is.params.data(), inst.importance.data(), n, m,
-                               st.reference);
+                               st.reference, c.l1);
   }
   if (!std::isfinite(loss))
     throw run_error("training: the loss became " + std::string(std::isnan(loss) ? "NaN" : "infinite") +
@@ -375,7 +375,7 @@ train_result train(const train_config& config, const train_options& options) {
       try {
         worker_state& st = worker_states[w];
         if (st.grad.empty()) {
-          if (kernels::tied_fast_supports(config.model)) {
+          if (kernels::tied_fast_supports(config)) {
             st.ws.reserve(config.batch, n, m);
             st.ws.sampler.set_relative(config.relative_density);
           } else {

@@ -78,6 +78,7 @@ json config_to_json(const train_config& c) {
               {"beta2", c.beta2},
               {"eps", c.eps},
               {"weight_decay", c.weight_decay},
+              {"l1", c.l1},
               {"init", init_name(c.init)},
               {"seed", c.seed},
               {"threads", c.threads}};
@@ -181,6 +182,7 @@ train_config config_from(const json_reader& r, const json& j, const std::string&
   c.beta2 = as_real("beta2");
   c.eps = as_real("eps");
   c.weight_decay = as_real("weight_decay");
+  c.l1 = as_real("l1");
   c.seed = r.unsigned_integer(get("seed"), key_path(where, "seed"));
   c.density = r.numbers(get("density"), key_path(where, "density"));
   c.relative_density = r.numbers(get("relative_density"), key_path(where, "relative_density"));

@@ -19,7 +19,7 @@ namespace {
 
 constexpr const char* allowed_keys =
     "preset, model, features, hidden, density, importance, importances, relative_density, restarts, steps, "
-    "batch, lr, schedule, beta1, beta2, eps, weight_decay, init, seed, threads";
+    "batch, lr, schedule, beta1, beta2, eps, weight_decay, l1, init, seed, threads";
 
 [[noreturn]] void fail(const toml_document& doc, std::string_view key, const std::string& what) {
   throw usage_error(std::string(key) + ": " + what + " (in " + doc.source + ")");
@@ -137,6 +137,8 @@ void toml_apply(train_config& c, const toml_document& doc) {
       c.eps = as_number(doc, key, node);
     else if (key == "weight_decay")
       c.weight_decay = as_number(doc, key, node);
+    else if (key == "l1")
+      c.l1 = as_number(doc, key, node);
     else if (key == "init")
       c.init = parse_init(as_string(doc, key, node), key);
     else if (key == "seed") {

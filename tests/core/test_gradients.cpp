@@ -41,9 +41,9 @@ problem make_problem(model_kind kind, unsigned seed, int n, int m, int B) {
   return p;
 }
 
-double loss_at(model_kind kind, problem& p, const std::vector<double>& params) {
+double loss_at(model_kind kind, problem& p, const std::vector<double>& params, double l1) {
   std::vector<double> scratch(params.size(), 0.0);
-  return model_loss_and_grad(kind, scratch.data(), params.data(), p.importance.data(), p.n, p.m, p.ws);
+  return model_loss_and_grad(kind, scratch.data(), params.data(), p.importance.data(), p.n, p.m, p.ws, l1);
 }
 
 // Smallest |pre-activation| over the batch: the ReLU kink must be further than the finite-difference step.
@@ -54,8 +54,19 @@ double min_abs_preactivation(problem& p) {
   return smallest;
 }
 
-void check_gradient(model_kind kind, unsigned seed, int n, int m, int B) {
+// l1 > 0 adds the L1 penalty on the hidden activations, whose kink (h = 0) must also be away from the step.
+void check_gradient(model_kind kind, unsigned seed, int n, int m, int B, double l1 = 0) {
   problem p = make_problem(kind, seed, n, m, B);
+  if (l1 > 0 && kind != model_kind::relu_hidden) {
+    auto usable = [&]() {
+      model_forward(model_kind::linear, p.params.data(), n, m, p.ws);
+      for (double h : p.ws.h)
+        if (std::abs(h) < 1e-3) return false;
+      return true;
+    };
+    unsigned s = seed;
+    while (!usable()) p = make_problem(kind, s += 1000, n, m, B);
+  }
   if (kind == model_kind::relu_output) {
     // Away from ties: redraw until no pre-activation sits within 1e-3 of the kink, and until the batch has
     // both inactive and active outputs, so that both sides of the ReLU are checked.
@@ -91,7 +102,7 @@ void check_gradient(model_kind kind, unsigned seed, int n, int m, int B) {
     while (!usable()) p = make_problem(kind, s += 1000, n, m, B);
   }
   std::vector<double> grad(p.params.size(), 0.0);
-  model_loss_and_grad(kind, grad.data(), p.params.data(), p.importance.data(), n, m, p.ws);
+  model_loss_and_grad(kind, grad.data(), p.params.data(), p.importance.data(), n, m, p.ws, l1);
   const double h = 1e-6;
   double worst = 0;
   std::size_t worst_at = 0;
@@ -99,7 +110,7 @@ void check_gradient(model_kind kind, unsigned seed, int n, int m, int B) {
     auto plus = p.params, minus = p.params;
     plus[j] += h;
     minus[j] -= h;
-    const double fd = (loss_at(kind, p, plus) - loss_at(kind, p, minus)) / (2 * h);
+    const double fd = (loss_at(kind, p, plus, l1) - loss_at(kind, p, minus, l1)) / (2 * h);
     const double err = std::abs(fd - grad[j]) / std::max(1e-6, std::abs(fd) + std::abs(grad[j]));
     if (err > worst) worst = err, worst_at = j;
     EXPECT_NEAR(grad[j], fd, 1e-7 + 1e-6 * std::abs(fd)) << "parameter " << j << " of " << p.params.size();
@@ -124,6 +135,13 @@ TEST(Gradients, ReluHiddenMatchesFiniteDifferences) {
   check_gradient(model_kind::relu_hidden, 9, 7, 3, 6);
   check_gradient(model_kind::relu_hidden, 10, 3, 2, 5);
   check_gradient(model_kind::relu_hidden, 11, 10, 5, 8);
+}
+
+TEST(Gradients, L1PenaltyMatchesFiniteDifferences) {
+  check_gradient(model_kind::linear, 12, 7, 3, 6, 0.3);
+  check_gradient(model_kind::relu_output, 13, 7, 3, 6, 0.3);
+  check_gradient(model_kind::relu_hidden, 14, 7, 3, 6, 0.3);
+  check_gradient(model_kind::relu_hidden, 15, 10, 5, 8, 2.0);
 }
 
 // The float path used for training computes the same gradient as the double path, to float accuracy.

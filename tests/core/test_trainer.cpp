@@ -620,3 +620,30 @@ TEST(Trainer, TheFastKernelRefusesKindsItDoesNotCompute) {
 
 }  // namespace
 }  // namespace tms
+
+namespace tms {
+namespace {
+
+// Paper E22: an L1 penalty on the hidden activations removes superposition (features beyond m) as it grows,
+// at the price of a higher loss. The penalty trains through the reference path.
+TEST(Trainer, L1PenaltyRemovesSuperposition) {
+  train_config c;
+  c.features = 20;
+  c.hidden = 5;
+  c.density = {0.03};
+  c.steps = 3000;
+  c.batch = 512;
+  const auto plain = train(c);
+  c.l1 = 0.01;
+  const auto penalised = train(c);
+  const auto before = measure(plain.W.data(), 20, 5), after = measure(penalised.W.data(), 20, 5);
+  EXPECT_GT(before.represented, 7) << "without the penalty the sparse model is in superposition";
+  EXPECT_LE(after.represented, 5) << "with it, no more features than dimensions";
+  EXPECT_GT(penalised.final_loss[0], plain.final_loss[0]);
+  // The loss includes the penalty: evaluate's definition too.
+  const auto evaluated = evaluate_loss(c, penalised.W, penalised.b, 20000, 1);
+  EXPECT_NEAR(evaluated[0], penalised.final_loss[0], 0.2 * penalised.final_loss[0]);
+}
+
+}  // namespace
+}  // namespace tms

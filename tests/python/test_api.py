@@ -371,3 +371,12 @@ def test_relu_hidden_model_round_trips(tmp_path):
     run.save(tmp_path / "rh")
     back = tms.load(tmp_path / "rh")
     assert np.array_equal(back.W, run.W) and back.loss_decomposition is None
+
+
+def test_l1_penalty_is_a_setting_and_part_of_the_loss():
+    plain = tms.train(features=20, hidden=5, density=0.03, steps=1500, batch=512, seed=4)
+    penalised = tms.train(features=20, hidden=5, density=0.03, steps=1500, batch=512, seed=4, l1=0.01)
+    assert penalised.config["l1"] == 0.01 and plain.config["l1"] == 0
+    assert penalised.represented[0] < plain.represented[0]
+    with pytest.raises(ValueError, match="l1"):
+        tms.train(features=4, hidden=2, density=1, steps=5, l1=-1)

@@ -99,6 +99,12 @@ inline bool tied_fast_supports(model_kind kind) {
   return false;
 }
 
+// Whether training this config can take the kernel: a supported kind and no L1 penalty (which it does not
+// compute).
+inline bool tied_fast_supports(const train_config& c) {
+  return tied_fast_supports(c.model) && c.l1 == 0;
+}
+
 // Samples the batch of `step` (data_sparse.hpp's stream), then returns the loss and accumulates (+=) its
 // gradient into grad (layout of model_param_count). The same contract as model_loss_and_grad. Throws
 // run_error for a kind it does not support (tied_fast_supports), never computing another model instead.
