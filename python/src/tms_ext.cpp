@@ -163,6 +163,12 @@ NB_MODULE(_tms, m) {
       .value("constant", tms::lr_schedule::constant)
       .value("linear", tms::lr_schedule::linear)
       .value("cosine", tms::lr_schedule::cosine);
+  nb::enum_<tms::value_distribution>(m, "ValueDistribution")
+      .value("uniform", tms::value_distribution::uniform)
+      .value("signed_uniform", tms::value_distribution::signed_uniform);
+  m.def(
+      "parse_values", [](const std::string& t, const std::string& f) { return tms::parse_values(t, f); },
+      "text"_a, "field"_a = "values");
   nb::enum_<tms::init_scheme>(m, "InitScheme")
       .value("reference", tms::init_scheme::reference)
       .value("arena", tms::init_scheme::arena)
@@ -205,6 +211,7 @@ NB_MODULE(_tms, m) {
       .def_rw("eps", &tms::train_config::eps)
       .def_rw("weight_decay", &tms::train_config::weight_decay)
       .def_rw("l1", &tms::train_config::l1)
+      .def_rw("values", &tms::train_config::values)
       .def_rw("init", &tms::train_config::init)
       .def_rw("seed", &tms::train_config::seed)
       .def_rw("threads", &tms::train_config::threads)
@@ -500,14 +507,14 @@ NB_MODULE(_tms, m) {
   m.def(
       "reported_loss_split",
       [](const std::string& model, const array_in<float>& W, const array_in<float>& b,
-         const array_in<float>& importance, double density,
-         const std::vector<double>& relative) -> nb::object {
+         const array_in<float>& importance, double density, const std::vector<double>& relative,
+         const std::string& values) -> nb::object {
         auto [n, k] = check_W(W);
         if (b.size() != static_cast<std::size_t>(n) || importance.size() != static_cast<std::size_t>(n))
           throw std::invalid_argument("b, importance: expected " + std::to_string(n) + " entries each");
         tms::loss_split t;
-        if (!tms::reported_loss_split(t, tms::parse_model(model), W.data(), b.data(), importance.data(),
-                                      density, relative, n, k))
+        if (!tms::reported_loss_split(t, tms::parse_model(model), tms::parse_values(values), W.data(),
+                                      b.data(), importance.data(), density, relative, n, k))
           return nb::none();
         nb::dict d;
         d["feature_benefit"] = t.feature_benefit;
@@ -516,7 +523,7 @@ NB_MODULE(_tms, m) {
         d[t.total_name] = t.total;
         return d;
       },
-      "model"_a, "W"_a, "b"_a, "importance"_a, "density"_a, "relative_density"_a,
+      "model"_a, "W"_a, "b"_a, "importance"_a, "density"_a, "relative_density"_a, "values"_a = "uniform",
       "The loss split metrics.json reports (metrics.hpp: reported_loss_split), a dict, or None.");
 
   // Neurons of a privileged hidden basis (analysis_neurons.hpp).

@@ -108,6 +108,7 @@ def make_config(
     eps: Optional[float] = None,
     weight_decay: Optional[float] = None,
     l1: Optional[float] = None,
+    values: Optional[str] = None,
     init: Optional[str] = None,
     seed: Optional[int] = None,
     threads: Optional[int] = None,
@@ -127,6 +128,8 @@ def make_config(
         config.schedule = _tms.parse_schedule(str(schedule), "schedule")
     if init is not None:
         config.init = _tms.parse_init(str(init), "init")
+    if values is not None:
+        config.values = _tms.parse_values(str(values), "values")
     given = dict(features=features, hidden=hidden, restarts=restarts, steps=steps, batch=batch, threads=threads)
     for field, value in given.items():
         if value is not None:
@@ -414,14 +417,14 @@ def _measure(W: np.ndarray) -> dict:
     return out
 
 
-def _decompose(model: str, W, b, importance, density, relative_density=None) -> Optional[dict]:
+def _decompose(model: str, W, b, importance, density, relative_density=None, values: str = "uniform") -> Optional[dict]:
     """The loss split of every instance, by the engine (metrics.hpp: reported_loss_split): see Run."""
     relative = [float(v) for v in relative_density] if relative_density is not None else []
     out = None
     for k in range(W.shape[0]):
         t = _tms.reported_loss_split(model, np.ascontiguousarray(W[k]), np.ascontiguousarray(b[k]),
                                      np.ascontiguousarray(importance[k], dtype=np.float32), float(density[k]),
-                                     relative)
+                                     relative, values)
         if t is None:
             return None
         if out is None:
@@ -472,7 +475,7 @@ def _assemble(config: dict, W, b, density, importance, density_index, importance
                importance_index=importance_index, restart=restart, stream_seed=stream_seed, loss=loss,
                loss_curve=loss_curve, curve_steps=curve_steps, **_measure(W),
                loss_decomposition=_decompose(config["model"], W, b, importance, density,
-                                             config.get("relative_density") or None),
+                                             config.get("relative_density") or None, config["values"]),
                seconds=seconds, threads=threads, init_std=init_std, steps_done=steps_done, first_step=first_step,
                init_from=init_from, path=path, **snapshots)
 
@@ -545,7 +548,7 @@ def train(*, progress: Union[bool, Callable[[float, int], Optional[bool]], None]
 
     Settings are those of make_config (and of `tms train`): preset, model ("linear" or "relu"), features,
     hidden, importance, importances, density, relative_density, restarts, steps, batch, lr, schedule, beta1,
-    beta2, eps, weight_decay, l1, init, seed, threads. Unset ones take the preset's defaults. The same settings and
+    beta2, eps, weight_decay, l1, values, init, seed, threads. Unset ones take the preset's defaults. The same settings and
     seed give the same bits as `tms train`.
 
     progress: True draws a progress bar (tqdm when installed, else a line on stderr); a

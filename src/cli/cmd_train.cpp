@@ -41,7 +41,7 @@ int parse_int(const std::string& text, std::string_view field) {
 
 struct train_flags {
   std::string config, preset, model, features, hidden, importance, density, relative_density, restarts, steps,
-      batch, lr, schedule, beta1, beta2, eps, weight_decay, l1, init, seed, threads;
+      batch, lr, schedule, beta1, beta2, eps, weight_decay, l1, values, init, seed, threads;
   std::string out = "runs/latest";
   bool quiet = false;
   bool overwrite = false;
@@ -118,6 +118,7 @@ void run_train(const train_flags& f, CLI::App& app) {
   if (given("--eps")) c.eps = parse_finite(f.eps, "eps");
   if (given("--weight-decay")) c.weight_decay = parse_finite(f.weight_decay, "weight_decay");
   if (given("--l1")) c.l1 = parse_finite(f.l1, "l1");
+  if (given("--values")) c.values = parse_values(f.values);
   if (given("--init")) c.init = parse_init(f.init);
   if (given("--seed")) {
     const std::int64_t seed = parse_integer(f.seed, "seed");
@@ -199,6 +200,8 @@ command add_train_command(CLI::App& root) {
   opt("--l1", flags->l1,
       "L1 penalty on the hidden activations: + l1 x mean over the batch of sum_j |h_j| (E22)",
       fmt_default(d.l1));
+  opt("--values", flags->values, "Active features' values: uniform on [0, 1) or signed, uniform on [-1, 1)",
+      std::string(values_name(d.values)), "NAME");
   opt("--init", flags->init, "Init scale: reference (depends on K), arena, or independent (not on K)",
       std::string(init_name(d.init)), "NAME");
   opt("--seed", flags->seed, "Random seed (restart r uses seed + r)", std::to_string(d.seed), "INT");

@@ -208,6 +208,22 @@ std::string_view init_name(init_scheme init) {
   return "?";
 }
 
+std::string_view values_name(value_distribution values) {
+  switch (values) {
+    case value_distribution::uniform:
+      return "uniform";
+    case value_distribution::signed_uniform:
+      return "signed";
+  }
+  return "?";
+}
+
+value_distribution parse_values(std::string_view text, std::string_view field) {
+  if (text == "uniform") return value_distribution::uniform;
+  if (text == "signed") return value_distribution::signed_uniform;
+  fail(field, "unknown values '" + std::string(text) + "'; allowed: uniform ([0, 1)), signed ([-1, 1))");
+}
+
 model_kind parse_model(std::string_view text, std::string_view field) {
   if (text == "linear") return model_kind::linear;
   if (text == "relu" || text == "relu_output" || text == "relu-output") return model_kind::relu_output;

@@ -16,6 +16,9 @@ namespace tms {
 // where it is not handled, never runs as another.
 enum class model_kind { linear, relu_output, relu_hidden };
 enum class lr_schedule { constant, linear, cosine };
+// The value of an active feature: uniform on [0, 1) (the paper's default) or signed, uniform on [-1, 1)
+// (the absolute-value experiments, E19-E21). data_sparse.hpp defines both from the same stream.
+enum class value_distribution { uniform, signed_uniform };
 
 // How W is initialised (all Xavier-normal, differing in the fan used for the standard deviation):
 //   reference:   PyTorch's xavier_normal_ on the stacked [K, n, m] tensor, std = sqrt(2 / (m (n + K))),
@@ -59,6 +62,7 @@ struct train_config {
   // L1 penalty on the hidden activations (paper E22): the loss gains l1 x the mean over the batch of
   // sum_j |h_j|. 0: none (and the fast kernels apply).
   double l1 = 0;
+  value_distribution values = value_distribution::uniform;
 
   init_scheme init = init_scheme::reference;
   std::uint64_t seed = 0;
@@ -93,9 +97,11 @@ std::vector<float> importance_values(const importance_spec& spec, int n);
 std::string_view model_name(model_kind kind);
 std::string_view schedule_name(lr_schedule schedule);
 std::string_view init_name(init_scheme init);
+std::string_view values_name(value_distribution values);
 model_kind parse_model(std::string_view text, std::string_view field = "model");
 lr_schedule parse_schedule(std::string_view text, std::string_view field = "schedule");
 init_scheme parse_init(std::string_view text, std::string_view field = "init");
+value_distribution parse_values(std::string_view text, std::string_view field = "values");
 
 // Strict number parsing for list-valued flags: the whole token must be a finite number.
 double parse_finite(std::string_view text, std::string_view field);

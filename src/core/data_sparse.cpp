@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "core/errors.hpp"
 #include "core/kernels/philox_simd.hpp"
 
 // The tile loops below are always-inline bodies compiled for each instruction-set level (kernels::clones);
@@ -113,6 +114,8 @@ void sample_sparse_batch(sparse_batch<float>& out, std::uint64_t seed, std::int6
     }
   }
   out.offset[B] = nnz;
+  if (sp.signed_values)
+    for (int e = 0; e < nnz; ++e) out.value[e] = 2.0f * out.value[e] - 1.0f;
 }
 
 namespace {
@@ -219,6 +222,7 @@ TMS_INLINE std::int64_t bernoulli_tiles_fused(float* X, std::uint8_t* tile_nz, i
 
 std::int64_t sample_tiled(float* X, std::uint8_t* tile_nz, std::vector<std::int64_t>& written,
                           batch_sampler& sp, std::uint64_t seed, std::int64_t step, double density) {
+  if (sp.signed_values) throw run_error("sample_tiled: signed values have no tiled sampler");
   const int B = sp.B, n = sp.n, tiles = (B + 15) / 16;
   sp.set_density(density);
   const auto c0 = static_cast<std::uint32_t>(step + 1);

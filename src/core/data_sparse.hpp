@@ -13,6 +13,8 @@
 //    Lemire's multiply-shift with rejection; a position already taken is rejected too) then its value.
 //    A binomial count and a uniform subset of that size is exactly n independent Bernoulli(p) coins.
 // Which method applies depends only on (p, n), never on threads or the instruction set.
+// Signed values (value_distribution::signed_uniform): an active feature's value is 2 v - 1, uniform on
+// [-1, 1), with v its uniform value above (the same coins and words). Only the reference sampler draws them.
 #pragma once
 
 #include <cmath>
@@ -61,6 +63,7 @@ struct batch_sampler {
   double density = -1;
   sampling_method method = sampling_method::bernoulli;
   std::vector<std::uint64_t> table;       // binomial thresholds
+  bool signed_values = false;             // values 2 v - 1 on [-1, 1) (sample_sparse_batch only)
   std::vector<double> relative;           // [n] per-feature density multipliers; empty: all 1
   std::vector<std::uint64_t> thresholds;  // [n] Bernoulli thresholds of each feature
   std::vector<float> scales;              // [n] Bernoulli value scales of each feature

@@ -47,6 +47,7 @@ std::vector<double> evaluate_loss(const train_config& config, const std::vector<
       model_workspace<float> ws;
       ws.reserve(B, n, m);
       ws.x.sampler.set_relative(config.relative_density);
+      ws.x.sampler.signed_values = config.values == value_distribution::signed_uniform;
       std::vector<float> params(P);
       for (std::int64_t k; (k = next.fetch_add(1)) < K;) {
         std::copy_n(W.data() + k * nm, nm, params.data());

@@ -15,9 +15,10 @@ std::uint64_t evaluation_seed(std::uint64_t seed);
 
 // Each instance's loss on fresh batches of the run's own distribution (its density, importance and relative
 // densities) by the training loss's definition (model_loss): the mean over `samples` samples and the n
-// features of I_i (x_i - x'_i)^2, plus the config's L1 penalty on the hidden activations. Batches have the config's B samples (the last one fewer) and come from the stream
-// evaluation_seed(seed), the same for every instance (common random numbers, as in training). W [K][n][m],
-// b [K][n] in the config's instance order. Bit-identical for any thread count. Throws usage_error.
+// features of I_i (x_i - x'_i)^2, plus the config's L1 penalty on the hidden activations. Batches have the
+// config's B samples (the last one fewer) and come from the stream evaluation_seed(seed), the same for every
+// instance (common random numbers, as in training). W [K][n][m], b [K][n] in the config's instance order.
+// Bit-identical for any thread count. Throws usage_error.
 std::vector<double> evaluate_loss(const train_config& config, const std::vector<float>& W,
                                   const std::vector<float>& b, std::int64_t samples, std::uint64_t seed);
 

@@ -381,6 +381,7 @@ train_result train(const train_config& config, const train_options& options) {
           } else {
             st.reference.reserve(config.batch, n, m);
             st.reference.x.sampler.set_relative(config.relative_density);
+            st.reference.x.sampler.signed_values = config.values == value_distribution::signed_uniform;
           }
           st.grad.resize(model_param_count(config.model, n, m));
         }

@@ -79,6 +79,7 @@ json config_to_json(const train_config& c) {
               {"eps", c.eps},
               {"weight_decay", c.weight_decay},
               {"l1", c.l1},
+              {"values", values_name(c.values)},
               {"init", init_name(c.init)},
               {"seed", c.seed},
               {"threads", c.threads}};
@@ -183,6 +184,12 @@ train_config config_from(const json_reader& r, const json& j, const std::string&
   c.eps = as_real("eps");
   c.weight_decay = as_real("weight_decay");
   c.l1 = as_real("l1");
+  try {
+    c.values = parse_values(r.string(get("values"), key_path(where, "values")), key_path(where, "values"));
+  } catch (const usage_error& e) {
+    const std::string what = e.what();
+    throw usage_error(what.rfind(r.prefix, 0) == 0 ? what : r.prefix + what);
+  }
   c.seed = r.unsigned_integer(get("seed"), key_path(where, "seed"));
   c.density = r.numbers(get("density"), key_path(where, "density"));
   c.relative_density = r.numbers(get("relative_density"), key_path(where, "relative_density"));
@@ -245,7 +252,8 @@ json run_to_json(const train_config& c, const train_result& r, const json& files
            {"dimensionality", rounded(mt.dimensionality)},
            {"loss_curve", rounded(curve)}};
     loss_split t;
-    if (reported_loss_split(t, c.model, W, b, inst.importance.data(), inst.density, c.relative_density, n, m))
+    if (reported_loss_split(t, c.model, c.values, W, b, inst.importance.data(), inst.density,
+                            c.relative_density, n, m))
       j["loss_decomposition"] = {{"feature_benefit", rounded(t.feature_benefit)},
                                  {"interference", rounded(t.interference)},
                                  {"bias", rounded(t.bias)},
@@ -545,8 +553,7 @@ run_folder read_run(const std::filesystem::path& dir) {
     r.numbers(get("loss_curve"), field("loss_curve"), P);
     // The split is there exactly when the kind has one for this run (reported_loss_split).
     const char* total_name = loss_split_total_name(c.model);
-    const bool expected = total_name && (c.model == model_kind::linear || c.relative_density.empty());
-    if (expected) {
+    if (has_loss_split(c)) {
       const json& t = get("loss_decomposition");
       const std::string tw = field("loss_decomposition");
       for (const char* name : {"feature_benefit", "interference", "bias", total_name})

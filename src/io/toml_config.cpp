@@ -19,7 +19,7 @@ namespace {
 
 constexpr const char* allowed_keys =
     "preset, model, features, hidden, density, importance, importances, relative_density, restarts, steps, "
-    "batch, lr, schedule, beta1, beta2, eps, weight_decay, l1, init, seed, threads";
+    "batch, lr, schedule, beta1, beta2, eps, weight_decay, l1, values, init, seed, threads";
 
 [[noreturn]] void fail(const toml_document& doc, std::string_view key, const std::string& what) {
   throw usage_error(std::string(key) + ": " + what + " (in " + doc.source + ")");
@@ -139,6 +139,8 @@ void toml_apply(train_config& c, const toml_document& doc) {
       c.weight_decay = as_number(doc, key, node);
     else if (key == "l1")
       c.l1 = as_number(doc, key, node);
+    else if (key == "values")
+      c.values = parse_values(as_string(doc, key, node), key);
     else if (key == "init")
       c.init = parse_init(as_string(doc, key, node), key);
     else if (key == "seed") {

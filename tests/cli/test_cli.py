@@ -198,7 +198,7 @@ with tempfile.TemporaryDirectory() as tmp:
         f.write('preset = "arena"\nmodel = "linear"\nfeatures = 3\nhidden = 2\ndensity = [0.7, 0.35]\n'
                 'importances = [0.6, [1, 0.25, 0.125]]\nrelative_density = [1.5, 1, 0.5]\nrestarts = 2\n'
                 'steps = 7\nbatch = 9\nlr = 0.0021\nschedule = "cosine"\nbeta1 = 0.81\nbeta2 = 0.991\n'
-                'eps = 3e-7\nweight_decay = 0.013\nl1 = 0.0007\ninit = "independent"\nseed = 17\nthreads = 1\n')
+                'eps = 3e-7\nweight_decay = 0.013\nl1 = 0.0007\nvalues = "signed"\ninit = "independent"\nseed = 17\nthreads = 1\n')
     wired = os.path.join(tmp, "wired")
     r = run("train", "--config", wiring, "--quiet", "--out", wired)
     check("toml wiring run", r.returncode == 0, r.stderr)
@@ -206,7 +206,7 @@ with tempfile.TemporaryDirectory() as tmp:
     want = dict(preset="arena", model="linear", features=3, hidden=2, density=[0.7, 0.35],
                 importance=[0.6, [1, 0.25, 0.125]], relative_density=[1.5, 1, 0.5], restarts=2, steps=7, batch=9,
                 lr=0.0021, schedule="cosine", beta1=0.81, beta2=0.991, eps=3e-7, weight_decay=0.013, l1=0.0007,
-                init="independent", seed=17, threads=1, optimizer="adamw")
+                values="signed", init="independent", seed=17, threads=1, optimizer="adamw")
     check("toml wiring", got == want, f"{got} != {want}")
     # ... and every flag, overriding the file.
     wired2 = os.path.join(tmp, "wired2")
@@ -214,13 +214,13 @@ with tempfile.TemporaryDirectory() as tmp:
             "-n", "4", "-m", "3", "--density", "0.9", "--importance", "0.55", "--relative-density", "1,1,2,1",
             "--restarts", "3", "--steps", "6", "--batch", "5", "--lr", "0.0031", "--schedule", "linear",
             "--beta1", "0.71", "--beta2", "0.981", "--eps", "4e-7", "--weight-decay", "0", "--l1", "0.0009",
-            "--init", "arena",
+            "--values", "uniform", "--init", "arena",
             "--seed", "19", "--threads", "2")
     check("flag wiring run", r.returncode == 0, r.stderr)
     got = json.load(open(os.path.join(wired2, "metrics.json")))["config"]
     want = dict(preset="reference", model="relu", features=4, hidden=3, density=[0.9], importance=[0.55],
                 relative_density=[1, 1, 2, 1], restarts=3, steps=6, batch=5, lr=0.0031, schedule="linear",
-                beta1=0.71, beta2=0.981, eps=4e-7, weight_decay=0, l1=0.0009, init="arena", seed=19, threads=2,
+                beta1=0.71, beta2=0.981, eps=4e-7, weight_decay=0, l1=0.0009, values="uniform", init="arena", seed=19, threads=2,
                 optimizer="adam")
     check("flag wiring", got == want, f"{got} != {want}")
 

@@ -3,6 +3,7 @@
 
 #include <cmath>
 
+#include "core/data_sparse.hpp"
 #include "core/errors.hpp"
 #include "core/evaluate.hpp"
 #include "core/kernels/tied_fast.hpp"
@@ -643,6 +644,58 @@ TEST(Trainer, L1PenaltyRemovesSuperposition) {
   // The loss includes the penalty: evaluate's definition too.
   const auto evaluated = evaluate_loss(c, penalised.W, penalised.b, 20000, 1);
   EXPECT_NEAR(evaluated[0], penalised.final_loss[0], 0.2 * penalised.final_loss[0]);
+}
+
+}  // namespace
+}  // namespace tms
+
+namespace tms {
+namespace {
+
+// Signed values use the same coins and words: each value is 2 v - 1 of the uniform one, on [-1, 1).
+TEST(Data, SignedValuesAreTheUniformOnesMapped) {
+  for (double density : {0.5, 0.01}) {  // the Bernoulli and the binomial method
+    sparse_batch<float> plain, sign;
+    plain.reserve(256, 37);
+    sign.reserve(256, 37);
+    sign.sampler.signed_values = true;
+    sample_sparse_batch(plain, 7, 3, density);
+    sample_sparse_batch(sign, 7, 3, density);
+    ASSERT_EQ(plain.offset, sign.offset);
+    double sum = 0, sq = 0;
+    for (int e = 0; e < plain.nnz(); ++e) {
+      ASSERT_EQ(plain.index[e], sign.index[e]);
+      ASSERT_EQ(sign.value[e], 2.0f * plain.value[e] - 1.0f);
+      ASSERT_GE(sign.value[e], -1.0f);
+      ASSERT_LT(sign.value[e], 1.0f);
+      sum += sign.value[e];
+      sq += sign.value[e] * sign.value[e];
+    }
+    const double N = plain.nnz();
+    ASSERT_GT(N, 50);
+    EXPECT_NEAR(sum / N, 0.0, 5 * std::sqrt(1.0 / 3 / N));      // mean 0, variance 1/3
+    EXPECT_NEAR(sq / N, 1.0 / 3, 5 * std::sqrt(4.0 / 45 / N));  // Var(x^2) = 1/5 - 1/9
+  }
+  batch_sampler tiled;
+  tiled.reserve(16, 4);
+  tiled.signed_values = true;
+  std::vector<float> X(16 * 4);
+  std::vector<std::uint8_t> nz(4);
+  std::vector<std::int64_t> written(1, -1);
+  EXPECT_THROW(sample_tiled(X.data(), nz.data(), written, tiled, 0, 0, 0.5), run_error);
+}
+
+TEST(Trainer, SignedValuesTrainThroughTheReferencePathForAnyThreadCount) {
+  train_config c = small_config();
+  c.values = value_distribution::signed_uniform;
+  c.threads = 1;
+  const auto one = train(c);
+  c.threads = 2;
+  const auto two = train(c);
+  EXPECT_EQ(one.W, two.W);
+  c.values = value_distribution::uniform;
+  EXPECT_NE(train(c).W, one.W);
+  for (double loss : one.final_loss) EXPECT_TRUE(std::isfinite(loss));
 }
 
 }  // namespace

@@ -380,3 +380,10 @@ def test_l1_penalty_is_a_setting_and_part_of_the_loss():
     assert penalised.represented[0] < plain.represented[0]
     with pytest.raises(ValueError, match="l1"):
         tms.train(features=4, hidden=2, density=1, steps=5, l1=-1)
+
+
+def test_signed_values_are_a_setting():
+    run = tms.train(features=6, hidden=3, density=0.3, steps=100, batch=64, values="signed")
+    assert run.config["values"] == "signed" and run.loss_decomposition is None
+    with pytest.raises(ValueError, match="values: unknown values 'gaussian'"):
+        tms.train(features=6, hidden=3, density=0.3, steps=10, values="gaussian")

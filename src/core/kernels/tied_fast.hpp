@@ -99,10 +99,10 @@ inline bool tied_fast_supports(model_kind kind) {
   return false;
 }
 
-// Whether training this config can take the kernel: a supported kind and no L1 penalty (which it does not
-// compute).
+// Whether training this config can take the kernel: a supported kind, no L1 penalty and uniform values
+// (it computes neither the penalty nor draws signed values).
 inline bool tied_fast_supports(const train_config& c) {
-  return tied_fast_supports(c.model) && c.l1 == 0;
+  return tied_fast_supports(c.model) && c.l1 == 0 && c.values == value_distribution::uniform;
 }
 
 // Samples the batch of `step` (data_sparse.hpp's stream), then returns the loss and accumulates (+=) its
