@@ -127,11 +127,12 @@ void check_step_matches_reference(kernels::isa which, bool relative) {
   std::normal_distribution<float> normal(0, 0.4f);
   int sparse_g_steps = 0, dense_g_wide_steps = 0, sparse_x_wide_steps = 0, small_steps = 0, tile_steps = 0,
       outer_steps = 0, listed_bernoulli_steps = 0, entries_steps = 0;
-  for (model_kind kind : {model_kind::linear, model_kind::relu_output})
+  for (model_kind kind : {model_kind::linear, model_kind::relu_output, model_kind::relu_hidden})
     for (int n : {1, 7, 33, 130})
       for (int m : {1, 3, 8, 9, 17, 31, 33, 47})
         for (int B : {1, 17, 32, 50})
           for (float bias : {-0.1f, -1.5f}) {
+            if (!kernels::tied_fast_supports(kind, n, m)) continue;  // relu-hidden: the small path only
             std::vector<float> params(model_param_count(kind, n, m)), importance(n);
             for (auto& v : params) v = normal(gen);
             for (int i = 0; i < n; ++i)

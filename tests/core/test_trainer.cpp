@@ -572,10 +572,10 @@ TEST(Evaluate, ATrainedRunScoresNearItsTrainingLossForAnyThreadCount) {
 namespace tms {
 namespace {
 
-// A kind without a fast kernel trains through the reference path: the same bits for any thread count, and the
-// paper's dense result (E18): at 1 - S = 1 the ReLU hidden layer gives each of the m most important features
-// its own neuron (a monosemantic basis: W_i nearly one-hot) and drops the rest.
-TEST(Trainer, ReluHiddenTrainsThroughTheReferencePath) {
+// The paper's dense result (E18): at 1 - S = 1 the ReLU hidden layer gives each of the m most important
+// features its own neuron (a monosemantic basis: W_i nearly one-hot) and drops the rest. Bit-identical for
+// any thread count (on the small-model kernel here; wider relu-hidden models take the reference path).
+TEST(Trainer, ReluHiddenGivesEachTopFeatureANeuronWhenDense) {
   train_config c;
   c.model = model_kind::relu_hidden;
   c.features = 10;
@@ -609,11 +609,24 @@ TEST(Trainer, ReluHiddenTrainsThroughTheReferencePath) {
   EXPECT_LT(one.final_loss[0], 0.05);
 }
 
+TEST(Trainer, WideReluHiddenTrainsThroughTheReferencePathForAnyThreadCount) {
+  train_config c = small_config();
+  c.model = model_kind::relu_hidden;
+  c.features = 40;
+  c.hidden = 17;
+  c.threads = 1;
+  const auto one = train(c);
+  c.threads = 3;
+  EXPECT_EQ(train(c).W, one.W);
+  for (double loss : one.final_loss) EXPECT_TRUE(std::isfinite(loss));
+}
+
 TEST(Trainer, TheFastKernelRefusesKindsItDoesNotCompute) {
   kernels::tied_fast_workspace ws;
-  ws.reserve(16, 4, 2);
-  std::vector<float> params(4 * 2 + 4, 0.1f), grad(params.size()), importance(4, 1.0f);
-  EXPECT_FALSE(kernels::tied_fast_supports(model_kind::relu_hidden));
+  ws.reserve(16, 40, 17);  // relu-hidden has the small-model path only (m <= 8)
+  std::vector<float> params(40 * 17 + 40, 0.1f), grad(params.size()), importance(40, 1.0f);
+  EXPECT_TRUE(kernels::tied_fast_supports(model_kind::relu_hidden, 10, 5));
+  EXPECT_FALSE(kernels::tied_fast_supports(model_kind::relu_hidden, 40, 17));
   EXPECT_THROW(kernels::tied_fast_loss_and_grad(model_kind::relu_hidden, grad.data(), params.data(),
                                                 importance.data(), 0.5, 0, 0, ws),
                run_error);

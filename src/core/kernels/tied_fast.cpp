@@ -685,8 +685,8 @@ struct small_args {
 };
 
 // T tiles from t0 (T = 2 halves the weight loads and doubles the independent chains); Partial: the last tile,
-// with its padding mask.
-template <int M, int T, bool Relu, bool Partial>
+// with its padding mask. Hidden: the ReLU hidden-layer model (h = ReLU(W x); dL/dz = dL/dh where h > 0).
+template <int M, int T, bool Relu, bool Partial, bool Hidden>
 TMS_INLINE float small_tiles(const small_args& a, int t0, v16 valid, v16i& nonzero) {
   const int n = a.n;
   constexpr int row = (M + 1) * tile;  // floats per accumulator row
@@ -705,6 +705,9 @@ TMS_INLINE float small_tiles(const small_args& a, int t0, v16 valid, v16i& nonze
       for (int k = 0; k < M; ++k) h[u][k] += w[k] * x;
     }
   }
+  if constexpr (Hidden)
+    for (int u = 0; u < T; ++u)
+      for (int k = 0; k < M; ++k) h[u][k] = (v16)((v16i)h[u][k] & (h[u][k] > v16{}));
   v16 dh[T][M];  // dL/dh = W^T g
   for (int u = 0; u < T; ++u)
     for (int k = 0; k < M; ++k) dh[u][k] = v16{};
@@ -733,6 +736,10 @@ TMS_INLINE float small_tiles(const small_args& a, int t0, v16 valid, v16i& nonze
       store(gt + (static_cast<std::size_t>(u) * n + i) * tile, g);
     }
   }
+  // The hidden ReLU's mask (h > 0 after the ReLU exactly where its input was), so the mask needs no register.
+  if constexpr (Hidden)
+    for (int u = 0; u < T; ++u)
+      for (int k = 0; k < M; ++k) dh[u][k] = (v16)((v16i)dh[u][k] & (h[u][k] > v16{}));
   for (int i = 0; i < n; ++i) {  // dW += g h^T + x dh^T, db += g
     float* ac = acc + static_cast<std::size_t>(i) * row;
     v16 x[T], g[T];
@@ -753,7 +760,7 @@ TMS_INLINE float small_tiles(const small_args& a, int t0, v16 valid, v16i& nonze
   return hsum(loss);
 }
 
-template <int M, bool Relu>
+template <int M, bool Relu, bool Hidden>
 TMS_INLINE output_result small_step(const small_args& a) {
   const int n = a.n;
   constexpr int row = (M + 1) * tile;
@@ -763,12 +770,12 @@ TMS_INLINE output_result small_step(const small_args& a) {
   v16i nonzero{};
   const int full = a.B / tile;
   int t0 = 0;
-  for (; t0 + T <= full; t0 += T) out.loss += small_tiles<M, T, Relu, false>(a, t0, v16{}, nonzero);
-  for (; t0 < full; ++t0) out.loss += small_tiles<M, 1, Relu, false>(a, t0, v16{}, nonzero);
+  for (; t0 + T <= full; t0 += T) out.loss += small_tiles<M, T, Relu, false, Hidden>(a, t0, v16{}, nonzero);
+  for (; t0 < full; ++t0) out.loss += small_tiles<M, 1, Relu, false, Hidden>(a, t0, v16{}, nonzero);
   if (full < a.tiles) {
     v16 valid;
     for (int l = 0; l < tile; ++l) valid[l] = tile * full + l < a.B ? 1.0f : 0.0f;
-    out.loss += small_tiles<M, 1, Relu, true>(a, full, valid, nonzero);
+    out.loss += small_tiles<M, 1, Relu, true, Hidden>(a, full, valid, nonzero);
   }
   for (int i = 0; i < n; ++i) {
     const float* ac = a.acc + static_cast<std::size_t>(i) * row;
@@ -779,29 +786,38 @@ TMS_INLINE output_result small_step(const small_args& a) {
   return out;
 }
 
+// The three tied kinds: linear (no ReLU), relu output, relu output and hidden.
 template <int M>
-TMS_INLINE output_result small_step_m(const small_args& a, bool relu) {
-  return relu ? small_step<M, true>(a) : small_step<M, false>(a);
+TMS_INLINE output_result small_step_m(const small_args& a, model_kind kind) {
+  switch (kind) {
+    case model_kind::linear:
+      return small_step<M, false, false>(a);
+    case model_kind::relu_output:
+      return small_step<M, true, false>(a);
+    case model_kind::relu_hidden:
+      return small_step<M, true, true>(a);
+  }
+  return {};
 }
 
-TMS_KERNEL output_result small_model_step(const small_args& a, int m, bool relu) {
+TMS_KERNEL output_result small_model_step(const small_args& a, int m, model_kind kind) {
   switch (m) {
     case 1:
-      return small_step_m<1>(a, relu);
+      return small_step_m<1>(a, kind);
     case 2:
-      return small_step_m<2>(a, relu);
+      return small_step_m<2>(a, kind);
     case 3:
-      return small_step_m<3>(a, relu);
+      return small_step_m<3>(a, kind);
     case 4:
-      return small_step_m<4>(a, relu);
+      return small_step_m<4>(a, kind);
     case 5:
-      return small_step_m<5>(a, relu);
+      return small_step_m<5>(a, kind);
     case 6:
-      return small_step_m<6>(a, relu);
+      return small_step_m<6>(a, kind);
     case 7:
-      return small_step_m<7>(a, relu);
+      return small_step_m<7>(a, kind);
     default:
-      return small_step_m<8>(a, relu);
+      return small_step_m<8>(a, kind);
   }
 }
 
@@ -835,7 +851,7 @@ struct kernel_set {
                    int);
   void (*gemm_outer)(float*, float*, const float*, const std::uint8_t*, const float*, std::int32_t*, int, int,
                      int);
-  output_result (*small_model_step)(const small_args&, int, bool);
+  output_result (*small_model_step)(const small_args&, int, model_kind);
 };
 
 kernel_set make_kernel_set(isa w) {
@@ -870,6 +886,17 @@ constexpr int small_m_max = 8, small_nm_max = 256;
 
 bool is_small_model(int n, int m) {
   return m <= small_m_max && n * m <= small_nm_max;
+}
+
+bool tied_fast_supports(model_kind kind, int n, int m) {
+  switch (kind) {
+    case model_kind::linear:
+    case model_kind::relu_output:
+      return true;
+    case model_kind::relu_hidden:  // the one-pass small path only: the others have no hidden ReLU
+      return is_small_model(n, m);
+  }
+  return false;
 }
 // Wide models whose rows fill their padded vectors well enough take dW as outer products (gemm_outer).
 bool outer_pays(int m) {
@@ -942,7 +969,7 @@ void tied_fast_workspace::reserve(int B_, int n_, int m_) {
 double tied_fast_loss_and_grad(model_kind kind, float* grad, const float* params, const float* importance,
                                double density, std::uint64_t seed, std::int64_t step,
                                tied_fast_workspace& ws) {
-  if (!tied_fast_supports(kind))
+  if (!tied_fast_supports(kind, ws.n, ws.m))
     throw run_error("tied_fast: the model '" + std::string(model_name(kind)) + "' has no fast path");
   const int n = ws.n, m = ws.m, B = ws.B, tiles = ws.tiles;
   const float* W = params;
@@ -979,7 +1006,7 @@ double tied_fast_loss_and_grad(model_kind kind, float* grad, const float* params
                           tiles,
                           static_cast<float>(2.0 / (static_cast<double>(B) * n)),
                           ws.profile != nullptr};
-    const output_result out = K.small_model_step(args, m, kind == model_kind::relu_output);
+    const output_result out = K.small_model_step(args, m, kind);
     ws.g_nonzero = out.nonzero;
     ws.last_path = step_path::small;
     phase(ws.profile ? &ws.profile->output : nullptr);

@@ -87,22 +87,15 @@ struct tied_fast_workspace {
   void reserve(int B, int n, int m);
 };
 
-// The kinds this kernel computes (the others train through the reference, model_loss_and_grad).
-inline bool tied_fast_supports(model_kind kind) {
-  switch (kind) {
-    case model_kind::linear:
-    case model_kind::relu_output:
-      return true;
-    case model_kind::relu_hidden:
-      return false;
-  }
-  return false;
-}
+// Whether this kernel computes a kind at n x m (the others train through the reference, model_loss_and_grad):
+// linear and relu at any size, relu-hidden where the one-pass small-model path applies (m <= 8, n m <= 256).
+bool tied_fast_supports(model_kind kind, int n, int m);
 
 // Whether training this config can take the kernel: a supported kind, no L1 penalty and uniform values
 // (it computes neither the penalty nor draws signed values).
 inline bool tied_fast_supports(const train_config& c) {
-  return tied_fast_supports(c.model) && c.l1 == 0 && c.values == value_distribution::uniform;
+  return tied_fast_supports(c.model, c.features, c.hidden) && c.l1 == 0 &&
+         c.values == value_distribution::uniform;
 }
 
 // Samples the batch of `step` (data_sparse.hpp's stream), then returns the loss and accumulates (+=) its
