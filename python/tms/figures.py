@@ -6,7 +6,11 @@ Visual language of the paper (section "Basic Results" and the introduction figur
   * ||W_i|| as bars, coloured by the superposition measure sum_{j != i} (Ŵ_i . W_j)^2 clipped to [0, 1]
     (0 dark blue, >= 1 saturated yellow), with a line at the top-m boundary;
   * for m = 2, the columns W_i as vectors from the origin, coloured by importance;
-  * the basic-results grid: one column per model, each with the heatmap above the norm bars.
+  * the basic-results grid: one column per model, each with the heatmap above the norm bars;
+  * for the models with a privileged basis (E18): the neuron stack plot (a column per neuron, a rectangle per
+    input weight W_ij stacked above the axis when positive and below it when negative, coloured by feature), W
+    as a features x neurons matrix on the same blue / white / red scale, and the counts against 1−S over the
+    paper's regimes.
 
 Every function takes the instance to draw (an index into the run), returns the matplotlib Figure, draws into
 `ax` when one is given, and writes `path` when one is given (a path without a suffix gets both .png and .svg).
@@ -24,7 +28,7 @@ from matplotlib.figure import Figure
 __all__ = ["gram_heatmap", "feature_norms", "feature_vectors", "vectors_grid", "basic_grid", "basic_columns",
            "loss_curves", "save", "WEIGHT_CMAP", "SUPERPOSITION_CMAP", "phase_diagram", "PHASE_COLORS",
            "dims_per_feature", "dimensionality_scatter", "dimensionality_dynamics", "DIMENSIONALITY_LINES",
-           "nonuniform"]
+           "nonuniform", "neuron_stacks", "neuron_weights", "privileged_counts"]
 
 WEIGHT_CMAP = "RdBu_r"  # diverging blue - white - red
 WEIGHT_NORM = colors.Normalize(vmin=-1.0, vmax=1.0)
@@ -656,4 +660,229 @@ def nonuniform(sweep, *, path: Optional[PathLike] = None, suptitle: Optional[str
     bottom.set_xlabel("relative density r of the varied feature (log)", fontsize=8)
     if suptitle:
         fig.suptitle(suptitle, fontsize=10)
+    return _finish(fig, path)
+
+
+# ---- superposition in a privileged basis (E18) -----------------------------------------------------------------
+
+FEATURE_CMAP = "tab10"  # one colour per feature (tab20 beyond 10 features)
+# The paper's regimes as bands behind the counts, densest first (tms.privileged.PAPER_REGIMES).
+REGIME_COLORS = ("#e7eef8", "#f7ead9", "#e9f3e3", "#f3e4ef", "#efece0", "#e4f1f1")
+POINT_BAND = 1.07  # a regime printed as one value of 1−S is drawn as a band of this factor either side
+
+
+def _feature_colors(n: int):
+    cmap = _get_cmap(FEATURE_CMAP if n <= 10 else "tab20")
+    return [cmap(i % cmap.N) for i in range(n)]
+
+
+def _draw_stacks(ax, run, k: int, title: Optional[str], show_labels: bool = True, ylim: Optional[float] = None):
+    """The neuron stack plot of instance k into ax: one column per neuron, one rectangle per input weight W_ij
+    (height |W_ij|), positive weights stacked above the axis and negative ones below it, coloured by feature."""
+    from . import privileged as _priv
+
+    W = np.asarray(run.W[k], dtype=np.float64)
+    n, m = W.shape
+    nm = _priv.neurons(W)
+    order = _priv.neuron_order(W, run.importance[k])
+    feats = _order(run, k)  # stacked most important first, nearest the axis
+    cols = _feature_colors(n)
+    for x, j in enumerate(order):
+        up = down = 0.0
+        for i in feats:
+            w = float(W[i, j])
+            if w == 0.0:
+                continue
+            bottom = up if w > 0 else -(down + abs(w))
+            ax.bar(x, abs(w), bottom=bottom, width=0.72, color=cols[i], edgecolor="white", linewidth=0.4)
+            if w > 0:
+                up += w
+            else:
+                down += -w
+    top = ylim if ylim is not None else max(1.2, float(np.maximum(W, 0).sum(axis=0).max()) * 1.1)
+    bottom = ylim if ylim is not None else max(0.4, float(np.maximum(-W, 0).sum(axis=0).max()) * 1.1)
+    ax.axhline(0.0, color="0.3", linewidth=0.8)
+    ax.set_xlim(-0.6, m - 0.4)
+    ax.set_ylim(-bottom, top)
+    labels = []
+    for j in order:
+        if nm.norm[j] < _priv.DEAD_NORM:
+            labels.append("dead")
+        elif nm.top_share[j] >= _priv.MONOSEMANTIC_SHARE:
+            labels.append("M")
+        else:
+            labels.append("P")
+    ax.set_xticks(range(m))
+    ax.set_xticklabels(labels, fontsize=7)
+    for x, label in enumerate(labels):  # monosemantic neurons: a black tick label; polysemantic: grey
+        ax.get_xticklabels()[x].set_color("black" if label == "M" else "0.55")
+        ax.get_xticklabels()[x].set_fontweight("bold" if label == "M" else "normal")
+    ax.tick_params(axis="y", labelsize=7)
+    ax.tick_params(axis="x", length=0)
+    for side in ("top", "right", "bottom"):
+        ax.spines[side].set_visible(False)
+    if show_labels:
+        ax.set_ylabel("input weights Wᵢⱼ (negative below)", fontsize=8)
+    if title is not None:
+        ax.set_title(title, fontsize=8)
+    return ax
+
+
+def _feature_legend(fig: Figure, run, k: int, **kwargs):
+    from matplotlib.patches import Patch
+
+    cols = _feature_colors(run.n)
+    handles = [Patch(color=cols[i], label=f"feature {i} (I = {float(run.importance[k][i]):.3g})")
+               for i in _order(run, k)]
+    return fig.legend(handles=handles, fontsize=7, frameon=False, **kwargs)
+
+
+def neuron_stacks(run, instances: Optional[Sequence[int]] = None, *, path: Optional[PathLike] = None,
+                  titles: Optional[Sequence[str]] = None, suptitle: Optional[str] = None,
+                  columns: Optional[int] = None) -> Figure:
+    """The paper's neuron stack plot (E18), one panel per instance (default: all, densest first): a column per
+    neuron, a rectangle per input weight W_ij of height |W_ij|, positive weights above the axis and negative ones
+    below, coloured by feature (legend). Neurons run by the importance of their primary feature (dead ones
+    last) and are labelled M (monosemantic, the engine's top share ≥ 0.9, bold), P (polysemantic) or dead. For a
+    model with a privileged basis (relu-hidden); any tied model draws."""
+    from . import privileged as _priv
+
+    if instances is None:
+        instances = sorted(range(run.K), key=lambda k: (-float(run.density[k]), k))
+    instances = list(instances)
+    if not instances:
+        raise ValueError("neuron_stacks: no instances given")
+    rows = -(-len(instances) // 7) if columns is None else -(-len(instances) // columns)
+    cols = columns or -(-len(instances) // rows)
+    fig = Figure(figsize=(1.75 * cols + 2.2, 2.5 * rows + 0.6), facecolor="white")
+    axes = fig.subplots(rows, cols, squeeze=False)
+    W = np.asarray(run.W, dtype=np.float64)[instances]  # one scale for every panel: the tallest stack
+    lim = max(1.2, float(max(np.maximum(W, 0).sum(axis=1).max(), np.maximum(-W, 0).sum(axis=1).max())) * 1.05)
+    for a, k in enumerate(instances):
+        ax = axes[a // cols][a % cols]
+        if titles is not None:
+            title = titles[a]
+        else:
+            nm = _priv.neurons(run.W[k])
+            regime = _tms_regime(run, k, nm.monosemantic)
+            title = f"{_density_label(float(run.density[k]))}\n{regime}"
+        _draw_stacks(ax, run, k, title, show_labels=(a % cols == 0), ylim=lim)
+    for a in range(len(instances), rows * cols):
+        axes[a // cols][a % cols].set_visible(False)
+    _feature_legend(fig, run, instances[0], loc="center left", bbox_to_anchor=(0.995, 0.5))
+    if suptitle:
+        fig.suptitle(suptitle, fontsize=10)
+    fig.subplots_adjust(wspace=0.3, hspace=0.55, left=0.05, right=0.99, top=0.86 if suptitle else 0.9,
+                        bottom=0.06)
+    return _finish(fig, path)
+
+
+def _tms_regime(run, k: int, monosemantic: int) -> str:
+    from . import _tms
+
+    return _tms.privileged_regime(run.n, run.m, int(run.represented[k]), int(monosemantic))
+
+
+def _draw_weight_matrix(ax, run, k: int, title: Optional[str], show_labels: bool = True):
+    """W of instance k as a features x neurons matrix (features by importance, neurons as in the stack plot),
+    blue -1 / white 0 / red +1 on a fixed scale; each neuron's top share under its column."""
+    from . import privileged as _priv
+
+    W = np.asarray(run.W[k], dtype=np.float64)
+    order = _priv.neuron_order(W, run.importance[k])
+    feats = _order(run, k)
+    nm = _priv.neurons(W)
+    ax.imshow(W[np.ix_(feats, order)], cmap=WEIGHT_CMAP, norm=WEIGHT_NORM, interpolation="nearest", aspect="equal")
+    ax.set_xticks(range(run.m))
+    ax.set_xticklabels([f"{nm.top_share[j]:.2f}" for j in order], fontsize=6.5)
+    ax.set_yticks(range(run.n))
+    ax.set_yticklabels([str(i) for i in feats], fontsize=6.5)
+    ax.tick_params(length=0)
+    if show_labels:
+        ax.set_ylabel("feature (most important at top)", fontsize=8)
+    ax.set_xlabel("neuron: top share", fontsize=7)
+    if title is not None:
+        ax.set_title(title, fontsize=8.5)
+    return ax
+
+
+def neuron_weights(linear, hidden, densities: Sequence[float], *, path: Optional[PathLike] = None,
+                   suptitle: Optional[str] = None) -> Figure:
+    """W as a raw features x neurons matrix (paper E18) for the linear-hidden model (the ReLU output model,
+    h = Wx) against the ReLU hidden-layer model at each of `densities` (one column per model and density): blue
+    -1, white 0, red +1 (the WᵀW heatmap's scale). Each run's first instance at a density is drawn (pass best
+    restarts); under each column, the neuron's top share max_i W_ij² / ‖w_j‖² (1: aligned with one feature)."""
+    columns = []
+    for d in densities:
+        for run, name in ((linear, "linear hidden (ReLU output model)"), (hidden, "ReLU hidden layer")):
+            if run is None:
+                continue
+            ks = [k for k in range(run.K) if np.isclose(float(run.density[k]), float(d))]
+            if not ks:
+                raise ValueError(f"neuron_weights: no instance at 1−S = {d:g} in the {run.model} run")
+            columns.append((run, ks[0], f"{name}\n{_density_label(float(d))}"))
+    if not columns:
+        raise ValueError("neuron_weights: no runs given")
+    cols = len(columns)
+    width = 2.0 * cols + 1.4
+    fig = Figure(figsize=(width, 4.2), facecolor="white")
+    axes = fig.subplots(1, cols, squeeze=False)[0]
+    for j, (run, k, title) in enumerate(columns):
+        _draw_weight_matrix(axes[j], run, k, title, show_labels=(j == 0))
+    cb = fig.colorbar(cm.ScalarMappable(norm=WEIGHT_NORM, cmap=WEIGHT_CMAP), ax=list(axes), fraction=0.02, pad=0.02)
+    cb.set_label("Wᵢⱼ (clipped to ±1)", fontsize=8)
+    cb.set_ticks([-1, 0, 1])
+    if suptitle:
+        fig.suptitle(suptitle, fontsize=10)
+    return _finish(fig, path)
+
+
+def privileged_counts(hidden, linear=None, *, ax=None, path: Optional[PathLike] = None,
+                      title: Optional[str] = None) -> Figure:
+    """Represented features and monosemantic neurons of the lowest-loss relu-hidden restart against 1−S (log x,
+    dense at the right), over the paper's E18 regimes shaded as bands with the counts each is named for dashed;
+    given the linear-hidden (relu) run of the same grid, its monosemantic neurons too."""
+    from . import privileged as _priv
+
+    sweep = _priv.analyse(hidden, linear)
+    if ax is None:
+        fig, ax = _new_figure(8.2, 4.0)
+    else:
+        fig = ax.figure
+    d = sweep.density
+    lo_x = min(float(d.min()) / 1.5, 0.008)
+    hi_x = 1.15
+    sized = (hidden.n, hidden.m) == (_priv.N_FEATURES, _priv.M_NEURONS)
+    if sized:
+        for j, (name, lo, hi) in enumerate(_priv.PAPER_REGIMES):
+            a, b = (lo / POINT_BAND, hi * POINT_BAND) if lo == hi else (max(lo, lo_x), hi if hi < 1 else hi_x)
+            color = REGIME_COLORS[j % len(REGIME_COLORS)]
+            ax.axvspan(a, b, color=color, zorder=0, linewidth=0)
+            rep, mono = _priv.regime_counts(name)
+            ax.plot([a, b], [rep, rep], color="#1f4e9c", linestyle=(0, (3, 2)), linewidth=1.0, alpha=0.7, zorder=1)
+            ax.plot([a, b], [mono, mono], color="#b3261e", linestyle=(0, (3, 2)), linewidth=1.0, alpha=0.7, zorder=1)
+            ax.text(float(np.sqrt(a * b)), hidden.n + 2.3 - 1.0 * (j % 2),
+                    name.replace(" in ", "\nin ").replace(" are ", "\nare ").replace("c n", "c\nn"), fontsize=6, ha="center", va="top",
+                    color="0.3")
+    ax.plot(d, sweep.represented, color="#1f4e9c", marker="o", markersize=4, linewidth=1.5,
+            label="represented features (‖Wᵢ‖ > 0.5)", zorder=3)
+    ax.plot(d, sweep.monosemantic, color="#b3261e", marker="s", markersize=4, linewidth=1.5,
+            label="monosemantic neurons (top share ≥ 0.9)", zorder=3)
+    if sweep.linear_monosemantic is not None:
+        ax.plot(d, sweep.linear_monosemantic, color="0.45", marker="^", markersize=3.5, linewidth=1.0,
+                linestyle=":", label="linear hidden (ReLU output model): monosemantic neurons", zorder=2)
+    if sized:
+        ax.plot([], [], color="0.4", linestyle=(0, (3, 2)), linewidth=1.0, label="the counts each regime is named for")
+    ax.set_xscale("log")
+    ax.set_xlim(lo_x, hi_x)
+    ax.set_ylim(-0.4, hidden.n + 2.5)
+    ax.set_yticks(range(0, hidden.n + 1))
+    ax.set_xlabel("feature density 1−S (log)", fontsize=8)
+    ax.set_ylabel("count", fontsize=8)
+    ax.tick_params(labelsize=7)
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    ax.legend(fontsize=7, frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2)
+    ax.set_title(title if title is not None else "Represented features and monosemantic neurons against sparsity "
+                 "(bands: the paper's regimes)", fontsize=9)
     return _finish(fig, path)

@@ -13,7 +13,9 @@ Targets (paper sections in parentheses):
   nonuniform   n=5, m=2, I=1, 1-S=0.05 with feature 0's density x r, r from 0.1 to 3: the perturbed pentagon,
                pentagon and digon solutions and their crossing loss curves (E10)
   dynamics     D_i of every feature against the training step, with weight snapshots (E14)
-  (the last five live in experiments.py)
+  privileged-basis  the ReLU hidden-layer model n=10, m=5, I=0.75^i at 1-S = 1 ... 0.01, best of 200 restarts:
+               monosemantic and polysemantic neurons, the paper's regimes, against the linear-hidden model (E18)
+  (the last six live in experiments.py)
 
 Output (DIR, default tms-output/TARGET): one run folder per model (DIR/linear, DIR/relu: weights.npz and
 metrics.json, every restart), DIR/figures/*.png and *.svg, DIR/findings.json and DIR/report.html.
@@ -240,7 +242,7 @@ def main(argv: Sequence[str]) -> int:
     parser.add_argument("--restarts", type=int, metavar="N",
                         help="fits per (model, density); the lowest final loss is shown; for the phase diagrams "
                              "the models per cell; for nonuniform per relative density [default: intro 10, phase-* 10, "
-                             "nonuniform 10, dynamics 8, others 1]")
+                             "nonuniform 10, dynamics 8, privileged-basis 200, others 1]")
     parser.add_argument("--steps", type=int, metavar="N",
                         help="training steps [default: 10000; geometry 5000, dynamics 20000]; fewer than the "
                              "default: the report marks every verdict not judged")

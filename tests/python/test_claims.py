@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import tms
-from tms import claims, experiments, nonuniform, phase
+from tms import claims, experiments, nonuniform, phase, privileged
 
 
 def make_run(model, W, b=None, density=None, base=0.7):
@@ -334,3 +334,105 @@ def test_perturbed_dynamics_differ():
     assert [f.verdict for f in findings] == ["differs", "n/a"]
     # Jumps, but the loss rises across them.
     assert dynamics(JUMP_D, DROP[::-1])[1].verdict == "differs"
+
+
+# ---- superposition in a privileged basis: n = 10, m = 5, I_i = 0.75^i ------------------------------------------
+
+PRIV_DENSITIES = [1.0, 0.7, 0.5, 0.3, 0.2, 0.15, 0.12, 0.1, 0.08, 0.05, 0.03, 0.01]
+
+
+def regime_W(represented, monosemantic, n=10, m=5):
+    """A W [n, m] with `represented` features and `monosemantic` monosemantic neurons: features 0 … mono-1 each
+    alone on a neuron, the next ones spread over the other neurons as signed pairs (0.8, ±0.8), every such neuron
+    shared by at least two features (the paper's binary codes: (1, 1), (1, −1), (−1, 1) for three in two)."""
+    import itertools
+
+    W = np.zeros((n, m))
+    for j in range(monosemantic):
+        W[j, j] = 1.0
+    rest = list(range(monosemantic, m))
+    codes = [(a, b, s) for s in ((1, 1), (1, -1), (-1, 1)) for a, b in itertools.combinations(rest, 2)]
+    for t, i in enumerate(range(monosemantic, represented)):
+        a, b, (sa, sb) = codes[t]
+        W[i, a], W[i, b] = 0.8 * sa, 0.8 * sb
+    return W
+
+
+def paper_regime(density):  # the counts the paper's regime at this 1-S is named for; (8, 0) between ranges
+    name = privileged.expected_regime(density)
+    return privileged.regime_counts(name) if name else (8, 0)
+
+
+def rotation(m=5, seed=1):
+    q, _ = np.linalg.qr(np.random.default_rng(seed).normal(size=(m, m)))
+    return q
+
+
+def priv_sweep(hidden=None, linear=None, densities=PRIV_DENSITIES):
+    """A PrivilegedSweep of hand-made relu-hidden weights (the paper's regime at every density by default) and
+    linear-hidden ones (a rotated copy of the dense solution: no neuron aligned)."""
+    hidden = [regime_W(*paper_regime(d)) for d in densities] if hidden is None else hidden
+    linear = [regime_W(5, 5) @ rotation()] * len(densities) if linear is None else linear
+    h = make_run("relu-hidden", hidden, density=densities, base=0.75)
+    lin = make_run("relu", linear, density=densities, base=0.75) if linear is not False else None
+    return privileged.analyse(h, lin)
+
+
+PRIV = {"dense": "Dense features", "regimes": "named regimes", "trend": "shift from monosemantic",
+        "aligned": "not neuron-aligned"}
+
+
+def test_hand_made_regimes_are_the_engine_s():
+    for name, _, _ in privileged.PAPER_REGIMES:
+        rep, mono = privileged.regime_counts(name)
+        W = regime_W(rep, mono)
+        nm = privileged.neurons(W)
+        assert (nm.monosemantic, nm.polysemantic, nm.dead) == (mono, 5 - mono, 0), name
+        assert tms._tms.privileged_regime(10, 5, int((np.linalg.norm(W, axis=1) > 0.5).sum()), nm.monosemantic) == name
+
+
+def test_the_paper_s_privileged_basis_agrees():
+    sweep = priv_sweep()
+    findings = experiments._privileged_findings(sweep)
+    assert [f.verdict for f in findings] == ["agrees"] * 4, [f.found for f in findings]
+    assert "all monosemantic neurons at 3 of 3 densities ≥ 0.5" in by_claim(findings, PRIV["dense"]).found
+    assert "at 11 of 11 densities with a printed range" in by_claim(findings, PRIV["regimes"]).found
+    assert "mean neuron top share 1.00 for the ReLU hidden layer" in by_claim(findings, PRIV["aligned"]).found
+    assert sweep.expected[7] is None and sweep.agree[7] is None  # 1-S = 0.1 lies between the printed ranges
+    assert np.allclose(sweep.features_per_live_neuron[:3], 1) and np.allclose(sweep.features_per_live_neuron[-1], 4)
+
+
+def test_a_rotated_dense_solution_differs():
+    # The identity on the top 5 features, rotated: the same features, no neuron aligned with one.
+    hidden = [regime_W(*paper_regime(d)) for d in PRIV_DENSITIES]
+    hidden[:3] = [regime_W(5, 5) @ rotation()] * 3
+    findings = experiments._privileged_findings(priv_sweep(hidden))
+    assert by_claim(findings, PRIV["dense"]).verdict == "differs"
+    assert by_claim(findings, PRIV["aligned"]).verdict == "differs"  # relu-hidden no longer aligned either
+    assert by_claim(findings, PRIV["regimes"]).verdict == "partly"  # 8 of 11 densities still agree
+
+
+@pytest.mark.parametrize("key, hidden, linear", [
+    # Every density keeps the dense solution: no regime past the first, no trend.
+    ("regimes", [regime_W(5, 5)] * len(PRIV_DENSITIES), None),
+    ("trend", [regime_W(5, 5)] * len(PRIV_DENSITIES), None),
+    # The sequence reversed: pairs of neurons when dense, monosemantic when sparse.
+    ("trend", [regime_W(*paper_regime(d)) for d in PRIV_DENSITIES][::-1], None),
+    # The linear-hidden model aligned with its neurons as well.
+    ("aligned", None, [regime_W(5, 5)] * len(PRIV_DENSITIES)),
+])
+def test_a_perturbed_privileged_basis_differs(key, hidden, linear):
+    findings = experiments._privileged_findings(priv_sweep(hidden, linear))
+    assert by_claim(findings, PRIV[key]).verdict == "differs", by_claim(findings, PRIV[key]).found
+
+
+def test_the_trend_allows_one_exception_and_the_linear_run_is_optional():
+    hidden = [regime_W(*paper_regime(d)) for d in PRIV_DENSITIES]
+    hidden[4] = regime_W(5, 5)  # 1-S = 0.2 falls back to the dense solution: one step against each count
+    findings = experiments._privileged_findings(priv_sweep(hidden))
+    assert by_claim(findings, PRIV["trend"]).verdict == "agrees"
+    assert "1 in the represented features, 1 in the monosemantic" in by_claim(findings, PRIV["trend"]).found
+    hidden[6] = regime_W(5, 5)  # and 1-S = 0.12 too: two steps against the trend
+    assert by_claim(experiments._privileged_findings(priv_sweep(hidden)), PRIV["trend"]).verdict == "partly"
+    findings = experiments._privileged_findings(priv_sweep(linear=False))
+    assert by_claim(findings, "not neuron-aligned").verdict == "n/a"
