@@ -319,6 +319,20 @@ NB_MODULE(_tms, m) {
         return to_numpy(std::move(loss), {K});
       },
       "config"_a, "W"_a, "b"_a, "samples"_a, "seed"_a);
+  m.def(
+      "evaluate_loss",
+      [](const tms::train_config& c, const std::vector<tms::instance_spec>& instances,
+         const array_in<float>& W, const array_in<float>& b, std::int64_t samples, std::uint64_t seed) {
+        std::vector<double> loss;
+        {
+          const std::vector<float> w = from_numpy(W), bb = from_numpy(b);
+          nb::gil_scoped_release release;
+          loss = tms::evaluate_loss(c, instances, w, bb, samples, seed);
+        }
+        const std::size_t K = loss.size();
+        return to_numpy(std::move(loss), {K});
+      },
+      "config"_a, "instances"_a, "W"_a, "b"_a, "samples"_a, "seed"_a);
   m.def("evaluation_seed", &tms::evaluation_seed, "seed"_a);
 
   nb::class_<tms::instance_metrics>(m, "InstanceMetrics")

@@ -291,7 +291,14 @@ class Run:
         relative densities), by the training loss's definition, computed by the engine. The samples come from
         an evaluation stream of `seed` that no training run draws from, shared by all instances."""
         config = config_from_dict(self.config)
-        return _tms.evaluate_loss(config, np.ascontiguousarray(self.W, dtype=np.float32),
+        # The run's own instances (a selection of a run has fewer than its configuration describes).
+        instances = []
+        for k in range(self.K):
+            inst = _tms.InstanceSpec()
+            inst.density = float(self.density[k])
+            inst.importance = [float(v) for v in self.importance[k]]
+            instances.append(inst)
+        return _tms.evaluate_loss(config, instances, np.ascontiguousarray(self.W, dtype=np.float32),
                                   np.ascontiguousarray(self.b, dtype=np.float32), _as_int("samples", samples),
                                   _as_seed(seed))
 

@@ -19,13 +19,24 @@ std::uint64_t evaluation_seed(std::uint64_t seed) {
 std::vector<double> evaluate_loss(const train_config& config, const std::vector<float>& W,
                                   const std::vector<float>& b, std::int64_t samples, std::uint64_t seed) {
   config.validate();
+  return evaluate_loss(config, config_instances(config), W, b, samples, seed);
+}
+
+std::vector<double> evaluate_loss(const train_config& config, const std::vector<instance_spec>& instances,
+                                  const std::vector<float>& W, const std::vector<float>& b,
+                                  std::int64_t samples, std::uint64_t seed) {
+  config.validate();
   const int n = config.features, m = config.hidden, B = config.batch;
-  const std::vector<instance_spec> instances = config_instances(config);
+  for (const auto& inst : instances)
+    if (static_cast<int>(inst.importance.size()) != n || !(inst.density > 0 && inst.density <= 1))
+      throw usage_error("instances: an instance has " + std::to_string(inst.importance.size()) +
+                        " importances or density outside (0, 1]; allowed: n = " + std::to_string(n) +
+                        " importances and a density in (0, 1]");
   const auto K = static_cast<std::int64_t>(instances.size());
   const std::size_t nm = static_cast<std::size_t>(n) * m;
   if (W.size() != static_cast<std::size_t>(K) * nm || b.size() != static_cast<std::size_t>(K) * n)
     throw usage_error("weights: W has " + std::to_string(W.size()) + " and b " + std::to_string(b.size()) +
-                      " values; allowed: W [K][n][m] and b [K][n] for the config's K = " + std::to_string(K) +
+                      " values; allowed: W [K][n][m] and b [K][n] for K = " + std::to_string(K) +
                       ", n = " + std::to_string(n) + ", m = " + std::to_string(m));
   if (samples < 1 || samples > (std::int64_t{1} << 40))
     throw usage_error("samples: " + std::to_string(samples) +

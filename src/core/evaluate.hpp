@@ -21,5 +21,10 @@ std::uint64_t evaluation_seed(std::uint64_t seed);
 // Bit-identical for any thread count. Throws usage_error.
 std::vector<double> evaluate_loss(const train_config& config, const std::vector<float>& W,
                                   const std::vector<float>& b, std::int64_t samples, std::uint64_t seed);
+// The same for any instances (each with its density and importance [n], e.g. a selection of a run's), under
+// the config's model, sizes, batch, relative densities, values and L1 penalty.
+std::vector<double> evaluate_loss(const train_config& config, const std::vector<instance_spec>& instances,
+                                  const std::vector<float>& W, const std::vector<float>& b,
+                                  std::int64_t samples, std::uint64_t seed);
 
 }  // namespace tms

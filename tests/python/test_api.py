@@ -274,6 +274,8 @@ def test_evaluate_is_the_training_loss_on_fresh_data():
     zero.b = np.zeros_like(zero.b)
     expected = np.mean(zero.importance * zero.density[:, None] / 3, axis=1)
     assert np.allclose(zero.evaluate(samples=200_000), expected, rtol=0.02)
+    # A selection evaluates its own instances, as the whole run would.
+    assert np.array_equal(run.select([1]).evaluate(samples=20_000, seed=3), loss[1:])
 
 
 def test_init_from_continues_a_run(tmp_path):
