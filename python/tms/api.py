@@ -23,8 +23,6 @@ from . import _tms
 __all__ = ["Run", "train", "load", "make_config", "preset_names", "defaults"]
 
 Number = Union[int, float]
-_INT_FIELDS = ("features", "hidden", "restarts", "steps", "batch", "threads")
-_REAL_FIELDS = ("lr", "beta1", "beta2", "eps", "weight_decay", "l1")
 
 
 def preset_names() -> list:
@@ -199,7 +197,6 @@ def _unknown_setting(name: str) -> TypeError:
 
 
 _SETTINGS = frozenset(inspect.signature(make_config).parameters)
-SNAPSHOTS_FILE = "snapshots.npz"  # beside weights.npz when the run has weight snapshots
 
 
 @dataclasses.dataclass(eq=False, repr=False)

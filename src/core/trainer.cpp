@@ -44,8 +44,9 @@ struct instance_state {
 
 // Everything one worker thread needs; allocated once, reused for every group of instances it trains.
 struct worker_state {
-  kernels::tied_fast_workspace ws;      // the fast path's, for the kinds it supports
-  model_workspace<float> reference;     // the reference path's, for the others
+  bool fast = false;                    // the run takes the fast kernel (tied_fast_supports), decided once
+  kernels::tied_fast_workspace ws;      // the fast path's
+  model_workspace<float> reference;     // the reference path's, for the runs the kernel does not compute
   std::vector<float> grad;              // [P]
   std::vector<instance_state> running;  // [the largest group so far]
 };
@@ -108,7 +109,7 @@ void step_instance(instance_state& is, int t, const train_config& c, train_resul
 
   std::fill(st.grad.begin(), st.grad.end(), 0.0f);
   double loss;
-  if (kernels::tied_fast_supports(c)) {
+  if (st.fast) {
     loss = kernels::tied_fast_loss_and_grad(c.model, st.grad.data(), is.params.data(), inst.importance.data(),
                                             inst.density, out.stream_seed[is.k], first_step + t, st.ws);
   } else {
@@ -157,8 +158,8 @@ void finish_instance(const instance_state& is, const train_config& c, train_resu
 // Steps [t0, t1) of a group of instances in lock-step: step t of every member, then step t + 1. Members share
 // a stream seed and the Bernoulli sampler, so each step's random words are generated once for the whole group
 // (the sampler keeps them) and only converted per member. Members start at t0 = 0 and finish at t1 = steps.
-// Returns false when stopped (then the members' states are left as they are).
-bool advance_group(const std::vector<std::int64_t>& group, instance_state* states, int t0, int t1,
+// When stopped, the members' states are left as they are.
+void advance_group(const std::vector<std::int64_t>& group, instance_state* states, int t0, int t1,
                    const train_config& c, train_result& out, worker_state& st, shared_state& shared,
                    const start_spec& from) {
   const std::size_t G = group.size();
@@ -166,13 +167,12 @@ bool advance_group(const std::vector<std::int64_t>& group, instance_state* state
   if (t0 == 0)
     for (std::size_t j = 0; j < G; ++j) start_instance(states[j], group[j], c, out, from);
   for (int t = t0; t < t1; ++t) {
-    if (shared.stop.load(std::memory_order_relaxed)) return false;
+    if (shared.stop.load(std::memory_order_relaxed)) return;
     for (std::size_t j = 0; j < G; ++j) step_instance(states[j], t, c, out, st, from.first_step);
     shared.steps_done.fetch_add(static_cast<std::int64_t>(G), std::memory_order_relaxed);
   }
   if (t1 == c.steps)
     for (std::size_t j = 0; j < G; ++j) finish_instance(states[j], c, out, true, 0);
-  return true;
 }
 
 }  // namespace
@@ -375,7 +375,8 @@ train_result train(const train_config& config, const train_options& options) {
       try {
         worker_state& st = worker_states[w];
         if (st.grad.empty()) {
-          if (kernels::tied_fast_supports(config)) {
+          st.fast = kernels::tied_fast_supports(config);
+          if (st.fast) {
             st.ws.reserve(config.batch, n, m);
             st.ws.sampler.set_relative(config.relative_density);
           } else {

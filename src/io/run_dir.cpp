@@ -164,14 +164,20 @@ train_config config_from(const json_reader& r, const json& j, const std::string&
                                       std::numeric_limits<int>::max()));
   };
   auto as_real = [&](const char* name) { return r.number(get(name), key_path(where, name)); };
-  try {
-    c.model = parse_model(r.string(get("model"), key_path(where, "model")), key_path(where, "model"));
-    c.schedule =
-        parse_schedule(r.string(get("schedule"), key_path(where, "schedule")), key_path(where, "schedule"));
-    c.init = parse_init(r.string(get("init"), key_path(where, "init")), key_path(where, "init"));
-  } catch (const usage_error& e) {
-    throw usage_error(r.prefix + e.what());
-  }
+  // A named setting: a string (checked by the reader), then the engine's parser, whose message gets the file.
+  auto as_name = [&](const char* name, auto parse) {
+    const std::string field = key_path(where, name), text = r.string(get(name), field);
+    try {
+      return parse(text, field);
+    } catch (const usage_error& e) {
+      throw usage_error(r.prefix + e.what());
+    }
+  };
+  c.model = as_name("model", [](const std::string& t, const std::string& f) { return parse_model(t, f); });
+  c.schedule =
+      as_name("schedule", [](const std::string& t, const std::string& f) { return parse_schedule(t, f); });
+  c.init = as_name("init", [](const std::string& t, const std::string& f) { return parse_init(t, f); });
+  c.values = as_name("values", [](const std::string& t, const std::string& f) { return parse_values(t, f); });
   c.features = as_int("features");
   c.hidden = as_int("hidden");
   c.restarts = as_int("restarts");
@@ -184,12 +190,6 @@ train_config config_from(const json_reader& r, const json& j, const std::string&
   c.eps = as_real("eps");
   c.weight_decay = as_real("weight_decay");
   c.l1 = as_real("l1");
-  try {
-    c.values = parse_values(r.string(get("values"), key_path(where, "values")), key_path(where, "values"));
-  } catch (const usage_error& e) {
-    const std::string what = e.what();
-    throw usage_error(what.rfind(r.prefix, 0) == 0 ? what : r.prefix + what);
-  }
   c.seed = r.unsigned_integer(get("seed"), key_path(where, "seed"));
   c.density = r.numbers(get("density"), key_path(where, "density"));
   c.relative_density = r.numbers(get("relative_density"), key_path(where, "relative_density"));
