@@ -583,8 +583,7 @@ def train(*, progress: Union[bool, Callable[[float, int], Optional[bool]], None]
     if init_from is not None:
         source = init_from if isinstance(init_from, Run) else load(init_from)
         base = dict(source.config)
-        for key in ("optimizer",):
-            base.pop(key, None)
+        base.pop("optimizer", None)  # derived from weight_decay, not a setting
         if "importance" in base:
             base["importances"] = base.pop("importance")
         if "importance" in settings or "importances" in settings:
