@@ -120,8 +120,8 @@ int main(int argc, char** argv) {
   std::vector<float> params(static_cast<std::size_t>(K) * (n * m + n)), grad(n * m + n);
   for (std::int64_t k = 0; k < K; ++k) {
     float* p = params.data() + k * (n * m + n);
-    std::copy_n(last.W.data() + k * n * m, n * m, p);
-    std::copy_n(last.b.data() + k * n, n, p + n * m);
+    std::copy_n(last.weights["W"].data() + k * n * m, n * m, p);
+    std::copy_n(last.weights["b"].data() + k * n, n, p + n * m);
   }
   tms::kernels::tied_fast_workspace group, alone;  // the lock-step group's workspace; the others'
   for (auto* w : {&group, &alone}) {
@@ -173,7 +173,8 @@ int main(int argc, char** argv) {
     int rep = 0;
     for (int i = 0; i < n; ++i) {
       double s = 0;
-      for (int j = 0; j < m; ++j) s += double(last.W[(k * n + i) * m + j]) * last.W[(k * n + i) * m + j];
+      for (int j = 0; j < m; ++j)
+        s += double(last.weights["W"][(k * n + i) * m + j]) * last.weights["W"][(k * n + i) * m + j];
       rep += s > 0.25;
     }
     std::printf("%s%d", k ? ", " : "", rep);

@@ -43,6 +43,7 @@ struct train_flags {
   std::string config, preset, model, features, hidden, importance, density, relative_density, restarts, steps,
       batch, lr, schedule, beta1, beta2, eps, weight_decay, l1, values, init, seed, threads;
   std::string out = "runs/latest";
+  bool hidden_bias = false;
   bool quiet = false;
   bool overwrite = false;
 };
@@ -118,7 +119,10 @@ void run_train(const train_flags& f, CLI::App& app) {
   if (given("--eps")) c.eps = parse_finite(f.eps, "eps");
   if (given("--weight-decay")) c.weight_decay = parse_finite(f.weight_decay, "weight_decay");
   if (given("--l1")) c.l1 = parse_finite(f.l1, "l1");
+  // The model's own values (signed for abs) unless the file or a flag names them.
+  if (!given("--values") && !(doc && io::toml_has(*doc, "values"))) c.values = default_values(c.model);
   if (given("--values")) c.values = parse_values(f.values);
+  if (given("--hidden-bias")) c.hidden_bias = f.hidden_bias;
   if (given("--init")) c.init = parse_init(f.init);
   if (given("--seed")) {
     const std::int64_t seed = parse_integer(f.seed, "seed");
@@ -174,8 +178,8 @@ command add_train_command(CLI::App& root) {
   opt("--preset", flags->preset, "Recipe the defaults come from: reference (companion notebook) or arena",
       d.preset, "NAME");
   opt("--model", flags->model,
-      "linear (x' = W^T W x + b), relu (x' = ReLU(W^T W x + b)) or relu-hidden (x' = ReLU(W^T ReLU(W x) + "
-      "b))",
+      "linear (x' = W^T W x + b), relu (x' = ReLU(W^T W x + b)), relu-hidden (x' = ReLU(W^T ReLU(W x) + "
+      "b)) or abs (y' = ReLU(W_out ReLU(W_in x) + b), trained to output |x|)",
       std::string(model_name(d.model)), "NAME");
   opt("--features,-n", flags->features, "Number of features n", std::to_string(d.features), "INT");
   opt("--hidden,-m", flags->hidden, "Number of hidden dimensions m", std::to_string(d.hidden), "INT");
@@ -201,7 +205,9 @@ command add_train_command(CLI::App& root) {
       "L1 penalty on the hidden activations: + l1 x mean over the batch of sum_j |h_j| (E22)",
       fmt_default(d.l1));
   opt("--values", flags->values, "Active features' values: uniform on [0, 1) or signed, uniform on [-1, 1)",
-      std::string(values_name(d.values)), "NAME");
+      "uniform; signed for abs", "NAME");
+  app->add_flag("--hidden-bias", flags->hidden_bias,
+                "A bias inside the hidden ReLU (relu-hidden, abs): b_hidden [m] in weights.npz");
   opt("--init", flags->init, "Init scale: reference (depends on K), arena, or independent (not on K)",
       std::string(init_name(d.init)), "NAME");
   opt("--seed", flags->seed, "Random seed (restart r uses seed + r)", std::to_string(d.seed), "INT");

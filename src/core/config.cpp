@@ -107,6 +107,9 @@ void train_config::validate() const {
   check_real("eps", eps, 0, true, inf, true);
   check_real("weight_decay", weight_decay, 0, false, inf, true);
   check_real("l1", l1, 0, false, inf, true);
+  if (hidden_bias && model != model_kind::relu_hidden && model != model_kind::abs)
+    fail("hidden_bias", "the model '" + std::string(model_name(model)) +
+                            "' has no hidden activation to bias; allowed: relu-hidden, abs");
   check_int("threads", threads, 0, 1024);
   if (instance_count() > 10000000)
     fail("instances", std::to_string(instance_count()) +
@@ -180,8 +183,22 @@ std::string_view model_name(model_kind kind) {
       return "relu";
     case model_kind::relu_hidden:
       return "relu-hidden";
+    case model_kind::abs:
+      return "abs";
   }
   return "?";
+}
+
+value_distribution default_values(model_kind kind) {
+  switch (kind) {
+    case model_kind::linear:
+    case model_kind::relu_output:
+    case model_kind::relu_hidden:
+      return value_distribution::uniform;
+    case model_kind::abs:
+      return value_distribution::signed_uniform;
+  }
+  return value_distribution::uniform;
 }
 
 std::string_view schedule_name(lr_schedule s) {
@@ -228,7 +245,8 @@ model_kind parse_model(std::string_view text, std::string_view field) {
   if (text == "linear") return model_kind::linear;
   if (text == "relu" || text == "relu_output" || text == "relu-output") return model_kind::relu_output;
   if (text == "relu-hidden" || text == "relu_hidden") return model_kind::relu_hidden;
-  fail(field, "unknown model '" + std::string(text) + "'; allowed: linear, relu, relu-hidden");
+  if (text == "abs") return model_kind::abs;
+  fail(field, "unknown model '" + std::string(text) + "'; allowed: linear, relu, relu-hidden, abs");
 }
 
 lr_schedule parse_schedule(std::string_view text, std::string_view field) {

@@ -12,9 +12,10 @@
 namespace tms {
 
 // linear: x' = W^T W x + b;  relu_output: x' = ReLU(W^T W x + b);  relu_hidden: x' = ReLU(W^T ReLU(W x) + b)
-// (paper E18, the privileged basis). Every switch over the kinds is exhaustive: a new kind fails to compile
-// where it is not handled, never runs as another.
-enum class model_kind { linear, relu_output, relu_hidden };
+// (paper E18, the privileged basis);  abs: y' = ReLU(W_out ReLU(W_in x) + b), trained to output |x| (E19-E21,
+// computation in superposition). Their tensors are declared in model_tensors.hpp. Every switch over the kinds
+// is exhaustive: a new kind fails to compile where it is not handled, never runs as another.
+enum class model_kind { linear, relu_output, relu_hidden, abs };
 enum class lr_schedule { constant, linear, cosine };
 // The value of an active feature: uniform on [0, 1) (the paper's default) or signed, uniform on [-1, 1)
 // (the absolute-value experiments, E19-E21). data_sparse.hpp defines both from the same stream.
@@ -62,7 +63,11 @@ struct train_config {
   // L1 penalty on the hidden activations (paper E22): the loss gains l1 x the mean over the batch of
   // sum_j |h_j|. 0: none (and the fast kernels apply).
   double l1 = 0;
+  // The input values; the front doors set default_values(model) unless the user names one.
   value_distribution values = value_distribution::uniform;
+  // A bias inside the hidden ReLU (b_hidden [m]), for the kinds that have one (relu_hidden, abs). The paper
+  // (E18): given one, the ReLU hidden-layer model sets it positive and stays linear.
+  bool hidden_bias = false;
 
   init_scheme init = init_scheme::reference;
   std::uint64_t seed = 0;
@@ -92,6 +97,10 @@ struct instance_spec {
 };
 std::vector<instance_spec> config_instances(const train_config& config);
 std::vector<float> importance_values(const importance_spec& spec, int n);
+
+// The input values a model is trained on unless the user names others: signed for abs (|x| of values in
+// [0, 1) is the identity, nothing to compute), uniform for the rest (the paper's).
+value_distribution default_values(model_kind kind);
 
 // Names used by the CLI, TOML and JSON; the parse functions throw usage_error naming `field`.
 std::string_view model_name(model_kind kind);

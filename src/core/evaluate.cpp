@@ -16,15 +16,14 @@ std::uint64_t evaluation_seed(std::uint64_t seed) {
   return seed ^ 0x9E3779B97F4A7C15ull;  // 2^64 / golden ratio: far from seed + restart for every small seed
 }
 
-std::vector<double> evaluate_loss(const train_config& config, const std::vector<float>& W,
-                                  const std::vector<float>& b, std::int64_t samples, std::uint64_t seed) {
+std::vector<double> evaluate_loss(const train_config& config, const model_weights& weights,
+                                  std::int64_t samples, std::uint64_t seed) {
   config.validate();
-  return evaluate_loss(config, config_instances(config), W, b, samples, seed);
+  return evaluate_loss(config, config_instances(config), weights, samples, seed);
 }
 
 std::vector<double> evaluate_loss(const train_config& config, const std::vector<instance_spec>& instances,
-                                  const std::vector<float>& W, const std::vector<float>& b,
-                                  std::int64_t samples, std::uint64_t seed) {
+                                  const model_weights& weights, std::int64_t samples, std::uint64_t seed) {
   config.validate();
   const int n = config.features, m = config.hidden, B = config.batch;
   for (const auto& inst : instances)
@@ -33,11 +32,18 @@ std::vector<double> evaluate_loss(const train_config& config, const std::vector<
                         " importances or density outside (0, 1]; allowed: n = " + std::to_string(n) +
                         " importances and a density in (0, 1]");
   const auto K = static_cast<std::int64_t>(instances.size());
-  const std::size_t nm = static_cast<std::size_t>(n) * m;
-  if (W.size() != static_cast<std::size_t>(K) * nm || b.size() != static_cast<std::size_t>(K) * n)
-    throw usage_error("weights: W has " + std::to_string(W.size()) + " and b " + std::to_string(b.size()) +
-                      " values; allowed: W [K][n][m] and b [K][n] for K = " + std::to_string(K) +
-                      ", n = " + std::to_string(n) + ", m = " + std::to_string(m));
+  const model_layout layout = model_tensors(config);
+  bool same = weights.count == K && weights.layout.kind == layout.kind && weights.layout.n == n &&
+              weights.layout.m == m && weights.layout.names() == layout.names();
+  for (std::size_t j = 0; same && j < layout.tensors.size(); ++j)
+    same = weights.values[j].size() == static_cast<std::size_t>(K) * layout.tensors[j].size;
+  if (!same)
+    throw usage_error(
+        "weights: " + std::to_string(weights.count) + " instances of the model '" +
+        std::string(model_name(weights.layout.kind)) + "' (n = " + std::to_string(weights.layout.n) +
+        ", m = " + std::to_string(weights.layout.m) + "); allowed: " + std::to_string(K) + " instances of '" +
+        std::string(model_name(layout.kind)) + "' with n = " + std::to_string(n) +
+        ", m = " + std::to_string(m) + " and the same tensors");
   if (samples < 1 || samples > (std::int64_t{1} << 40))
     throw usage_error("samples: " + std::to_string(samples) +
                       " is out of range; allowed: an integer in [1, 2^40]");
@@ -46,7 +52,7 @@ std::vector<double> evaluate_loss(const train_config& config, const std::vector<
     throw usage_error("samples: " + std::to_string(samples) + " needs too many batches of " +
                       std::to_string(B));
   const std::uint64_t stream = evaluation_seed(seed);
-  const std::size_t P = model_param_count(config.model, n, m);
+  const std::size_t P = layout.params;
 
   std::vector<double> loss(K, 0.0);
   std::atomic<std::int64_t> next{0};
@@ -61,17 +67,14 @@ std::vector<double> evaluate_loss(const train_config& config, const std::vector<
       ws.x.sampler.signed_values = config.values == value_distribution::signed_uniform;
       std::vector<float> params(P);
       for (std::int64_t k; (k = next.fetch_add(1)) < K;) {
-        std::copy_n(W.data() + k * nm, nm, params.data());
-        std::copy_n(b.data() + k * n, n, params.data() + nm);
+        weights.gather(k, params.data());
         double total = 0;
         for (std::int64_t j = 0; j < batches; ++j) {
           ws.x.B = B;
           sample_sparse_batch(ws.x, stream, j, instances[k].density);
           const int used = static_cast<int>(std::min<std::int64_t>(B, samples - j * B));
           ws.x.B = used;  // the last batch keeps its first `used` samples
-          total +=
-              model_loss(config.model, params.data(), instances[k].importance.data(), n, m, ws, config.l1) *
-              used;
+          total += model_loss(layout, params.data(), instances[k].importance.data(), ws, config.l1) * used;
         }
         loss[k] = total / static_cast<double>(samples);
       }

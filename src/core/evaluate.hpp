@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "core/config.hpp"
+#include "core/model_tensors.hpp"
 
 namespace tms {
 
@@ -17,14 +18,13 @@ std::uint64_t evaluation_seed(std::uint64_t seed);
 // densities) by the training loss's definition (model_loss): the mean over `samples` samples and the n
 // features of I_i (x_i - x'_i)^2, plus the config's L1 penalty on the hidden activations. Batches have the
 // config's B samples (the last one fewer) and come from the stream evaluation_seed(seed), the same for every
-// instance (common random numbers, as in training). W [K][n][m], b [K][n] in the config's instance order.
-// Bit-identical for any thread count. Throws usage_error.
-std::vector<double> evaluate_loss(const train_config& config, const std::vector<float>& W,
-                                  const std::vector<float>& b, std::int64_t samples, std::uint64_t seed);
+// instance (common random numbers, as in training). `weights`: K instances of the config's layout in its
+// instance order. Bit-identical for any thread count. Throws usage_error.
+std::vector<double> evaluate_loss(const train_config& config, const model_weights& weights,
+                                  std::int64_t samples, std::uint64_t seed);
 // The same for any instances (each with its density and importance [n], e.g. a selection of a run's), under
 // the config's model, sizes, batch, relative densities, values and L1 penalty.
 std::vector<double> evaluate_loss(const train_config& config, const std::vector<instance_spec>& instances,
-                                  const std::vector<float>& W, const std::vector<float>& b,
-                                  std::int64_t samples, std::uint64_t seed);
+                                  const model_weights& weights, std::int64_t samples, std::uint64_t seed);
 
 }  // namespace tms

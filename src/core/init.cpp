@@ -1,8 +1,8 @@
 #include "core/init.hpp"
 
+#include <algorithm>
 #include <cmath>
 
-#include "core/model.hpp"
 #include "core/rng.hpp"
 
 namespace tms {
@@ -20,20 +20,33 @@ double init_std(init_scheme scheme, int n, int m, std::int64_t K) {
   return 0;
 }
 
-void init_params(float* params, model_kind kind, int n, int m, std::uint64_t stream_seed, double std) {
+void init_params(float* params, const model_layout& layout, std::uint64_t stream_seed, double std) {
   const philox rng(stream_seed);
-  const std::size_t nW = static_cast<std::size_t>(n) * m;
-  for (std::size_t block = 0; block * 4 < nW; ++block) {
-    auto u =
-        rng(0, static_cast<std::uint32_t>(block), static_cast<std::uint32_t>(block >> 32), rng_tag::init);
-    auto z01 = box_muller(u[0], u[1]);
-    auto z23 = box_muller(u[2], u[3]);
-    const double z[4] = {z01[0], z01[1], z23[0], z23[1]};
-    for (std::size_t lane = 0; lane < 4 && block * 4 + lane < nW; ++lane)
-      params[block * 4 + lane] = static_cast<float>(std * z[lane]);
+  std::uint32_t xavier_ordinal = 0;  // the j-th Xavier tensor draws from counter (j, block): its own numbers
+  for (const tensor_spec& t : layout.tensors) {
+    float* out = params + t.offset;
+    switch (t.init) {
+      case tensor_init::zero:
+        std::fill_n(out, t.size, 0.0f);
+        break;
+      case tensor_init::xavier:
+        for (std::size_t block = 0; block * 4 < t.size; ++block) {
+          auto u = rng(xavier_ordinal, static_cast<std::uint32_t>(block),
+                       static_cast<std::uint32_t>(block >> 32), rng_tag::init);
+          auto z01 = box_muller(u[0], u[1]);
+          auto z23 = box_muller(u[2], u[3]);
+          const double z[4] = {z01[0], z01[1], z23[0], z23[1]};
+          for (std::size_t lane = 0; lane < 4 && block * 4 + lane < t.size; ++lane)
+            out[block * 4 + lane] = static_cast<float>(std * z[lane]);
+        }
+        ++xavier_ordinal;
+        break;
+    }
   }
-  const std::size_t P = model_param_count(kind, n, m);
-  for (std::size_t j = nW; j < P; ++j) params[j] = 0.0f;
+}
+
+void init_params(float* params, model_kind kind, int n, int m, std::uint64_t stream_seed, double std) {
+  init_params(params, model_tensors(kind, n, m), stream_seed, std);
 }
 
 }  // namespace tms

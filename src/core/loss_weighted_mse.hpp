@@ -3,19 +3,24 @@
 // I_i (x_si - x'_si)^2. (A mean instead of a sum only rescales the loss; the optimum does not move.)
 #pragma once
 
+#include <cmath>
+
 #include "core/data_sparse.hpp"
 
 namespace tms {
 
-// r [B][n] = x' - x (the residual, kept for the backward); returns L in double.
+// r [B][n] = x' - target (the residual, kept for the backward), the target x itself or, with `absolute`,
+// |x| (the abs model's); returns L in double.
 template <class T>
-double weighted_mse_forward(T* r, const T* x_hat, const sparse_batch<T>& x, const T* importance, int n) {
+double weighted_mse_forward(T* r, const T* x_hat, const sparse_batch<T>& x, const T* importance, int n,
+                            bool absolute = false) {
   double total = 0;
   for (int s = 0; s < x.B; ++s) {
     T* rs = r + static_cast<std::size_t>(s) * n;
     const T* xs = x_hat + static_cast<std::size_t>(s) * n;
     for (int i = 0; i < n; ++i) rs[i] = xs[i];
-    for (int e = x.offset[s]; e < x.offset[s + 1]; ++e) rs[x.index[e]] -= x.value[e];
+    for (int e = x.offset[s]; e < x.offset[s + 1]; ++e)
+      rs[x.index[e]] -= absolute ? std::abs(x.value[e]) : x.value[e];
     double row = 0;
     for (int i = 0; i < n; ++i) row += static_cast<double>(importance[i]) * rs[i] * rs[i];
     total += row;

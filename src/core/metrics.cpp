@@ -86,6 +86,7 @@ const char* loss_split_total_name(model_kind kind) {
     case model_kind::relu_output:
       return "one_sparse_loss";
     case model_kind::relu_hidden:
+    case model_kind::abs:
       return nullptr;
   }
   return nullptr;
@@ -117,6 +118,7 @@ bool reported_loss_split(loss_split& out, model_kind kind, value_distribution va
       return true;
     }
     case model_kind::relu_hidden:
+    case model_kind::abs:
       return false;
   }
   return false;

@@ -1,8 +1,7 @@
 // One training step's maths for any model: parameters in, loss and gradient out. The trainer, the optimizer
-// and the tests see a model only through this file, so a new model is a new model_<name>.hpp beside the
-// others plus one case here (and its parameter layout in model_param_count).
-//
-// Parameter layout of the tied models (linear, ReLU output, ReLU hidden), per instance: W [n][m], then b [n].
+// and the tests see a model only through this file: a new model is a model_<name>.hpp beside the others
+// (forward and backward side by side), its entry in the table of tensors (model_tensors.hpp) and one case
+// in each switch here.
 #pragma once
 
 #include <cmath>
@@ -12,20 +11,17 @@
 #include "core/config.hpp"
 #include "core/errors.hpp"
 #include "core/loss_weighted_mse.hpp"
+#include "core/model_abs.hpp"
 #include "core/model_linear.hpp"
 #include "core/model_relu_hidden.hpp"
 #include "core/model_relu_output.hpp"
+#include "core/model_tensors.hpp"
 
 namespace tms {
 
-inline std::size_t model_param_count(model_kind kind, int n, int m) {
-  switch (kind) {
-    case model_kind::linear:
-    case model_kind::relu_output:
-    case model_kind::relu_hidden:
-      return static_cast<std::size_t>(n) * m + static_cast<std::size_t>(n);
-  }
-  throw run_error("model_param_count: unknown model kind");
+// P, one instance's parameter count (the table's).
+inline std::size_t model_param_count(model_kind kind, int n, int m, bool hidden_bias = false) {
+  return model_tensors(kind, n, m, hidden_bias).params;
 }
 
 // Scratch for one step of one instance; sized once, reused every step.
@@ -46,20 +42,24 @@ struct model_workspace {
   }
 };
 
-// Forward only: fills ws.h and ws.x_hat for the batch in ws.x.
+// Forward only: fills ws.h and ws.x_hat for the batch in ws.x (params laid out as L says).
 template <class T>
-void model_forward(model_kind kind, const T* params, int n, int m, model_workspace<T>& ws) {
-  const T* W = params;
-  const T* b = params + static_cast<std::size_t>(n) * m;
-  switch (kind) {
+void model_forward(const model_layout& L, const T* params, model_workspace<T>& ws) {
+  const int n = L.n, m = L.m;
+  const auto at = [&](const char* name) { return params + L.at(name).offset; };
+  const auto hidden_bias = [&]() -> const T* { return L.hidden_bias ? at("b_hidden") : nullptr; };
+  switch (L.kind) {
     case model_kind::linear:
-      linear_forward(ws.x_hat.data(), ws.h.data(), ws.x, W, b, n, m);
+      linear_forward(ws.x_hat.data(), ws.h.data(), ws.x, at("W"), at("b"), n, m);
       return;
     case model_kind::relu_output:
-      relu_output_forward(ws.x_hat.data(), ws.h.data(), ws.x, W, b, n, m);
+      relu_output_forward(ws.x_hat.data(), ws.h.data(), ws.x, at("W"), at("b"), n, m);
       return;
     case model_kind::relu_hidden:
-      relu_hidden_forward(ws.x_hat.data(), ws.h.data(), ws.x, W, b, n, m);
+      relu_hidden_forward(ws.x_hat.data(), ws.h.data(), ws.x, at("W"), at("b"), hidden_bias(), n, m);
+      return;
+    case model_kind::abs:
+      abs_forward(ws.x_hat.data(), ws.h.data(), ws.x, at("W_in"), at("W_out"), at("b"), hidden_bias(), n, m);
       return;
   }
   throw run_error("model_forward: unknown model kind");
@@ -76,40 +76,59 @@ double hidden_l1_penalty(const model_workspace<T>& ws, int m, double l1) {
   return l1 * total / ws.x.B;
 }
 
-// The training loss of the batch in ws.x: the weighted MSE (loss_weighted_mse.hpp) plus the L1 penalty.
-// Forward only (ws.r holds the residual afterwards).
+// The training loss of the batch in ws.x: the weighted MSE against the model's target (loss_weighted_mse.hpp)
+// plus the L1 penalty. Forward only (ws.r holds the residual afterwards).
 template <class T>
-double model_loss(model_kind kind, const T* params, const T* importance, int n, int m, model_workspace<T>& ws,
+double model_loss(const model_layout& L, const T* params, const T* importance, model_workspace<T>& ws,
                   double l1 = 0) {
-  model_forward(kind, params, n, m, ws);
-  return weighted_mse_forward(ws.r.data(), ws.x_hat.data(), ws.x, importance, n) +
-         hidden_l1_penalty(ws, m, l1);
+  model_forward(L, params, ws);
+  return weighted_mse_forward(ws.r.data(), ws.x_hat.data(), ws.x, importance, L.n,
+                              L.target == model_target::absolute) +
+         hidden_l1_penalty(ws, L.m, l1);
 }
 
-// model_loss, and its gradient accumulated (+=) into grad (same layout as params).
+// model_loss, and its gradient accumulated (+=) into grad (laid out as params).
 template <class T>
-double model_loss_and_grad(model_kind kind, T* grad, const T* params, const T* importance, int n, int m,
+double model_loss_and_grad(const model_layout& L, T* grad, const T* params, const T* importance,
                            model_workspace<T>& ws, double l1 = 0) {
-  const T* W = params;
-  T* dW = grad;
-  T* db = grad + static_cast<std::size_t>(n) * m;
-  const double loss = model_loss(kind, params, importance, n, m, ws, l1);
+  const int n = L.n, m = L.m;
+  const auto at = [&](const char* name) { return params + L.at(name).offset; };
+  const auto grad_of = [&](const char* name) { return grad + L.at(name).offset; };
+  T* db_hidden = L.hidden_bias ? grad_of("b_hidden") : nullptr;
+  const double loss = model_loss(L, params, importance, ws, l1);
   weighted_mse_backward(ws.r.data(), ws.r.data(), importance, ws.x.B, n);
   const T l1_scale = static_cast<T>(l1 / ws.x.B);
-  switch (kind) {
+  switch (L.kind) {
     case model_kind::linear:
-      linear_backward(dW, db, ws.dh.data(), ws.r.data(), ws.h.data(), ws.x, W, n, m, l1_scale);
+      linear_backward(grad_of("W"), grad_of("b"), ws.dh.data(), ws.r.data(), ws.h.data(), ws.x, at("W"), n, m,
+                      l1_scale);
       break;
     case model_kind::relu_output:
-      relu_output_backward(dW, db, ws.dh.data(), ws.r.data(), ws.x_hat.data(), ws.h.data(), ws.x, W, n, m,
-                           l1_scale);
+      relu_output_backward(grad_of("W"), grad_of("b"), ws.dh.data(), ws.r.data(), ws.x_hat.data(),
+                           ws.h.data(), ws.x, at("W"), n, m, l1_scale);
       break;
     case model_kind::relu_hidden:
-      relu_hidden_backward(dW, db, ws.dh.data(), ws.r.data(), ws.x_hat.data(), ws.h.data(), ws.x, W, n, m,
-                           l1_scale);
+      relu_hidden_backward(grad_of("W"), grad_of("b"), db_hidden, ws.dh.data(), ws.r.data(), ws.x_hat.data(),
+                           ws.h.data(), ws.x, at("W"), n, m, l1_scale);
+      break;
+    case model_kind::abs:
+      abs_backward(grad_of("W_in"), grad_of("W_out"), grad_of("b"), db_hidden, ws.dh.data(), ws.r.data(),
+                   ws.x_hat.data(), ws.h.data(), ws.x, at("W_out"), n, m, l1_scale);
       break;
   }
   return loss;
+}
+
+// The same for a kind without a hidden bias, its layout built on each call: for tests and one-off
+// evaluations, not for loops.
+template <class T>
+void model_forward(model_kind kind, const T* params, int n, int m, model_workspace<T>& ws) {
+  model_forward(model_tensors(kind, n, m), params, ws);
+}
+template <class T>
+double model_loss_and_grad(model_kind kind, T* grad, const T* params, const T* importance, int n, int m,
+                           model_workspace<T>& ws, double l1 = 0) {
+  return model_loss_and_grad(model_tensors(kind, n, m), grad, params, importance, ws, l1);
 }
 
 }  // namespace tms

@@ -44,6 +44,7 @@ struct instance_state {
 
 // Everything one worker thread needs; allocated once, reused for every group of instances it trains.
 struct worker_state {
+  model_layout layout;                  // the config's tensors (model_tensors), resolved once
   bool fast = false;                    // the run takes the fast kernel (tied_fast_supports), decided once
   kernels::tied_fast_workspace ws;      // the fast path's
   model_workspace<float> reference;     // the reference path's, for the runs the kernel does not compute
@@ -62,45 +63,40 @@ struct shared_state {
 
 // What a group's members start from and how batches are numbered (train_options, validated).
 struct start_spec {
-  const std::vector<float>* init_W = nullptr;  // [K][n][m] or null: init_params
-  const std::vector<float>* init_b = nullptr;  // [K][n]
+  const model_weights* init = nullptr;  // K instances, or null: init_params
   std::int64_t first_step = 0;
 };
 
-void snapshot(instance_state& is, train_result& out, int n, int m, double loss) {
-  const std::size_t nm = static_cast<std::size_t>(n) * m, K = out.instances.size(), j = is.next_snapshot;
-  std::copy_n(is.params.data(), nm, out.snapshot_W.data() + (j * K + is.k) * nm);
-  std::copy_n(is.params.data() + nm, n, out.snapshot_b.data() + (j * K + is.k) * n);
+void snapshot(instance_state& is, train_result& out, double loss) {
+  const std::size_t K = out.instances.size(), j = is.next_snapshot;
+  out.snapshots.scatter(static_cast<std::int64_t>(j * K) + is.k, is.params.data());
   out.snapshot_loss[j * K + is.k] = loss;
   ++is.next_snapshot;
 }
 
 void start_instance(instance_state& is, std::int64_t k, const train_config& c, train_result& out,
-                    const start_spec& from) {
-  const int n = c.features, m = c.hidden;
-  const std::size_t P = model_param_count(c.model, n, m), nm = static_cast<std::size_t>(n) * m;
+                    const worker_state& st, const start_spec& from) {
+  const std::size_t P = st.layout.params;
   is.k = k;
   is.params.resize(P);
   is.adam_m.assign(P, 0.0f);
   is.adam_v.assign(P, 0.0f);
-  if (from.init_W) {
-    std::copy_n(from.init_W->data() + k * nm, nm, is.params.data());
-    std::copy_n(from.init_b->data() + k * n, n, is.params.data() + nm);
-  } else {
-    init_params(is.params.data(), c.model, n, m, out.stream_seed[k], out.init_std);
-  }
+  if (from.init)
+    from.init->gather(k, is.params.data());
+  else
+    init_params(is.params.data(), st.layout, out.stream_seed[k], out.init_std);
   is.curve = out.curve_loss.data() + k * curve_points(c.steps);
   is.window_sum = is.tail_sum = 0;
   is.window = is.window_count = 0;
   is.next_snapshot = 0;
   is.callback_sum = 0;
   is.callback_count = 0;
-  if (!out.snapshot_step.empty() && out.snapshot_step[0] == 0) snapshot(is, out, n, m, std::nan(""));
+  if (!out.snapshot_step.empty() && out.snapshot_step[0] == 0) snapshot(is, out, std::nan(""));
 }
 
 void step_instance(instance_state& is, int t, const train_config& c, train_result& out, worker_state& st,
                    std::int64_t first_step) {
-  const int n = c.features, m = c.hidden, steps = c.steps;
+  const int steps = c.steps;
   const instance_spec& inst = out.instances[is.k];
   const std::size_t P = is.params.size();
   const adamw_settings opt{c.beta1, c.beta2, c.eps, c.weight_decay};
@@ -115,7 +111,7 @@ void step_instance(instance_state& is, int t, const train_config& c, train_resul
   } else {
     // No fast kernel for this kind: the reference maths on the reference sampler's batch of the same stream.
     sample_sparse_batch(st.reference.x, out.stream_seed[is.k], first_step + t, inst.density);
-    loss = model_loss_and_grad(c.model, st.grad.data(), is.params.data(), inst.importance.data(), n, m,
+    loss = model_loss_and_grad(st.layout, st.grad.data(), is.params.data(), inst.importance.data(),
                                st.reference, c.l1);
   }
   if (!std::isfinite(loss))
@@ -136,14 +132,13 @@ void step_instance(instance_state& is, int t, const train_config& c, train_resul
   }
   if (t >= steps - tail) is.tail_sum += loss;
   if (is.next_snapshot < out.snapshot_step.size() && out.snapshot_step[is.next_snapshot] == t + 1)
-    snapshot(is, out, n, m, loss);
+    snapshot(is, out, loss);
 }
 
 // Copies an instance's weights into the result. `complete`: all steps done, the final loss is the mean over
 // the last 1%; otherwise (stopped by on_step) the mean since the last callback.
 void finish_instance(const instance_state& is, const train_config& c, train_result& out, bool complete,
                      double last_callback_loss) {
-  const std::size_t nm = static_cast<std::size_t>(c.features) * c.hidden;
   // The loss is checked before each update; the last update can still overflow (a huge lr), and a finished
   // run must never hold non-finite weights.
   for (float v : is.params)
@@ -151,8 +146,7 @@ void finish_instance(const instance_state& is, const train_config& c, train_resu
       throw run_error("training: the weights of instance " + std::to_string(is.k) +
                       " became non-finite in the last update; allowed: finite weights (try a smaller lr)");
   out.final_loss[is.k] = complete ? is.tail_sum / std::max(1, c.steps / 100) : last_callback_loss;
-  std::copy_n(is.params.data(), nm, out.W.data() + is.k * nm);
-  std::copy_n(is.params.data() + nm, c.features, out.b.data() + is.k * c.features);
+  out.weights.scatter(is.k, is.params.data());
 }
 
 // Steps [t0, t1) of a group of instances in lock-step: step t of every member, then step t + 1. Members share
@@ -165,7 +159,7 @@ void advance_group(const std::vector<std::int64_t>& group, instance_state* state
   const std::size_t G = group.size();
   st.ws.sampler.keep_words = G > 1;
   if (t0 == 0)
-    for (std::size_t j = 0; j < G; ++j) start_instance(states[j], group[j], c, out, from);
+    for (std::size_t j = 0; j < G; ++j) start_instance(states[j], group[j], c, out, st, from);
   for (int t = t0; t < t1; ++t) {
     if (shared.stop.load(std::memory_order_relaxed)) return;
     for (std::size_t j = 0; j < G; ++j) step_instance(states[j], t, c, out, st, from.first_step);
@@ -202,7 +196,7 @@ std::vector<std::vector<std::int64_t>> training_groups(const train_config& c, co
   // groups trained 1-13% faster than alone, at n = 1000 (4 MiB) no faster (the conversion then streams the
   // words from further out, where generating them again costs about as much).
   const bool words_fit = 4.0 * c.batch * c.features <= 2.0 * (1 << 20);
-  const double member_bytes = 3.0 * sizeof(float) * model_param_count(c.model, c.features, c.hidden);
+  const double member_bytes = 3.0 * sizeof(float) * model_tensors(c).params;
   const auto max_members =
       static_cast<std::int64_t>(std::max(1.0, std::floor(256.0 * (1 << 20) / member_bytes)));
   for (const auto& members : by_seed) {
@@ -245,8 +239,8 @@ std::int64_t physical_memory_bytes() {
 
 std::int64_t train_memory_bytes(const train_config& c, std::size_t snapshot_count, bool every_state) {
   const double K = static_cast<double>(c.instance_count()), n = c.features, m = c.hidden, B = c.batch,
-               P = static_cast<double>(model_param_count(c.model, c.features, c.hidden)),
-               points = curve_points(c.steps), S = static_cast<double>(snapshot_count);
+               P = static_cast<double>(model_tensors(c).params), points = curve_points(c.steps),
+               S = static_cast<double>(snapshot_count);
   const double tiles = std::ceil(B / 16), mp = 16 * std::ceil(m / 16), np = 16 * std::ceil(n / 16);
   const int threads = c.threads > 0 ? c.threads : static_cast<int>(std::thread::hardware_concurrency());
   const double workers = std::min<double>(std::max(1, threads), K);
@@ -299,17 +293,29 @@ train_result train(const train_config& config, const train_options& options) {
                       " is out of range; allowed: first_step + steps below 2^32");
   const int n = config.features, m = config.hidden;
   const std::int64_t K = config.instance_count();
-  const bool from_weights = !options.init_W.empty() || !options.init_b.empty();
-  if (from_weights && (options.init_W.size() != static_cast<std::size_t>(K) * n * m ||
-                       options.init_b.size() != static_cast<std::size_t>(K) * n))
-    throw usage_error("init_from: weights of " + std::to_string(options.init_W.size()) + " + " +
-                      std::to_string(options.init_b.size()) +
-                      " values; allowed: W [K][n][m] and b [K][n] with K = " + std::to_string(K) + ", n = " +
-                      std::to_string(n) + ", m = " + std::to_string(m) + " (the same instances and sizes)");
-  for (const auto* v : {&options.init_W, &options.init_b})
-    for (float x : *v)
-      if (!std::isfinite(x))
-        throw usage_error("init_from: the weights hold non-finite values; allowed: finite weights");
+  const model_layout layout = model_tensors(config);
+  const bool from_weights = !options.init.empty();
+  if (from_weights) {
+    const model_weights& w = options.init;
+    bool same = w.count == K && w.layout.kind == layout.kind && w.layout.n == n && w.layout.m == m &&
+                w.layout.names() == layout.names() && w.values.size() == layout.tensors.size();
+    for (std::size_t j = 0; same && j < layout.tensors.size(); ++j)
+      same = w.values[j].size() == static_cast<std::size_t>(K) * layout.tensors[j].size;
+    if (!same) {
+      std::string names;
+      for (const auto& t : layout.tensors) names += (names.empty() ? "" : ", ") + t.name;
+      throw usage_error("init_from: weights of " + std::to_string(w.count) + " instances of the model '" +
+                        std::string(model_name(w.layout.kind)) + "' (n = " + std::to_string(w.layout.n) +
+                        ", m = " + std::to_string(w.layout.m) + "); allowed: " + std::to_string(K) +
+                        " instances of '" + std::string(model_name(layout.kind)) +
+                        "' with n = " + std::to_string(n) + ", m = " + std::to_string(m) + " and tensors " +
+                        names + " (the same instances and sizes)");
+    }
+    for (const auto& v : w.values)
+      for (float x : v)
+        if (!std::isfinite(x))
+          throw usage_error("init_from: the weights hold non-finite values; allowed: finite weights");
+  }
   const bool rounds = static_cast<bool>(options.on_step);
   {
     const std::int64_t need = train_memory_bytes(config, options.snapshot_steps.size() + 1, rounds);
@@ -337,11 +343,9 @@ train_result train(const train_config& config, const train_options& options) {
   out.snapshot_step.erase(std::unique(out.snapshot_step.begin(), out.snapshot_step.end()),
                           out.snapshot_step.end());
   const std::size_t S = out.snapshot_step.size();
-  out.snapshot_W.assign(S * K * n * m, 0.0f);
-  out.snapshot_b.assign(S * K * n, 0.0f);
+  out.snapshots.assign(layout, static_cast<std::int64_t>(S) * K);
   out.snapshot_loss.assign(S * K, 0.0);
-  out.W.assign(static_cast<std::size_t>(K) * n * m, 0.0f);
-  out.b.assign(static_cast<std::size_t>(K) * n, 0.0f);
+  out.weights.assign(layout, K);
   out.final_loss.assign(K, 0.0);
   const int points = curve_points(config.steps);
   out.curve_loss.assign(static_cast<std::size_t>(K) * points, 0.0);
@@ -356,7 +360,7 @@ train_result train(const train_config& config, const train_options& options) {
   const std::vector<std::vector<std::int64_t>> groups = training_groups(config, out, workers);
   const auto G = static_cast<std::int64_t>(groups.size());
   start_spec from;
-  if (from_weights) from.init_W = &options.init_W, from.init_b = &options.init_b;
+  if (from_weights) from.init = &options.init;
   from.first_step = options.first_step;
 
   // With on_step, every instance's state lives through the whole run (training pauses at each callback);
@@ -375,6 +379,7 @@ train_result train(const train_config& config, const train_options& options) {
       try {
         worker_state& st = worker_states[w];
         if (st.grad.empty()) {
+          st.layout = layout;
           st.fast = kernels::tied_fast_supports(config);
           if (st.fast) {
             st.ws.reserve(config.batch, n, m);
@@ -384,7 +389,7 @@ train_result train(const train_config& config, const train_options& options) {
             st.reference.x.sampler.set_relative(config.relative_density);
             st.reference.x.sampler.signed_values = config.values == value_distribution::signed_uniform;
           }
-          st.grad.resize(model_param_count(config.model, n, m));
+          st.grad.resize(layout.params);
         }
         while (!shared.stop.load()) {
           const std::int64_t next = shared.next_group.fetch_add(1);
@@ -462,8 +467,7 @@ train_result train(const train_config& config, const train_options& options) {
         std::size_t snaps = 0;
         while (snaps < S && out.snapshot_step[snaps] <= t1) ++snaps;
         out.snapshot_step.resize(snaps);
-        out.snapshot_W.resize(snaps * K * n * m);
-        out.snapshot_b.resize(snaps * K * n);
+        out.snapshots.truncate(static_cast<std::int64_t>(snaps) * K);
         out.snapshot_loss.resize(snaps * K);
         break;
       }

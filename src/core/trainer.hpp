@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/config.hpp"
+#include "core/model_tensors.hpp"
 
 namespace tms {
 
@@ -34,9 +35,9 @@ struct train_options {
   // Steps after which every instance's weights are copied (each in [0, steps], any order, duplicates
   // ignored; 0 = the initial weights), for learning-dynamics studies; none: no extra work in the loop.
   std::vector<std::int64_t> snapshot_steps;
-  // Start from these weights instead of the init ([K][n][m] and [K][n], e.g. an earlier run's, to train
-  // longer); empty: init_params. AdamW's moments start from zero either way.
-  std::vector<float> init_W, init_b;
+  // Start from these weights instead of the init (K instances of the config's layout, e.g. an earlier run's,
+  // to train longer); empty: init_params. AdamW's moments start from zero either way.
+  model_weights init;
   // Batches of step t are the stream's step first_step + t: a run continued from another of `steps` steps
   // passes first_step = steps, so it never sees a batch again.
   std::int64_t first_step = 0;
@@ -52,20 +53,18 @@ struct train_result {
   int m = 0;
   std::vector<instance_spec> instances;    // [K]
   std::vector<std::uint64_t> stream_seed;  // [K] seed + restart: what an instance's numbers are keyed by
-  std::vector<float> W;                    // [K][n][m]
-  std::vector<float> b;                    // [K][n]
+  model_weights weights;                   // K instances of every tensor of the model (model_tensors.hpp)
   std::vector<double> final_loss;          // [K] mean over the last 1% of steps (at least one)
   std::vector<std::int64_t> curve_step;    // [P] steps completed at the end of each curve window
   std::vector<double> curve_loss;          // [K][P] mean loss over each window
   // Snapshots (only when asked for): the weights after each requested step (0 = the initial weights).
   std::vector<std::int64_t> snapshot_step;  // [S] ascending
-  std::vector<float> snapshot_W;            // [S][K][n][m]
-  std::vector<float> snapshot_b;            // [S][K][n]
+  model_weights snapshots;                  // S K instances: snapshot j of instance k is instance j K + k
   std::vector<double> snapshot_loss;        // [S][K] the loss of that step's batch (NaN for step 0)
   double init_std = 0;
   std::int64_t steps_done = 0;  // the config's steps, or fewer when on_step stopped the run
   std::int64_t first_step = 0;  // train_options::first_step
-  bool initialised = false;     // started from train_options::init_W / init_b
+  bool initialised = false;     // started from train_options::init
   int threads = 0;              // threads that trained: the resolved count, at most one per instance
   double seconds = 0;
   std::int64_t K() const { return static_cast<std::int64_t>(instances.size()); }

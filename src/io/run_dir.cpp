@@ -61,28 +61,31 @@ json config_to_json(const train_config& c) {
     else
       importance.push_back(spec.values);
   }
-  return json{{"preset", c.preset},
-              {"model", model_name(c.model)},
-              {"features", c.features},
-              {"hidden", c.hidden},
-              {"density", c.density},
-              {"importance", importance},
-              {"restarts", c.restarts},
-              {"relative_density", c.relative_density},
-              {"steps", c.steps},
-              {"batch", c.batch},
-              {"optimizer", c.weight_decay > 0 ? "adamw" : "adam"},
-              {"lr", c.lr},
-              {"schedule", schedule_name(c.schedule)},
-              {"beta1", c.beta1},
-              {"beta2", c.beta2},
-              {"eps", c.eps},
-              {"weight_decay", c.weight_decay},
-              {"l1", c.l1},
-              {"values", values_name(c.values)},
-              {"init", init_name(c.init)},
-              {"seed", c.seed},
-              {"threads", c.threads}};
+  json out{{"preset", c.preset},
+           {"model", model_name(c.model)},
+           {"features", c.features},
+           {"hidden", c.hidden},
+           {"density", c.density},
+           {"importance", importance},
+           {"restarts", c.restarts},
+           {"relative_density", c.relative_density},
+           {"steps", c.steps},
+           {"batch", c.batch},
+           {"optimizer", c.weight_decay > 0 ? "adamw" : "adam"},
+           {"lr", c.lr},
+           {"schedule", schedule_name(c.schedule)},
+           {"beta1", c.beta1},
+           {"beta2", c.beta2},
+           {"eps", c.eps},
+           {"weight_decay", c.weight_decay},
+           {"l1", c.l1},
+           {"values", values_name(c.values)},
+           {"init", init_name(c.init)},
+           {"seed", c.seed},
+           {"threads", c.threads}};
+  // Written only when set, so runs without one read as before (the weights then hold no b_hidden).
+  if (c.hidden_bias) out["hidden_bias"] = true;
+  return out;
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -190,6 +193,11 @@ train_config config_from(const json_reader& r, const json& j, const std::string&
   c.eps = as_real("eps");
   c.weight_decay = as_real("weight_decay");
   c.l1 = as_real("l1");
+  if (j.contains("hidden_bias")) {
+    const json& hb = j["hidden_bias"];
+    if (!hb.is_boolean()) r.fail(key_path(where, "hidden_bias"), "is not true or false");
+    c.hidden_bias = hb.get<bool>();
+  }
   c.seed = r.unsigned_integer(get("seed"), key_path(where, "seed"));
   c.density = r.numbers(get("density"), key_path(where, "density"));
   c.relative_density = r.numbers(get("relative_density"), key_path(where, "relative_density"));
@@ -229,9 +237,11 @@ json run_to_json(const train_config& c, const train_result& r, const json& files
   const int n = r.n, m = r.m;
   const int points = static_cast<int>(r.curve_step.size());
   json instances = json::array();
+  const model_layout& L = r.weights.layout;
   for (std::int64_t k = 0; k < r.K(); ++k) {
-    const float* W = r.W.data() + k * n * m;
-    const float* b = r.b.data() + k * n;
+    // The geometry of the features' directions in the hidden space; the output bias of every kind.
+    const float* W = r.weights.of(L.embedding, k);
+    const float* b = r.weights.of("b", k);
     const auto& inst = r.instances[k];
     const instance_metrics mt = measure(W, n, m);
     std::vector<double> bias(b, b + n);
@@ -317,7 +327,8 @@ std::int64_t run_write_memory_bytes(const train_config& c, std::size_t snapshot_
   // slot) and ~24 characters of indented text; the npz encodings copy W, b and the snapshots once.
   const double K = static_cast<double>(c.instance_count()), n = c.features, m = c.hidden;
   const double values = K * (5 * n + curve_points(c.steps) + 20);
-  const double arrays = K * (n * m + 3 * n + 2) * 4 * 2 + snapshot_count * K * (n * m + n + 2) * 4 * 2;
+  const double P = static_cast<double>(model_tensors(c).params);
+  const double arrays = K * (P + 2 * n + 2) * 4 * 2 + snapshot_count * K * (P + 2) * 4 * 2;
   return static_cast<std::int64_t>(std::min(9.0e18, values * 64 + arrays));
 }
 
@@ -339,6 +350,13 @@ void check_run_fits(const train_config& c, std::size_t snapshot_count) {
 
 void write_run(const run_dir_claim& claim, const train_config& c, const train_result& r,
                const std::string& init_from) {
+  {
+    const model_layout expected = model_tensors(c);
+    if (r.weights.layout.kind != expected.kind || r.weights.layout.names() != expected.names() ||
+        r.weights.layout.n != expected.n || r.weights.layout.m != expected.m)
+      throw usage_error("result: its tensors are not those of the configuration's model '" +
+                        std::string(model_name(c.model)) + "'; allowed: a result of this configuration");
+  }
   const std::filesystem::path& dir = claim.dir();
   const std::int64_t K = r.K(), n = r.n, m = r.m;
   // A folder that read_run would refuse is never written: the instances must be the configuration's.
@@ -363,19 +381,30 @@ void write_run(const run_dir_claim& claim, const train_config& c, const train_re
   std::vector<std::filesystem::path> temporaries;
   try {
     json files = json::object();
-    const auto weights_tmp = write_npz_temporary(
-        dir / weights_file,
-        {npy_f32("W", {K, n, m}, r.W), npy_f32("b", {K, n}, r.b), npy_f64("density", {K}, density),
-         npy_f32("importance", {K, n}, importance), npy_i64("restart", {K}, restart)});
+    // One entry per tensor of the table, [K, shape...], then the instances' settings.
+    const auto tensor_entries = [&](const model_weights& w, std::vector<std::int64_t> lead) {
+      std::vector<npy_array> entries;
+      for (std::size_t j = 0; j < w.layout.tensors.size(); ++j) {
+        std::vector<std::int64_t> shape = lead;
+        for (int d : w.layout.tensors[j].shape) shape.push_back(d);
+        entries.push_back(npy_f32(w.layout.tensors[j].name, shape, w.values[j]));
+      }
+      return entries;
+    };
+    std::vector<npy_array> weight_entries = tensor_entries(r.weights, {K});
+    weight_entries.push_back(npy_f64("density", {K}, density));
+    weight_entries.push_back(npy_f32("importance", {K, n}, importance));
+    weight_entries.push_back(npy_i64("restart", {K}, restart));
+    const auto weights_tmp = write_npz_temporary(dir / weights_file, weight_entries);
     temporaries.push_back(weights_tmp);
     files[weights_file] = digest_json(digest_file(weights_tmp, "out"));
     std::filesystem::path snapshots_tmp;
     if (!r.snapshot_step.empty()) {
       const auto S = static_cast<std::int64_t>(r.snapshot_step.size());
-      snapshots_tmp = write_npz_temporary(
-          dir / snapshots_file,
-          {npy_i64("step", {S}, r.snapshot_step), npy_f32("W", {S, K, n, m}, r.snapshot_W),
-           npy_f32("b", {S, K, n}, r.snapshot_b), npy_f64("loss", {S, K}, r.snapshot_loss)});
+      std::vector<npy_array> snapshot_entries{npy_i64("step", {S}, r.snapshot_step)};
+      for (auto& e : tensor_entries(r.snapshots, {S, K})) snapshot_entries.push_back(std::move(e));
+      snapshot_entries.push_back(npy_f64("loss", {S, K}, r.snapshot_loss));
+      snapshots_tmp = write_npz_temporary(dir / snapshots_file, snapshot_entries);
       temporaries.push_back(snapshots_tmp);
       files[snapshots_file] = digest_json(digest_file(snapshots_tmp, "out"));
     }
@@ -569,20 +598,36 @@ run_folder read_run(const std::filesystem::path& dir) {
   const json& files = r.key(run, "run", "files");
   if (!files.is_object()) r.fail("run.files", "is not an object");
   check_digest(r, files, dir, weights_file);
-  const std::int64_t array_bytes = static_cast<std::int64_t>(K) * n * std::max(m, 1) * 8 + K * 8 + 4096;
+  const std::int64_t array_bytes =
+      static_cast<std::int64_t>(K) * (static_cast<std::int64_t>(model_tensors(c).params) + 2 * n) * 4 +
+      K * 16 + 4096;
   const std::string wpath = (dir / weights_file).string();
   const auto arrays = read_npz(dir / weights_file, "run", array_bytes);
-  out.W = values_of<float>(find_array(arrays, wpath, "W", "<f4", {K, n, m}));
-  out.b = values_of<float>(find_array(arrays, wpath, "b", "<f4", {K, n}));
+  const model_layout layout = model_tensors(c);
+  // The tensors of the table, [K, shape...] each, finite.
+  const auto read_tensors = [&](model_weights& w, const std::vector<npy_array>& from, const std::string& path,
+                                std::vector<std::int64_t> lead) {
+    const std::int64_t count = lead.size() == 1 ? lead[0] : lead[0] * lead[1];
+    w.assign(layout, count);
+    for (std::size_t j = 0; j < layout.tensors.size(); ++j) {
+      std::vector<std::int64_t> shape = lead;
+      for (int d : layout.tensors[j].shape) shape.push_back(d);
+      w.values[j] = values_of<float>(find_array(from, path, layout.tensors[j].name.c_str(), "<f4", shape));
+      require_finite(w.values[j], path, layout.tensors[j].name.c_str());
+    }
+  };
+  const auto tensor_list = [&]() {
+    std::string names;
+    for (const auto& t : layout.tensors) names += t.name + ", ";
+    return names;
+  };
+  read_tensors(out.weights, arrays, wpath, {K});
   out.density = values_of<double>(find_array(arrays, wpath, "density", "<f8", {K}));
   out.importance = values_of<float>(find_array(arrays, wpath, "importance", "<f4", {K, n}));
   out.restart = values_of<std::int64_t>(find_array(arrays, wpath, "restart", "<i8", {K}));
-  if (arrays.size() != 5)
-    throw usage_error(wpath +
-                      ": holds arrays other than W, b, density, importance, restart; allowed: a run folder "
-                      "as tms writes it");
-  require_finite(out.W, wpath, "W");
-  require_finite(out.b, wpath, "b");
+  if (arrays.size() != layout.tensors.size() + 3)
+    throw usage_error(wpath + ": holds arrays other than " + tensor_list() +
+                      "density, importance, restart; allowed: a run folder as tms writes it");
   for (std::int64_t k = 0; k < K; ++k) {
     if (out.density[k] != specs[k].density || out.restart[k] != specs[k].restart ||
         !std::equal(specs[k].importance.begin(), specs[k].importance.end(), out.importance.begin() + k * n))
@@ -609,14 +654,11 @@ run_folder read_run(const std::filesystem::path& dir) {
           (j && out.snapshot_step[j] <= out.snapshot_step[j - 1]))
         throw usage_error(spath + ": step is not an ascending list of steps in [0, " +
                           std::to_string(steps_done) + "]; allowed: a run folder as tms writes it");
-    out.snapshot_W = values_of<float>(find_array(snaps, spath, "W", "<f4", {S, K, n, m}));
-    out.snapshot_b = values_of<float>(find_array(snaps, spath, "b", "<f4", {S, K, n}));
+    read_tensors(out.snapshots, snaps, spath, {S, K});
     out.snapshot_loss = values_of<double>(find_array(snaps, spath, "loss", "<f8", {S, K}));
-    if (snaps.size() != 4)
-      throw usage_error(spath +
-                        ": holds arrays other than step, W, b, loss; allowed: a run folder as tms writes it");
-    require_finite(out.snapshot_W, spath, "W");
-    require_finite(out.snapshot_b, spath, "b");
+    if (snaps.size() != layout.tensors.size() + 2)
+      throw usage_error(spath + ": holds arrays other than step, " + tensor_list() +
+                        "loss; allowed: a run folder as tms writes it");
   }
   if (!files.contains(snapshots_file) && std::filesystem::exists(dir / snapshots_file))
     throw usage_error(

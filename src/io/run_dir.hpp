@@ -1,6 +1,8 @@
-// A run folder: weights.npz (W [K][n][m], b [K][n], density [K], importance [K][n], restart [K]), optional
-// snapshots.npz (step [S], W [S][K][n][m], b [S][K][n], loss [S][K]) and metrics.json (the resolved
-// configuration, every measurement per instance, and the size and CRC-32 of each file beside it).
+// A run folder: weights.npz (each tensor of the model's table [K, shape...]: W [K][n][m] and b [K][n] of the
+// tied models, W_in, W_out, b of abs, b_hidden [K][m] with a hidden bias; then density [K], importance
+// [K][n], restart [K]), optional snapshots.npz (step [S], each tensor [S, K, shape...], loss [S][K]) and
+// metrics.json (the resolved configuration, every measurement per instance, and the size and CRC-32 of each
+// file beside it).
 //
 // Writing: one writer per folder (an advisory lock held from before training until the files are in place,
 // released by the system when the process dies); every file is written under a temporary name, flushed,
@@ -72,12 +74,13 @@ struct run_folder {
   train_config config;
   std::int64_t K = 0;
   int n = 0, m = 0;
-  std::vector<float> W, b, importance;  // [K][n][m], [K][n], [K][n]
-  std::vector<double> density;          // [K]
-  std::vector<std::int64_t> restart;    // [K]
+  model_weights weights;              // K instances of the model's tensors
+  std::vector<float> importance;      // [K][n]
+  std::vector<double> density;        // [K]
+  std::vector<std::int64_t> restart;  // [K]
   // snapshots.npz, when the run has one
   std::vector<std::int64_t> snapshot_step;  // [S]
-  std::vector<float> snapshot_W, snapshot_b;
+  model_weights snapshots;                  // S K instances: snapshot j of instance k is j K + k
   std::vector<double> snapshot_loss;
 };
 // Throws usage_error "run: ..." naming the file and what is wrong.

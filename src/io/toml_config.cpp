@@ -19,7 +19,7 @@ namespace {
 
 constexpr const char* allowed_keys =
     "preset, model, features, hidden, density, importance, importances, relative_density, restarts, steps, "
-    "batch, lr, schedule, beta1, beta2, eps, weight_decay, l1, values, init, seed, threads";
+    "batch, lr, schedule, beta1, beta2, eps, weight_decay, l1, values, hidden_bias, init, seed, threads";
 
 [[noreturn]] void fail(const toml_document& doc, std::string_view key, const std::string& what) {
   throw usage_error(std::string(key) + ": " + what + " (in " + doc.source + ")");
@@ -92,6 +92,10 @@ std::shared_ptr<toml_document> toml_parse_config(const std::filesystem::path& pa
   return doc;
 }
 
+bool toml_has(const toml_document& doc, std::string_view key) {
+  return doc.table.contains(key);
+}
+
 std::optional<std::string> toml_preset(const toml_document& doc) {
   if (const toml::node* node = doc.table.get("preset")) return as_string(doc, "preset", *node);
   return std::nullopt;
@@ -141,7 +145,11 @@ void toml_apply(train_config& c, const toml_document& doc) {
       c.l1 = as_number(doc, key, node);
     else if (key == "values")
       c.values = parse_values(as_string(doc, key, node), key);
-    else if (key == "init")
+    else if (key == "hidden_bias") {
+      const auto flag = node.value<bool>();
+      if (!node.is_boolean() || !flag) fail(doc, key, "expected true or false");
+      c.hidden_bias = *flag;
+    } else if (key == "init")
       c.init = parse_init(as_string(doc, key, node), key);
     else if (key == "seed") {
       const std::int64_t seed = as_integer(doc, key, node);

@@ -20,6 +20,9 @@ std::shared_ptr<toml_document> toml_parse_config(const std::filesystem::path& pa
 // The file's `preset` key, if any (the preset chooses the defaults the other keys then override).
 std::optional<std::string> toml_preset(const toml_document& doc);
 
+// Whether the file sets `key` (the front door then keeps it over a model's default, e.g. values).
+bool toml_has(const toml_document& doc, std::string_view key);
+
 // Sets every key of the file on `config`; throws usage_error naming the key for an unknown key or a wrong
 // type.
 void toml_apply(train_config& config, const toml_document& doc);

@@ -122,8 +122,9 @@ TEST(Init, TrainingStartsFromEachSchemesScale) {
     EXPECT_NEAR(r.init_std, expected, 1e-15 * expected);
     double s1 = 0, s2 = 0;
     const std::size_t nm = static_cast<std::size_t>(n) * m;
-    for (std::size_t j = 0; j < K * nm; ++j) s1 += r.snapshot_W[j], s2 += r.snapshot_W[j] * r.snapshot_W[j];
-    for (std::size_t j = 0; j < K * n; ++j) ASSERT_EQ(r.snapshot_b[j], 0.0f) << "b starts at 0";
+    for (std::size_t j = 0; j < K * nm; ++j)
+      s1 += r.snapshots["W"][j], s2 += r.snapshots["W"][j] * r.snapshots["W"][j];
+    for (std::size_t j = 0; j < K * n; ++j) ASSERT_EQ(r.snapshots["b"][j], 0.0f) << "b starts at 0";
     // Only the 8 restarts are independent draws (densities share a stream): N = 8 n m = 2560 values.
     const double N = 8.0 * nm;
     const double sample_std = std::sqrt(s2 / (K * nm));
@@ -133,7 +134,7 @@ TEST(Init, TrainingStartsFromEachSchemesScale) {
     for (std::size_t k = 0; k < K; ++k) {
       init_params(params.data(), c.model, n, m, r.stream_seed[k], r.init_std);
       EXPECT_EQ(r.stream_seed[k], c.seed + static_cast<std::uint64_t>(r.instances[k].restart));
-      ASSERT_EQ(std::memcmp(params.data(), r.snapshot_W.data() + k * nm, sizeof(float) * nm), 0)
+      ASSERT_EQ(std::memcmp(params.data(), r.snapshots["W"].data() + k * nm, sizeof(float) * nm), 0)
           << init_name(scheme) << " instance " << k;
     }
   }

@@ -73,16 +73,16 @@ TEST_P(TrainGolden, MatchesPyTorch) {
   const train_result r = train(c, {}, {0});
   ASSERT_EQ(g["K"], r.K());
   // Same start: train()'s initial weights are the golden's (bit for bit: the same init_params).
-  EXPECT_EQ(r.snapshot_W, (*run)["W0"].get<std::vector<float>>())
+  EXPECT_EQ(r.snapshots["W"], (*run)["W0"].get<std::vector<float>>())
       << "the init changed: regenerate the golden";
-  EXPECT_EQ(r.snapshot_b, (*run)["b0"].get<std::vector<float>>());
+  EXPECT_EQ(r.snapshots["b"], (*run)["b0"].get<std::vector<float>>());
   // Same end, to float accuracy after 20 steps.
-  const double dW = max_abs_diff(r.W, (*run)["W"].get<std::vector<float>>());
-  const double db = max_abs_diff(r.b, (*run)["b"].get<std::vector<float>>());
+  const double dW = max_abs_diff(r.weights["W"], (*run)["W"].get<std::vector<float>>());
+  const double db = max_abs_diff(r.weights["b"], (*run)["b"].get<std::vector<float>>());
   EXPECT_LT(dW, tolerance) << name;
   EXPECT_LT(db, tolerance) << name;
   // The training moved the weights well beyond the tolerance, so agreeing at the end says something.
-  EXPECT_GT(max_abs_diff(r.W, r.snapshot_W), 100 * tolerance) << name;
+  EXPECT_GT(max_abs_diff(r.weights["W"], r.snapshots["W"]), 100 * tolerance) << name;
 }
 
 // The test of the test: the same runs with beta1 and beta2 swapped (a plausible optimizer bug) end far from
@@ -94,12 +94,13 @@ TEST_P(TrainGolden, DetectsAWrongOptimizer) {
   const std::vector<float> W = (*run)["W"].get<std::vector<float>>();
   train_config swapped = c;
   std::swap(swapped.beta1, swapped.beta2);
-  EXPECT_GT(max_abs_diff(train(swapped).W, W), 100 * tolerance) << name << ": betas swapped";
+  EXPECT_GT(max_abs_diff(train(swapped).weights["W"], W), 100 * tolerance) << name << ": betas swapped";
   if (c.weight_decay > 0) {
     train_config no_decay = c;
     no_decay.weight_decay = 0;
     const train_result r = train(no_decay);
-    EXPECT_GT(std::max(max_abs_diff(r.W, W), max_abs_diff(r.b, (*run)["b"].get<std::vector<float>>())),
+    EXPECT_GT(std::max(max_abs_diff(r.weights["W"], W),
+                       max_abs_diff(r.weights["b"], (*run)["b"].get<std::vector<float>>())),
               2 * tolerance)
         << name << ": weight decay dropped";
   }

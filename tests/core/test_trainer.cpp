@@ -34,10 +34,10 @@ TEST(Trainer, BitIdenticalForAnyThreadCount) {
     const auto two = train(c);
     c.threads = 3;
     const auto three = train(c);
-    EXPECT_EQ(one.W, two.W);
-    EXPECT_EQ(one.b, two.b);
+    EXPECT_EQ(one.weights["W"], two.weights["W"]);
+    EXPECT_EQ(one.weights["b"], two.weights["b"]);
     EXPECT_EQ(one.curve_loss, two.curve_loss);
-    EXPECT_EQ(one.W, three.W);
+    EXPECT_EQ(one.weights["W"], three.weights["W"]);
     EXPECT_EQ(one.final_loss, three.final_loss);
   }
 }
@@ -48,8 +48,8 @@ TEST(Trainer, RestartsDifferAndSeedsShift) {
   c.restarts = 3;
   const auto sweep = train(c);
   const std::size_t nm = 11 * 3;
-  EXPECT_NE(std::vector<float>(sweep.W.begin(), sweep.W.begin() + nm),
-            std::vector<float>(sweep.W.begin() + nm, sweep.W.begin() + 2 * nm));
+  EXPECT_NE(std::vector<float>(sweep.weights["W"].begin(), sweep.weights["W"].begin() + nm),
+            std::vector<float>(sweep.weights["W"].begin() + nm, sweep.weights["W"].begin() + 2 * nm));
   EXPECT_EQ(sweep.stream_seed, (std::vector<std::uint64_t>{0, 1, 2}));
 }
 
@@ -68,8 +68,9 @@ TEST(Trainer, IndependentInitMakesASweepMemberEqualToTheModelAlone) {
   const auto single = train(alone);
   const std::int64_t k = 1 * 3 + 2;  // density 0.1, restart 2
   const std::size_t nm = 11 * 3;
-  EXPECT_EQ(std::vector<float>(single.W.begin(), single.W.end()),
-            std::vector<float>(sweep.W.begin() + k * nm, sweep.W.begin() + (k + 1) * nm));
+  EXPECT_EQ(
+      std::vector<float>(single.weights["W"].begin(), single.weights["W"].end()),
+      std::vector<float>(sweep.weights["W"].begin() + k * nm, sweep.weights["W"].begin() + (k + 1) * nm));
   EXPECT_EQ(single.final_loss[0], sweep.final_loss[k]);
 }
 
@@ -92,7 +93,8 @@ TEST(Trainer, LockStepGroupMembersEqualTheModelsAlone) {
     train_config alone = c;
     alone.density = {c.density[k]};
     const auto single = train(alone);
-    EXPECT_EQ(single.W, std::vector<float>(sweep.W.begin() + k * nm, sweep.W.begin() + (k + 1) * nm))
+    EXPECT_EQ(single.weights["W"], std::vector<float>(sweep.weights["W"].begin() + k * nm,
+                                                      sweep.weights["W"].begin() + (k + 1) * nm))
         << "density " << c.density[k];
     EXPECT_EQ(single.curve_loss,
               std::vector<double>(sweep.curve_loss.begin() + k * curve_points(c.steps),
@@ -174,7 +176,7 @@ TEST(Trainer, LinearModelLearnsExactlyTheTopFiveFeatures) {
   c.steps = 4000;
   const auto r = train(c);
   for (std::int64_t k = 0; k < r.K(); ++k) {
-    const float* W = r.W.data() + k * 20 * 5;
+    const float* W = r.weights["W"].data() + k * 20 * 5;
     const auto mt = measure(W, 20, 5);
     EXPECT_EQ(mt.represented, 5) << "density " << r.instances[k].density;
     for (int i = 0; i < 5; ++i) EXPECT_NEAR(mt.norms[i], 1.0, 0.05) << "feature " << i;
@@ -196,8 +198,8 @@ TEST(Trainer, ReluOutputModelSuperposesSparseFeatures) {
   c.density = {1, 0.03};
   c.steps = 4000;
   const auto r = train(c);
-  const auto dense = measure(r.W.data(), 20, 5);
-  const auto sparse = measure(r.W.data() + 20 * 5, 20, 5);
+  const auto dense = measure(r.weights["W"].data(), 20, 5);
+  const auto sparse = measure(r.weights["W"].data() + 20 * 5, 20, 5);
   EXPECT_EQ(dense.represented, 5);
   EXPECT_GT(sparse.represented, 7);
   EXPECT_GT(sparse.frobenius_sq, 7.0);
@@ -252,14 +254,15 @@ TEST(Trainer, SnapshotsRecordTheAskedStepsAndLeaveTrainingUnchanged) {
   const auto plain = train(c);
   const std::vector<std::int64_t> asked = {300, 0, 10, 10, 1, 100};
   const auto snap = train(c, {}, asked);
-  EXPECT_EQ(snap.W, plain.W) << "snapshots must not change the final weights";
+  EXPECT_EQ(snap.weights["W"], plain.weights["W"]) << "snapshots must not change the final weights";
   EXPECT_EQ(snap.final_loss, plain.final_loss);
   ASSERT_EQ(snap.snapshot_step, (std::vector<std::int64_t>{0, 1, 10, 100, 300}));
   const std::size_t K = snap.K(), nm = 11 * 3;
-  ASSERT_EQ(snap.snapshot_W.size(), 5 * K * nm);
+  ASSERT_EQ(snap.snapshots["W"].size(), 5 * K * nm);
   // The last snapshot is the final weights; the first the initial ones (bias zero, loss undefined).
-  EXPECT_TRUE(std::equal(plain.W.begin(), plain.W.end(), snap.snapshot_W.begin() + 4 * K * nm));
-  for (std::size_t j = 0; j < K * 11; ++j) EXPECT_EQ(snap.snapshot_b[j], 0.0f);
+  EXPECT_TRUE(std::equal(plain.weights["W"].begin(), plain.weights["W"].end(),
+                         snap.snapshots["W"].begin() + 4 * K * nm));
+  for (std::size_t j = 0; j < K * 11; ++j) EXPECT_EQ(snap.snapshots["b"][j], 0.0f);
   EXPECT_TRUE(std::isnan(snap.snapshot_loss[0]));
   EXPECT_GT(snap.snapshot_loss[1 * K], snap.snapshot_loss[4 * K]) << "the loss falls between step 1 and 300";
   EXPECT_THROW(train(c, {}, {301}), usage_error);
@@ -301,8 +304,8 @@ TEST(Trainer, LockStepSweepIsBitIdenticalAt1To3Threads) {
   for (int threads : {2, 3}) {
     c.threads = threads;
     const auto other = train(c);
-    EXPECT_EQ(one.W, other.W) << threads << " threads";
-    EXPECT_EQ(one.b, other.b) << threads << " threads";
+    EXPECT_EQ(one.weights["W"], other.weights["W"]) << threads << " threads";
+    EXPECT_EQ(one.weights["b"], other.weights["b"]) << threads << " threads";
     EXPECT_EQ(one.curve_loss, other.curve_loss) << threads << " threads";
   }
 }
@@ -337,14 +340,17 @@ TEST(Trainer, StartingFromTheInitGivesTheSameBits) {
   const auto with_init = train(c, {}, {0});
   const std::size_t K = plain.K();
   train_options options;
-  options.init_W.assign(with_init.snapshot_W.begin(), with_init.snapshot_W.begin() + K * 11 * 3);
-  options.init_b.assign(with_init.snapshot_b.begin(), with_init.snapshot_b.begin() + K * 11);
+  options.init = with_init.snapshots;  // one snapshot: K instances
+  ASSERT_EQ(options.init.count, static_cast<std::int64_t>(K));
   const auto from = train(c, options);
   EXPECT_TRUE(from.initialised);
-  EXPECT_EQ(from.W, plain.W);
-  EXPECT_EQ(from.b, plain.b);
-  options.init_b.pop_back();
+  EXPECT_EQ(from.weights["W"], plain.weights["W"]);
+  EXPECT_EQ(from.weights["b"], plain.weights["b"]);
+  options.init["b"].pop_back();
   EXPECT_THROW(train(c, options), usage_error);
+  options.init = with_init.snapshots;
+  options.init.layout = model_tensors(model_kind::linear, c.features, c.hidden);
+  EXPECT_THROW(train(c, options), usage_error) << "another model's weights";
 }
 
 // Continuing a constant-lr run from its weights with first_step = its steps draws the batches of the longer
@@ -355,13 +361,12 @@ TEST(Trainer, FirstStepContinuesTheStream) {
   c.restarts = 1;
   const auto first = train(c);
   train_options options;
-  options.init_W = first.W;
-  options.init_b = first.b;
+  options.init = first.weights;
   options.first_step = c.steps;
   const auto second = train(c, options);
   options.first_step = 0;
   const auto replay = train(c, options);
-  EXPECT_NE(second.W, replay.W) << "first_step must change the batches";
+  EXPECT_NE(second.weights["W"], replay.weights["W"]) << "first_step must change the batches";
   EXPECT_EQ(second.first_step, c.steps);
   EXPECT_LT(second.final_loss[0], first.final_loss[0] * 1.5);
 }
@@ -382,7 +387,7 @@ TEST(Trainer, StepCallbackSeesEveryInstanceAndLeavesTheBitsUnchanged) {
       return true;
     };
     const auto r = train(c, options);
-    EXPECT_EQ(r.W, plain.W) << threads << " threads";
+    EXPECT_EQ(r.weights["W"], plain.weights["W"]) << threads << " threads";
     EXPECT_EQ(r.final_loss, plain.final_loss);
     EXPECT_EQ(seen, (std::vector<std::int64_t>{64, 128, 192, 200}));
     ASSERT_EQ(last.size(), static_cast<std::size_t>(r.K()));
@@ -412,15 +417,15 @@ TEST(Trainer, StepCallbackStopsWithTheRunSoFar) {
   const auto r = train(c, options);
   EXPECT_EQ(calls, 2);
   EXPECT_EQ(r.steps_done, 100);
-  EXPECT_EQ(r.W, reference.W);
-  EXPECT_EQ(r.b, reference.b);
+  EXPECT_EQ(r.weights["W"], reference.weights["W"]);
+  EXPECT_EQ(r.weights["b"], reference.weights["b"]);
   // 200 windows over 300 steps end at steps ceil(1.5 (p + 1)): those complete by step 100 end at 2, 3,
   // ... 99.
   EXPECT_EQ(r.curve_step.size(), 66u);
   EXPECT_EQ(r.curve_step.back(), 99);
   EXPECT_EQ(r.curve_loss.size(), r.curve_step.size() * r.K());
   EXPECT_EQ(r.snapshot_step, (std::vector<std::int64_t>{0, 50}));
-  EXPECT_EQ(r.snapshot_W.size(), 2 * r.K() * 11 * 3);
+  EXPECT_EQ(r.snapshots["W"].size(), 2 * r.K() * 11 * 3);
 }
 
 TEST(Trainer, ImpossibleSizesAreRefusedBeforeAllocating) {
@@ -531,10 +536,13 @@ TEST(Evaluate, MatchesTheExpectationOfAKnownModel) {
   c.importance = {{0.8, {}}};
   c.batch = 1000;
   const std::int64_t K = c.instance_count(), samples = 400000;
-  std::vector<float> W(K * 7 * 3, 0.0f), b(K * 7, 0.0f);
-  for (model_kind kind : {model_kind::linear, model_kind::relu_output}) {
+  // abs with signed values: 0 against |x|, and E[x^2], E[x^4] of U[-1, 1) are those of U[0, 1).
+  for (model_kind kind : {model_kind::linear, model_kind::relu_output, model_kind::abs}) {
     c.model = kind;
-    const auto loss = evaluate_loss(c, W, b, samples, 5);
+    c.values = default_values(kind);
+    model_weights zero;
+    zero.assign(model_tensors(c), K);
+    const auto loss = evaluate_loss(c, zero, samples, 5);
     for (std::int64_t k = 0; k < K; ++k) {
       double expected = 0, variance = 0;
       for (int i = 0; i < 7; ++i) {
@@ -547,23 +555,46 @@ TEST(Evaluate, MatchesTheExpectationOfAKnownModel) {
   }
 }
 
+// The abs model that computes |x| exactly (one neuron per sign: |x| = ReLU(x) + ReLU(-x)) has loss 0 on
+// signed inputs; the same weights against the target x (which the output ReLU cannot give for x < 0) do not.
+TEST(Evaluate, AnAbsModelThatComputesAbsExactlyHasZeroLoss) {
+  train_config c;
+  c.model = model_kind::abs;
+  c.values = value_distribution::signed_uniform;
+  c.features = 2;
+  c.hidden = 4;
+  c.density = {0.5};
+  c.importance = {{1, {}}};
+  model_weights w;
+  w.assign(model_tensors(c), 1);
+  // Neurons 2i and 2i + 1 read +x_i and -x_i; output i sums both.
+  w["W_in"] = {1, -1, 0, 0, 0, 0, 1, -1};
+  w["W_out"] = {1, 1, 0, 0, 0, 0, 1, 1};
+  EXPECT_NEAR(evaluate_loss(c, w, 100000, 3)[0], 0.0, 1e-12);
+  // Only one neuron per feature (ReLU(x)): the loss is mean_i E[x_i^2 1(x_i < 0)] = p / 6 (half of p / 3).
+  w["W_in"] = {1, 0, 0, 0, 0, 0, 1, 0};
+  EXPECT_NEAR(evaluate_loss(c, w, 400000, 3)[0], 0.5 / 6, 2e-3);
+}
+
 TEST(Evaluate, ATrainedRunScoresNearItsTrainingLossForAnyThreadCount) {
   train_config c = small_config();
   c.steps = 400;
   c.threads = 1;
   const auto r = train(c);
-  const auto one = evaluate_loss(c, r.W, r.b, 20000, 0);
+  const auto one = evaluate_loss(c, r.weights, 20000, 0);
   c.threads = 3;
-  const auto three = evaluate_loss(c, r.W, r.b, 20000, 0);
+  const auto three = evaluate_loss(c, r.weights, 20000, 0);
   EXPECT_EQ(one, three);
   for (std::int64_t k = 0; k < r.K(); ++k) {
     EXPECT_GT(one[k], 0.5 * r.final_loss[k]) << k;
     EXPECT_LT(one[k], 2.0 * r.final_loss[k] + 1e-4) << k;
   }
   // A partial last batch counts by its samples: 1 sample evaluates, 0 is refused.
-  EXPECT_EQ(evaluate_loss(c, r.W, r.b, 1, 0).size(), static_cast<std::size_t>(r.K()));
-  EXPECT_THROW(evaluate_loss(c, r.W, r.b, 0, 0), usage_error);
-  EXPECT_THROW(evaluate_loss(c, std::vector<float>(3), r.b, 10, 0), usage_error);
+  EXPECT_EQ(evaluate_loss(c, r.weights, 1, 0).size(), static_cast<std::size_t>(r.K()));
+  EXPECT_THROW(evaluate_loss(c, r.weights, 0, 0), usage_error);
+  model_weights fewer = r.weights;
+  fewer.truncate(r.K() - 1);
+  EXPECT_THROW(evaluate_loss(c, fewer, 10, 0), usage_error);
 }
 
 }  // namespace
@@ -590,11 +621,11 @@ TEST(Trainer, ReluHiddenGivesEachTopFeatureANeuronWhenDense) {
   const auto one = train(c);
   c.threads = 3;
   const auto three = train(c);
-  EXPECT_EQ(one.W, three.W);
+  EXPECT_EQ(one.weights["W"], three.weights["W"]);
   EXPECT_EQ(one.final_loss, three.final_loss);
   int monosemantic_runs = 0;
   for (int k = 0; k < 2; ++k) {  // the dense instances (density 1, two restarts)
-    const float* W = one.W.data() + k * 10 * 5;
+    const float* W = one.weights["W"].data() + k * 10 * 5;
     bool all = true;
     for (int i = 0; i < 5; ++i) {
       double norm2 = 0, largest = 0;
@@ -617,7 +648,7 @@ TEST(Trainer, WideReluHiddenTrainsThroughTheReferencePathForAnyThreadCount) {
   c.threads = 1;
   const auto one = train(c);
   c.threads = 3;
-  EXPECT_EQ(train(c).W, one.W);
+  EXPECT_EQ(train(c).weights["W"], one.weights["W"]);
   for (double loss : one.final_loss) EXPECT_TRUE(std::isfinite(loss));
 }
 
@@ -650,12 +681,13 @@ TEST(Trainer, L1PenaltyRemovesSuperposition) {
   const auto plain = train(c);
   c.l1 = 0.01;
   const auto penalised = train(c);
-  const auto before = measure(plain.W.data(), 20, 5), after = measure(penalised.W.data(), 20, 5);
+  const auto before = measure(plain.weights["W"].data(), 20, 5),
+             after = measure(penalised.weights["W"].data(), 20, 5);
   EXPECT_GT(before.represented, 7) << "without the penalty the sparse model is in superposition";
   EXPECT_LE(after.represented, 5) << "with it, no more features than dimensions";
   EXPECT_GT(penalised.final_loss[0], plain.final_loss[0]);
   // The loss includes the penalty: evaluate's definition too.
-  const auto evaluated = evaluate_loss(c, penalised.W, penalised.b, 20000, 1);
+  const auto evaluated = evaluate_loss(c, penalised.weights, 20000, 1);
   EXPECT_NEAR(evaluated[0], penalised.final_loss[0], 0.2 * penalised.final_loss[0]);
 }
 
@@ -705,9 +737,9 @@ TEST(Trainer, SignedValuesTrainThroughTheReferencePathForAnyThreadCount) {
   const auto one = train(c);
   c.threads = 2;
   const auto two = train(c);
-  EXPECT_EQ(one.W, two.W);
+  EXPECT_EQ(one.weights["W"], two.weights["W"]);
   c.values = value_distribution::uniform;
-  EXPECT_NE(train(c).W, one.W);
+  EXPECT_NE(train(c).weights["W"], one.weights["W"]);
   for (double loss : one.final_loss) EXPECT_TRUE(std::isfinite(loss));
 }
 

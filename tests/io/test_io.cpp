@@ -180,10 +180,10 @@ TEST(RunDir, WriteThenReadRoundTripsAndChecksTheDigest) {
     io::write_run(claim, c, r);
   }
   const io::run_folder f = io::read_run(dir);
-  EXPECT_EQ(f.W, r.W);
-  EXPECT_EQ(f.b, r.b);
+  EXPECT_EQ(f.weights["W"], r.weights["W"]);
+  EXPECT_EQ(f.weights["b"], r.weights["b"]);
   EXPECT_EQ(f.snapshot_step, r.snapshot_step);
-  EXPECT_EQ(f.snapshot_W, r.snapshot_W);
+  EXPECT_EQ(f.snapshots["W"], r.snapshots["W"]);
   EXPECT_EQ(f.config.features, 5);
   std::vector<std::string> names;
   for (const auto& e : fs::directory_iterator(dir)) names.push_back(e.path().filename().string());
@@ -223,7 +223,7 @@ TEST(RunDir, AFinishedRunIsRefusedUnlessOverwriteAndKeptUntilTheNewOneIsWritten)
     io::run_dir_claim claim(dir, true);
     io::write_run(claim, c2, r2);
   }
-  EXPECT_EQ(io::read_run(dir).W, r2.W);
+  EXPECT_EQ(io::read_run(dir).weights["W"], r2.weights["W"]);
 }
 
 TEST(RunDir, OneWriterPerFolder) {

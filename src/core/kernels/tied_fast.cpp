@@ -796,6 +796,8 @@ TMS_INLINE output_result small_step_m(const small_args& a, model_kind kind) {
       return small_step<M, true, false>(a);
     case model_kind::relu_hidden:
       return small_step<M, true, true>(a);
+    case model_kind::abs:  // untied: tied_fast_supports refuses it before any step
+      break;
   }
   return {};
 }
@@ -895,6 +897,8 @@ bool tied_fast_supports(model_kind kind, int n, int m) {
       return true;
     case model_kind::relu_hidden:  // the one-pass small path only: the others have no hidden ReLU
       return is_small_model(n, m);
+    case model_kind::abs:  // untied (W_in, W_out): the reference path trains it
+      return false;
   }
   return false;
 }

@@ -91,10 +91,10 @@ struct tied_fast_workspace {
 // linear and relu at any size, relu-hidden where the one-pass small-model path applies (m <= 8, n m <= 256).
 bool tied_fast_supports(model_kind kind, int n, int m);
 
-// Whether training this config can take the kernel: a supported kind, no L1 penalty and uniform values
-// (it computes neither the penalty nor draws signed values).
+// Whether training this config can take the kernel: a supported kind, no hidden bias, no L1 penalty and
+// uniform values (it computes neither the bias nor the penalty, nor draws signed values).
 inline bool tied_fast_supports(const train_config& c) {
-  return tied_fast_supports(c.model, c.features, c.hidden) && c.l1 == 0 &&
+  return tied_fast_supports(c.model, c.features, c.hidden) && !c.hidden_bias && c.l1 == 0 &&
          c.values == value_distribution::uniform;
 }
 
