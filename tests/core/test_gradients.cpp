@@ -163,6 +163,116 @@ TEST(Gradients, FloatPathMatchesDouble) {
   }
 }
 
+// The models with a hidden ReLU through their table (abs; relu_hidden with a hidden bias), on signed inputs
+// (x in +-[0.1, 1], as abs trains on), with and without the L1 penalty.
+struct layout_problem {
+  model_layout L;
+  std::vector<double> params, importance;
+  model_workspace<double> ws;
+};
+
+layout_problem make_layout_problem(const model_layout& L, unsigned seed, int B) {
+  layout_problem p;
+  p.L = L;
+  std::mt19937 gen(seed);
+  std::normal_distribution<double> normal(0, 0.6);
+  std::uniform_real_distribution<double> unit(0.1, 1.0);
+  p.params.resize(L.params);
+  for (auto& v : p.params) v = normal(gen);
+  for (int i = 0; i < L.n; ++i) p.importance.push_back(unit(gen));
+  p.ws.reserve(B, L.n, L.m);
+  int nnz = 0;
+  for (int s = 0; s < B; ++s) {
+    p.ws.x.offset[s] = nnz;
+    for (int i = 0; i < L.n; ++i)
+      if (unit(gen) < 0.5) {
+        p.ws.x.index[nnz] = i;
+        p.ws.x.value[nnz] = unit(gen) * (unit(gen) < 0.55 ? -1 : 1);
+        ++nnz;
+      }
+  }
+  p.ws.x.offset[B] = nnz;
+  return p;
+}
+
+// Both ReLUs' pre-activations, computed here from the definitions (not by the code under test): each away
+// from its kink by more than the step, and each with units on both sides in the batch.
+bool away_from_kinks(const layout_problem& p) {
+  const model_layout& L = p.L;
+  const int n = L.n, m = L.m, B = p.ws.x.B;
+  const double* W_in = p.params.data() + L.at(L.embedding).offset;
+  const double* W_out = p.params.data() + L.at(L.kind == model_kind::abs ? "W_out" : "W").offset;
+  const double* b = p.params.data() + L.at("b").offset;
+  const double* b_hidden = L.hidden_bias ? p.params.data() + L.at("b_hidden").offset : nullptr;
+  double smallest = INFINITY;
+  int h_off = 0, out_off = 0;
+  for (int s = 0; s < B; ++s) {
+    std::vector<double> h(m);
+    for (int k = 0; k < m; ++k) {
+      double z = b_hidden ? b_hidden[k] : 0;
+      for (int e = p.ws.x.offset[s]; e < p.ws.x.offset[s + 1]; ++e)
+        z += p.ws.x.value[e] * W_in[p.ws.x.index[e] * m + k];
+      smallest = std::min(smallest, std::abs(z));
+      h_off += z <= 0;
+      h[k] = std::max(0.0, z);
+    }
+    for (int i = 0; i < n; ++i) {
+      double z = b[i];
+      for (int k = 0; k < m; ++k) z += W_out[i * m + k] * h[k];
+      smallest = std::min(smallest, std::abs(z));
+      out_off += z <= 0;
+    }
+  }
+  return smallest > 1e-3 && h_off > 0 && h_off < B * m && out_off > 0 && out_off < B * n;
+}
+
+void check_layout_gradient(const model_layout& L, unsigned seed, int B, double l1 = 0) {
+  layout_problem p = make_layout_problem(L, seed, B);
+  for (unsigned s = seed; !away_from_kinks(p);) p = make_layout_problem(L, s += 1000, B);
+  auto loss_at = [&](const std::vector<double>& params) {
+    std::vector<double> scratch(params.size(), 0.0);
+    return model_loss_and_grad(L, scratch.data(), params.data(), p.importance.data(), p.ws, l1);
+  };
+  std::vector<double> grad(p.params.size(), 0.0);
+  model_loss_and_grad(L, grad.data(), p.params.data(), p.importance.data(), p.ws, l1);
+  const double h = 1e-6;
+  for (std::size_t j = 0; j < p.params.size(); ++j) {
+    auto plus = p.params, minus = p.params;
+    plus[j] += h;
+    minus[j] -= h;
+    const double fd = (loss_at(plus) - loss_at(minus)) / (2 * h);
+    EXPECT_NEAR(grad[j], fd, 1e-7 + 1e-6 * std::abs(fd)) << "parameter " << j << " of " << p.params.size();
+  }
+}
+
+TEST(Gradients, AbsMatchesFiniteDifferences) {
+  check_layout_gradient(model_tensors(model_kind::abs, 3, 6), 21, 8);
+  check_layout_gradient(model_tensors(model_kind::abs, 1, 2), 22, 5);
+  check_layout_gradient(model_tensors(model_kind::abs, 10, 4), 23, 9);
+  check_layout_gradient(model_tensors(model_kind::abs, 7, 3, true), 24, 6);
+  check_layout_gradient(model_tensors(model_kind::abs, 7, 3), 25, 6, 0.3);
+  check_layout_gradient(model_tensors(model_kind::abs, 5, 4, true), 26, 7, 1.5);
+}
+
+TEST(Gradients, HiddenBiasMatchesFiniteDifferences) {
+  check_layout_gradient(model_tensors(model_kind::relu_hidden, 7, 3, true), 27, 6);
+  check_layout_gradient(model_tensors(model_kind::relu_hidden, 10, 5, true), 28, 8, 0.3);
+}
+
+// The abs model's target is |x|: with the weights of one that computes it exactly (a neuron per sign of each
+// feature) the loss is 0 and so is every gradient; the tied models' target is x itself.
+TEST(Gradients, AbsTargetIsTheAbsoluteValue) {
+  const model_layout L = model_tensors(model_kind::abs, 2, 4);
+  layout_problem p = make_layout_problem(L, 29, 10);
+  std::fill(p.params.begin(), p.params.end(), 0.0);
+  const double w_in[] = {1, -1, 0, 0, 0, 0, 1, -1}, w_out[] = {1, 1, 0, 0, 0, 0, 1, 1};
+  std::copy(w_in, w_in + 8, p.params.begin() + L.at("W_in").offset);
+  std::copy(w_out, w_out + 8, p.params.begin() + L.at("W_out").offset);
+  std::vector<double> grad(L.params, 0.0);
+  EXPECT_EQ(model_loss_and_grad(L, grad.data(), p.params.data(), p.importance.data(), p.ws), 0.0);
+  for (double g : grad) EXPECT_EQ(g, 0.0);
+}
+
 // The backward accumulates (+=): two calls give twice the gradient.
 TEST(Gradients, BackwardAccumulates) {
   problem p = make_problem(model_kind::relu_output, 8, 5, 2, 4);
