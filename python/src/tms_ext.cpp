@@ -53,6 +53,47 @@ std::vector<T> from_numpy(const array_in<T>& a) {
   return std::vector<T>(a.data(), a.data() + a.size());
 }
 
+// The tensors of `w` as a dict name -> array [lead..., shape...] (copies), in table order.
+nb::dict weights_to_dict(const tms::model_weights& w, std::vector<std::size_t> lead,
+                         const std::string& prefix = "") {
+  nb::dict out;
+  for (std::size_t j = 0; j < w.layout.tensors.size(); ++j) {
+    std::vector<std::size_t> shape = lead;
+    for (int d : w.layout.tensors[j].shape) shape.push_back(static_cast<std::size_t>(d));
+    out[(prefix + w.layout.tensors[j].name).c_str()] = to_numpy(w.values[j], shape);
+  }
+  return out;
+}
+
+// `count` instances of the config's tensors from a dict name -> float32 array [lead..., shape...]: every
+// tensor of the table, no other, each of its shape. Throws usage_error naming `field`.
+tms::model_weights weights_from_dict(const tms::train_config& config, std::int64_t count, nb::dict d,
+                                     const std::vector<std::int64_t>& lead, const std::string& field) {
+  tms::model_weights w;
+  w.assign(tms::model_tensors(config), count);
+  std::string names;
+  for (const auto& t : w.layout.tensors) names += (names.empty() ? "" : ", ") + t.name;
+  if (d.size() != w.layout.tensors.size())
+    throw tms::usage_error(field + ": " + std::to_string(d.size()) +
+                           " arrays; allowed: exactly the model's " + names);
+  for (std::size_t j = 0; j < w.layout.tensors.size(); ++j) {
+    const auto& t = w.layout.tensors[j];
+    if (!d.contains(t.name.c_str()))
+      throw tms::usage_error(field + ": no array '" + t.name + "'; allowed: the model's " + names);
+    const auto a = nb::cast<array_in<float>>(d[t.name.c_str()]);
+    std::vector<std::int64_t> shape = lead;
+    for (int x : t.shape) shape.push_back(x);
+    bool same = a.ndim() == shape.size();
+    for (std::size_t q = 0; same && q < shape.size(); ++q)
+      same = static_cast<std::int64_t>(a.shape(q)) == shape[q];
+    if (!same)
+      throw tms::usage_error(field + ": '" + t.name +
+                             "' has the wrong shape; allowed: the config's instances and sizes");
+    w.values[j] = from_numpy(a);
+  }
+  return w;
+}
+
 // W as [n][m] (one row per feature, the paper's W_i).
 std::pair<int, int> check_W(const array_in<float>& W) {
   if (W.ndim() != 2) throw std::invalid_argument("W: expected a 2-D array [features, hidden]");
@@ -67,8 +108,12 @@ std::size_t curve_len(const tms::train_result& r) {
 void check_result(const tms::train_result& r) {
   const auto K = static_cast<std::size_t>(r.K()), n = static_cast<std::size_t>(r.n),
              m = static_cast<std::size_t>(r.m);
-  if (r.W.size() != K * n * m || r.b.size() != K * n || r.final_loss.size() != K ||
-      r.stream_seed.size() != K || r.curve_loss.size() != K * curve_len(r))
+  bool tensors = r.weights.count == r.K() && r.weights.layout.n == r.n && r.weights.layout.m == r.m &&
+                 r.snapshots.count == static_cast<std::int64_t>(r.snapshot_step.size()) * r.K();
+  for (std::size_t j = 0; tensors && j < r.weights.values.size(); ++j)
+    tensors = r.weights.values[j].size() == K * r.weights.layout.tensors[j].size;
+  if (!tensors || r.final_loss.size() != K || r.stream_seed.size() != K ||
+      r.curve_loss.size() != K * curve_len(r))
     throw std::invalid_argument("result: array sizes do not match K=" + std::to_string(K) +
                                 ", n=" + std::to_string(n) + ", m=" + std::to_string(m));
   for (const auto& inst : r.instances)
@@ -79,16 +124,14 @@ void check_result(const tms::train_result& r) {
 // Trains with the GIL released. Python callables are called with the GIL taken back; an exception they raise
 // (or Ctrl-C, seen by PyErr_CheckSignals) cancels training and is re-raised here.
 tms::train_result train_with_signals(const tms::train_config& config, nb::object progress,
-                                     const std::vector<std::int64_t>& snapshot_steps, nb::object init_W,
-                                     nb::object init_b, std::int64_t first_step, int callback_every,
-                                     nb::object on_step) {
+                                     const std::vector<std::int64_t>& snapshot_steps, nb::object init,
+                                     std::int64_t first_step, int callback_every, nb::object on_step) {
   tms::train_options options;
   options.snapshot_steps = snapshot_steps;
   options.first_step = first_step;
-  if (!init_W.is_none()) {
-    options.init_W = from_numpy(nb::cast<array_in<float>>(init_W));
-    options.init_b = from_numpy(nb::cast<array_in<float>>(init_b));
-  }
+  if (!init.is_none())
+    options.init = weights_from_dict(config, config.instance_count(), nb::cast<nb::dict>(init),
+                                     {config.instance_count()}, "init_from");
   tms::train_result result;
   bool cancelled = false;
   {
@@ -150,15 +193,34 @@ int cli_main_argv(const std::vector<std::string>& argv) {
 
 }  // namespace
 
+// The science constants (thresholds of the classifiers), python/src/science.cpp.
+void bind_science(nb::module_& m);
+
 NB_MODULE(_tms, m) {
   m.doc() = "tms C++ core (train, measure, run folders, the tms command line); use the tms package instead";
   m.attr("__version__") = tms::version;
   m.attr("represented_norm") = tms::represented_norm;
+  bind_science(m);
 
   nb::enum_<tms::model_kind>(m, "ModelKind")
       .value("linear", tms::model_kind::linear)
       .value("relu_output", tms::model_kind::relu_output)
-      .value("relu_hidden", tms::model_kind::relu_hidden);
+      .value("relu_hidden", tms::model_kind::relu_hidden)
+      .value("abs", tms::model_kind::abs);
+  m.def("default_values", &tms::default_values, "model"_a);
+  m.def(
+      "model_tensors",
+      [](tms::model_kind kind, int n, int m_, bool hidden_bias) {
+        nb::list out;
+        for (const auto& t : tms::model_tensors(kind, n, m_, hidden_bias).tensors)
+          out.append(nb::make_tuple(t.name, t.shape));
+        return out;
+      },
+      "model"_a, "n"_a, "m"_a, "hidden_bias"_a = false,
+      "The model's table of tensors (model_tensors.hpp): [(name, shape per instance)] in order.");
+  m.def(
+      "model_embedding", [](tms::model_kind kind) { return tms::model_tensors(kind, 1, 1).embedding; },
+      "model"_a, "The tensor whose row i is feature i's direction in the hidden space (W, or W_in of abs).");
   nb::enum_<tms::lr_schedule>(m, "LrSchedule")
       .value("constant", tms::lr_schedule::constant)
       .value("linear", tms::lr_schedule::linear)
@@ -212,6 +274,7 @@ NB_MODULE(_tms, m) {
       .def_rw("weight_decay", &tms::train_config::weight_decay)
       .def_rw("l1", &tms::train_config::l1)
       .def_rw("values", &tms::train_config::values)
+      .def_rw("hidden_bias", &tms::train_config::hidden_bias)
       .def_rw("init", &tms::train_config::init)
       .def_rw("seed", &tms::train_config::seed)
       .def_rw("threads", &tms::train_config::threads)
@@ -250,19 +313,16 @@ NB_MODULE(_tms, m) {
       .def_rw("first_step", &tms::train_result::first_step)
       .def_rw("snapshot_step", &tms::train_result::snapshot_step)
       .def_prop_ro("K", &tms::train_result::K)
-      .def_prop_rw(
-          "W",
-          [](const tms::train_result& r) {
-            return to_numpy(r.W, {static_cast<std::size_t>(r.K()), static_cast<std::size_t>(r.n),
-                                  static_cast<std::size_t>(r.m)});
+      .def_prop_ro("weights",
+                   [](const tms::train_result& r) {
+                     return weights_to_dict(r.weights, {static_cast<std::size_t>(r.K())});
+                   })
+      .def(
+          "set_weights",
+          [](tms::train_result& r, const tms::train_config& c, nb::dict d) {
+            r.weights = weights_from_dict(c, r.K(), d, {r.K()}, "weights");
           },
-          [](tms::train_result& r, const array_in<float>& a) { r.W = from_numpy(a); }, nb::rv_policy::move)
-      .def_prop_rw(
-          "b",
-          [](const tms::train_result& r) {
-            return to_numpy(r.b, {static_cast<std::size_t>(r.K()), static_cast<std::size_t>(r.n)});
-          },
-          [](tms::train_result& r, const array_in<float>& a) { r.b = from_numpy(a); }, nb::rv_policy::move)
+          "config"_a, "weights"_a, "Sets every tensor [K, shape...] (the result's instances set first).")
       .def_prop_rw(
           "curve_loss",
           [](const tms::train_result& r) {
@@ -270,22 +330,19 @@ NB_MODULE(_tms, m) {
           },
           [](tms::train_result& r, const array_in<double>& a) { r.curve_loss = from_numpy(a); },
           nb::rv_policy::move)
-      .def_prop_rw(
-          "snapshot_W",
+      .def_prop_ro(
+          "snapshots",
           [](const tms::train_result& r) {
-            return to_numpy(r.snapshot_W, {r.snapshot_step.size(), static_cast<std::size_t>(r.K()),
-                                           static_cast<std::size_t>(r.n), static_cast<std::size_t>(r.m)});
+            return weights_to_dict(r.snapshots, {r.snapshot_step.size(), static_cast<std::size_t>(r.K())});
+          })
+      .def(
+          "set_snapshots",
+          [](tms::train_result& r, const tms::train_config& c, nb::dict d) {
+            const auto S = static_cast<std::int64_t>(r.snapshot_step.size());
+            r.snapshots = weights_from_dict(c, S * r.K(), d, {S, r.K()}, "snapshots");
           },
-          [](tms::train_result& r, const array_in<float>& a) { r.snapshot_W = from_numpy(a); },
-          nb::rv_policy::move)
-      .def_prop_rw(
-          "snapshot_b",
-          [](const tms::train_result& r) {
-            return to_numpy(r.snapshot_b, {r.snapshot_step.size(), static_cast<std::size_t>(r.K()),
-                                           static_cast<std::size_t>(r.n)});
-          },
-          [](tms::train_result& r, const array_in<float>& a) { r.snapshot_b = from_numpy(a); },
-          nb::rv_policy::move)
+          "config"_a, "snapshots"_a,
+          "Sets every tensor [S, K, shape...] (snapshot_step and instances set first).")
       .def_prop_rw(
           "snapshot_loss",
           [](const tms::train_result& r) {
@@ -298,41 +355,43 @@ NB_MODULE(_tms, m) {
 
   m.def(
       "train", &train_with_signals, "config"_a, "progress"_a = nb::none(),
-      "snapshot_steps"_a = std::vector<std::int64_t>{}, "init_W"_a = nb::none(), "init_b"_a = nb::none(),
-      "first_step"_a = 0, "callback_every"_a = 0, "on_step"_a = nb::none(),
+      "snapshot_steps"_a = std::vector<std::int64_t>{}, "init"_a = nb::none(), "first_step"_a = 0,
+      "callback_every"_a = 0, "on_step"_a = nb::none(),
       "Trains with the GIL released. progress(steps_done, steps_total) (training steps) is called about "
       "every 100 ms; returning False cancels. Ctrl-C raises KeyboardInterrupt. snapshot_steps: steps after "
-      "which every instance's weights are copied (0 = the initial weights). init_W [K, n, m], init_b [K, n]: "
-      "start from these weights; first_step: the data stream's first step. on_step(step, loss [K]) every "
+      "which every instance's weights are copied (0 = the initial weights). init: a dict of the model's "
+      "tensors "
+      "[K, shape...] to start from; first_step: the data stream's first step. on_step(step, loss [K]) every "
       "callback_every steps; returning False stops and returns the result so far.");
   m.def(
       "evaluate_loss",
-      [](const tms::train_config& c, const array_in<float>& W, const array_in<float>& b, std::int64_t samples,
-         std::uint64_t seed) {
+      [](const tms::train_config& c, nb::dict weights, std::int64_t samples, std::uint64_t seed) {
         std::vector<double> loss;
         {
-          const std::vector<float> w = from_numpy(W), bb = from_numpy(b);
+          const tms::model_weights w =
+              weights_from_dict(c, c.instance_count(), weights, {c.instance_count()}, "weights");
           nb::gil_scoped_release release;
-          loss = tms::evaluate_loss(c, w, bb, samples, seed);
+          loss = tms::evaluate_loss(c, w, samples, seed);
         }
         const std::size_t K = loss.size();
         return to_numpy(std::move(loss), {K});
       },
-      "config"_a, "W"_a, "b"_a, "samples"_a, "seed"_a);
+      "config"_a, "weights"_a, "samples"_a, "seed"_a);
   m.def(
       "evaluate_loss",
-      [](const tms::train_config& c, const std::vector<tms::instance_spec>& instances,
-         const array_in<float>& W, const array_in<float>& b, std::int64_t samples, std::uint64_t seed) {
+      [](const tms::train_config& c, const std::vector<tms::instance_spec>& instances, nb::dict weights,
+         std::int64_t samples, std::uint64_t seed) {
         std::vector<double> loss;
         {
-          const std::vector<float> w = from_numpy(W), bb = from_numpy(b);
+          const auto K = static_cast<std::int64_t>(instances.size());
+          const tms::model_weights w = weights_from_dict(c, K, weights, {K}, "weights");
           nb::gil_scoped_release release;
-          loss = tms::evaluate_loss(c, instances, w, bb, samples, seed);
+          loss = tms::evaluate_loss(c, instances, w, samples, seed);
         }
         const std::size_t K = loss.size();
         return to_numpy(std::move(loss), {K});
       },
-      "config"_a, "instances"_a, "W"_a, "b"_a, "samples"_a, "seed"_a);
+      "config"_a, "instances"_a, "weights"_a, "samples"_a, "seed"_a);
   m.def("evaluation_seed", &tms::evaluation_seed, "seed"_a);
 
   nb::class_<tms::instance_metrics>(m, "InstanceMetrics")
@@ -595,19 +654,16 @@ NB_MODULE(_tms, m) {
       "read_run",
       [](const std::string& dir) {
         tms::io::run_folder f = tms::io::read_run(dir);
-        const auto K = static_cast<std::size_t>(f.K), n = static_cast<std::size_t>(f.n),
-                   k = static_cast<std::size_t>(f.m);
+        const auto K = static_cast<std::size_t>(f.K), n = static_cast<std::size_t>(f.n);
         nb::dict arrays;
-        arrays["W"] = to_numpy(std::move(f.W), {K, n, k});
-        arrays["b"] = to_numpy(std::move(f.b), {K, n});
+        arrays["weights"] = weights_to_dict(f.weights, {K});
         arrays["density"] = to_numpy(std::move(f.density), {K});
         arrays["importance"] = to_numpy(std::move(f.importance), {K, n});
         arrays["restart"] = to_numpy(std::move(f.restart), {K});
         if (!f.snapshot_step.empty()) {
           const std::size_t S = f.snapshot_step.size();
           arrays["snapshot_steps"] = to_numpy(std::move(f.snapshot_step), {S});
-          arrays["snapshot_W"] = to_numpy(std::move(f.snapshot_W), {S, K, n, k});
-          arrays["snapshot_b"] = to_numpy(std::move(f.snapshot_b), {S, K, n});
+          arrays["snapshots"] = weights_to_dict(f.snapshots, {S, K});
           arrays["snapshot_loss"] = to_numpy(std::move(f.snapshot_loss), {S, K});
         }
         return nb::make_tuple(f.metrics.dump(), arrays);

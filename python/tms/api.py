@@ -20,7 +20,7 @@ import numpy as np
 
 from . import _tms
 
-__all__ = ["Run", "train", "load", "make_config", "preset_names", "defaults"]
+__all__ = ["Run", "train", "load", "make_config", "preset_names", "defaults", "model_tensors"]
 
 Number = Union[int, float]
 
@@ -33,6 +33,14 @@ def preset_names() -> list:
 def defaults(preset: str = "reference") -> dict:
     """The preset's resolved configuration, as metrics.json records it."""
     return json.loads(_tms.config_to_json(_tms.preset_config(preset)))
+
+
+def model_tensors(model: str = "relu", features: int = 20, hidden: int = 5, hidden_bias: bool = False) -> list:
+    """A model's parameters as the engine declares them (model_tensors.hpp): [(name, shape per instance)], in
+    the order of Run.weights and weights.npz (where each has the instance axis K in front)."""
+    kind = _tms.parse_model(str(model), "model")
+    return [(name, tuple(shape)) for name, shape in
+            _tms.model_tensors(kind, _as_int("features", features), _as_int("hidden", hidden), bool(hidden_bias))]
 
 
 def _as_int(field: str, value) -> int:
@@ -107,6 +115,7 @@ def make_config(
     weight_decay: Optional[float] = None,
     l1: Optional[float] = None,
     values: Optional[str] = None,
+    hidden_bias: Optional[bool] = None,
     init: Optional[str] = None,
     seed: Optional[int] = None,
     threads: Optional[int] = None,
@@ -116,8 +125,10 @@ def make_config(
     importance is one importance vector: a base (I_i = base**i) or n explicit weights. importances is the
     importance axis (a list whose entries are bases or lists), as in a TOML file. density is 1 - S: a number or
     a list, one instance per value. relative_density: n per-feature multipliers (paper E10): feature i of an
-    instance with density p has density min(1, p relative_density[i]); an empty list means all 1. Raises
-    ValueError with the engine's message for a value out of range.
+    instance with density p has density min(1, p relative_density[i]); an empty list means all 1. values:
+    "uniform" ([0, 1)) or "signed" ([-1, 1)); unset, the model's own (signed for abs, as `tms train`).
+    hidden_bias: a bias inside the hidden ReLU (relu-hidden, abs). Raises ValueError with the engine's
+    message for a value out of range.
     """
     config = _tms.preset_config(preset)
     if model is not None:
@@ -126,8 +137,12 @@ def make_config(
         config.schedule = _tms.parse_schedule(str(schedule), "schedule")
     if init is not None:
         config.init = _tms.parse_init(str(init), "init")
-    if values is not None:
-        config.values = _tms.parse_values(str(values), "values")
+    config.values = (_tms.parse_values(str(values), "values") if values is not None
+                     else _tms.default_values(config.model))
+    if hidden_bias is not None:
+        if not isinstance(hidden_bias, (bool, np.bool_)):
+            raise TypeError("hidden_bias: expected True or False")
+        config.hidden_bias = bool(hidden_bias)
     given = dict(features=features, hidden=hidden, restarts=restarts, steps=steps, batch=batch, threads=threads)
     for field, value in given.items():
         if value is not None:
@@ -203,12 +218,15 @@ _SETTINGS = frozenset(inspect.signature(make_config).parameters)
 class Run:
     """A trained run: K instances (density outermost, then importance, restarts innermost), in arrays.
 
-    Shapes: K instances, n features, m hidden dimensions, P loss-curve points. W[k, i] is the paper's W_i.
+    Shapes: K instances, n features, m hidden dimensions, P loss-curve points. The model's tensors (the
+    engine's table, tms.model_tensors) are in `weights` and are attributes too: run.W [K, n, m] (W[k, i] is
+    the paper's W_i) and run.b [K, n] of the tied models; run.W_in, run.W_out [K, n, m] and run.b of abs;
+    run.b_hidden [K, m] with a hidden bias. run.embedding is the one whose rows are the features' directions
+    in the hidden space (W, or W_in), which the measurements below read.
     """
 
     config: dict  # the resolved configuration, as in metrics.json
-    W: np.ndarray  # [K, n, m] float32
-    b: np.ndarray  # [K, n] float32
+    weights: dict  # name -> [K, shape...] float32, the model's tensors in the table's order
     density: np.ndarray  # [K] float64, 1 - S
     importance: np.ndarray  # [K, n] float32
     density_index: np.ndarray  # [K] int64, into config["density"]
@@ -237,33 +255,60 @@ class Run:
     first_step: int = 0  # the data stream's first step (an init_from run continues its source's stream)
     init_from: Optional[str] = None  # the run folder (or "a Run in memory") this run started from
     path: Optional[str] = None  # the run folder it was loaded from or saved to
-    # Weight snapshots (train(..., snapshots=...)): the steps [S], W [S, K, n, m], b [S, K, n] and the loss of
-    # that step's batch [S, K] (NaN for step 0). None when none were asked for. Saved as snapshots.npz.
+    # Weight snapshots (train(..., snapshots=...)): the steps [S], every tensor [S, K, shape...] (also as
+    # run.snapshot_W, snapshot_b, ...) and the loss of that step's batch [S, K] (NaN for step 0). None when
+    # none were asked for. Saved as snapshots.npz.
     snapshot_steps: Optional[np.ndarray] = None
-    snapshot_W: Optional[np.ndarray] = None
-    snapshot_b: Optional[np.ndarray] = None
+    snapshot_weights: Optional[dict] = None
     snapshot_loss: Optional[np.ndarray] = None
+
+    def __getattr__(self, name: str):
+        # Only reached when normal lookup fails: the tensors by name (run.W, run.W_in, run.snapshot_W ...).
+        if name in ("weights", "snapshot_weights") or name.startswith("__"):
+            raise AttributeError(name)
+        if name in self.weights:
+            return self.weights[name]
+        if name.startswith("snapshot_") and name[len("snapshot_"):] in self.weights:
+            return None if self.snapshot_weights is None else self.snapshot_weights[name[len("snapshot_"):]]
+        if name in _TENSOR_NAMES:
+            raise AttributeError(f"a {self.config['model']} run has no tensor '{name}'; its tensors are "
+                                 + ", ".join(self.weights))
+        raise AttributeError(f"'Run' object has no attribute '{name}'")
+
+    def __setattr__(self, name: str, value) -> None:
+        # run.W = ... replaces the tensor in `weights` (what evaluate, save and the measurements read), never
+        # a stray attribute beside it.
+        weights = self.__dict__.get("weights")
+        if weights is not None and name in weights and name not in _RUN_FIELDS:
+            weights[name] = value
+        else:
+            object.__setattr__(self, name, value)
 
     @property
     def K(self) -> int:
-        return int(self.W.shape[0])
+        return int(self.density.shape[0])
 
     @property
     def n(self) -> int:
-        return int(self.W.shape[1])
+        return int(self.importance.shape[1])
 
     @property
     def m(self) -> int:
-        return int(self.W.shape[2])
+        return int(self.config["hidden"])
 
     @property
     def model(self) -> str:
-        """"linear" or "relu"."""
+        """"linear", "relu", "relu-hidden" or "abs"."""
         return self.config["model"]
 
+    @property
+    def embedding(self) -> np.ndarray:
+        """[K, n, m] the tensor whose row i is feature i's direction in the hidden space: W, or W_in of abs."""
+        return self.weights[_tms.model_embedding(_tms.parse_model(self.model, "model"))]
+
     def gram(self, k: int = 0) -> np.ndarray:
-        """WᵀW of instance k as the paper draws it: [n, n], entry (i, j) = W_i . W_j."""
-        return _tms.gram(np.ascontiguousarray(self.W[k]))
+        """WᵀW of instance k as the paper draws it (W_inᵀW_in for abs): [n, n], entry (i, j) = W_i . W_j."""
+        return _tms.gram(np.ascontiguousarray(self.embedding[k]))
 
     def select(self, indices) -> "Run":
         """The run restricted to some instances, with NumPy's indexing semantics on the instance axis: an int
@@ -273,7 +318,11 @@ class Run:
         fields = {}
         for f in dataclasses.fields(self):
             v = getattr(self, f.name)
-            if f.name in ("snapshot_W", "snapshot_b", "snapshot_loss") and v is not None:
+            if f.name == "weights":
+                v = {key: a[idx] for key, a in v.items()}
+            elif f.name == "snapshot_weights" and v is not None:
+                v = {key: a[:, idx] for key, a in v.items()}
+            elif f.name == "snapshot_loss" and v is not None:
                 v = v[:, idx]
             elif isinstance(v, np.ndarray) and f.name not in ("curve_steps", "snapshot_steps"):
                 v = v[idx]
@@ -295,8 +344,7 @@ class Run:
             inst.density = float(self.density[k])
             inst.importance = [float(v) for v in self.importance[k]]
             instances.append(inst)
-        return _tms.evaluate_loss(config, instances, np.ascontiguousarray(self.W, dtype=np.float32),
-                                  np.ascontiguousarray(self.b, dtype=np.float32), _as_int("samples", samples),
+        return _tms.evaluate_loss(config, instances, _float32_tensors(self.weights), _as_int("samples", samples),
                                   _as_seed(seed))
 
     def to_dataframe(self):
@@ -358,8 +406,7 @@ class Run:
             instances.append(inst)
         r.instances = instances
         r.stream_seed = [int(s) for s in self.stream_seed]
-        r.W = np.ascontiguousarray(self.W, dtype=np.float32)
-        r.b = np.ascontiguousarray(self.b, dtype=np.float32)
+        r.set_weights(config, _float32_tensors(self.weights))
         r.final_loss = [float(v) for v in self.loss]
         r.curve_step = [int(s) for s in self.curve_steps]
         r.curve_loss = np.ascontiguousarray(self.loss_curve, dtype=np.float64)
@@ -367,8 +414,7 @@ class Run:
         r.steps_done, r.first_step = int(self.steps_done or self.config["steps"]), int(self.first_step)
         if self.snapshot_steps is not None:
             r.snapshot_step = [int(s) for s in self.snapshot_steps]
-            r.snapshot_W = np.ascontiguousarray(self.snapshot_W, dtype=np.float32)
-            r.snapshot_b = np.ascontiguousarray(self.snapshot_b, dtype=np.float32)
+            r.set_snapshots(config, _float32_tensors(self.snapshot_weights))
             r.snapshot_loss = np.ascontiguousarray(self.snapshot_loss, dtype=np.float64)
         if not overwrite and os.path.isfile(os.path.join(path, "metrics.json")):
             raise FileExistsError(f"path: '{path}' already holds a finished run; allowed: a new folder, or "
@@ -404,6 +450,18 @@ class Run:
         where = f", path={self.path!r}" if self.path else ""
         return (f"Run(model={self.model!r}, K={self.K}, n={self.n}, m={self.m}, steps={self.config['steps']}, "
                 f"density={[float(d) for d in self.density]}, represented={self.represented.tolist()}{where})")
+
+
+_RUN_FIELDS = frozenset(f.name for f in dataclasses.fields(Run))
+
+# Every tensor name of any model (for a clear error when a run lacks one).
+_TENSOR_NAMES = frozenset(name for kind in ("linear", "relu", "relu-hidden", "abs")
+                          for name, _ in _tms.model_tensors(_tms.parse_model(kind, "model"), 1, 1,
+                                                             kind in ("relu-hidden", "abs")))
+
+
+def _float32_tensors(weights: dict) -> dict:
+    return {key: np.ascontiguousarray(a, dtype=np.float32) for key, a in weights.items()}
 
 
 def _measure(W: np.ndarray) -> dict:
@@ -471,14 +529,16 @@ def _pandas():
     return pandas
 
 
-def _assemble(config: dict, W, b, density, importance, density_index, importance_index, restart, stream_seed,
-              loss, loss_curve, curve_steps, seconds, threads, init_std, steps_done, first_step, init_from=None,
-              path=None, snapshots=None) -> Run:
+def _assemble(config: dict, weights: dict, density, importance, density_index, importance_index, restart,
+              stream_seed, loss, loss_curve, curve_steps, seconds, threads, init_std, steps_done, first_step,
+              init_from=None, path=None, snapshots=None) -> Run:
     snapshots = snapshots or {}
-    return Run(config=config, W=W, b=b, density=density, importance=importance, density_index=density_index,
-               importance_index=importance_index, restart=restart, stream_seed=stream_seed, loss=loss,
-               loss_curve=loss_curve, curve_steps=curve_steps, **_measure(W),
-               loss_decomposition=_decompose(config["model"], W, b, importance, density,
+    embedding = weights[_tms.model_embedding(_tms.parse_model(config["model"], "model"))]
+    return Run(config=config, weights=weights, density=density, importance=importance,
+               density_index=density_index, importance_index=importance_index, restart=restart,
+               stream_seed=stream_seed, loss=loss, loss_curve=loss_curve, curve_steps=curve_steps,
+               **_measure(embedding),
+               loss_decomposition=_decompose(config["model"], embedding, weights["b"], importance, density,
                                              config.get("relative_density") or None, config["values"]),
                seconds=seconds, threads=threads, init_std=init_std, steps_done=steps_done, first_step=first_step,
                init_from=init_from, path=path, **snapshots)
@@ -550,9 +610,10 @@ def train(*, progress: Union[bool, Callable[[float, int], Optional[bool]], None]
           **settings) -> Run:
     """Trains K toy models and returns their weights, loss curves and measurements as NumPy arrays.
 
-    Settings are those of make_config (and of `tms train`): preset, model ("linear" or "relu"), features,
+    Settings are those of make_config (and of `tms train`): preset, model ("linear", "relu", "relu-hidden" or
+    "abs"), features,
     hidden, importance, importances, density, relative_density, restarts, steps, batch, lr, schedule, beta1,
-    beta2, eps, weight_decay, l1, values, init, seed, threads. Unset ones take the preset's defaults. The same settings and
+    beta2, eps, weight_decay, l1, values, hidden_bias, init, seed, threads. Unset ones take the preset's defaults. The same settings and
     seed give the same bits as `tms train`.
 
     progress: True draws a progress bar (tqdm when installed, else a line on stderr); a
@@ -561,8 +622,8 @@ def train(*, progress: Union[bool, Callable[[float, int], Optional[bool]], None]
     Raises ValueError (bad settings) or RuntimeError (e.g. a loss that turned NaN) with the engine's message.
 
     snapshots: also keep every instance's weights after some steps (learning dynamics): an int N for step 0 and
-    about N log-spaced steps, or a list of steps. They land in run.snapshot_steps, snapshot_W [S, K, n, m],
-    snapshot_b, snapshot_loss; the training itself (and so the final weights) is unchanged.
+    about N log-spaced steps, or a list of steps. They land in run.snapshot_steps, run.snapshot_weights (every
+    tensor [S, K, shape...], also as run.snapshot_W ...), snapshot_loss; the training itself (and so the final weights) is unchanged.
 
     init_from: a Run or a run folder to start from (its final weights; the same model, n, m and instances),
     e.g. to train longer. AdamW's moments start from zero, and batches continue the earlier run's data stream
@@ -599,8 +660,11 @@ def train(*, progress: Union[bool, Callable[[float, int], Optional[bool]], None]
                                                               config.hidden, config.instance_count()):
             raise ValueError(f"init_from: a {source.model} run of K={source.K}, n={source.n}, m={source.m}; "
                              f"allowed: the same model and sizes as this run")
-        kwargs = dict(init_W=np.ascontiguousarray(source.W, dtype=np.float32),
-                      init_b=np.ascontiguousarray(source.b, dtype=np.float32),
+        if list(source.weights) != [name for name, _ in _tms.model_tensors(config.model, config.features,
+                                                                           config.hidden, config.hidden_bias)]:
+            raise ValueError(f"init_from: a run with tensors {', '.join(source.weights)}; allowed: the tensors of "
+                             "this run's model (the same hidden_bias)")
+        kwargs = dict(init=_float32_tensors(source.weights),
                       first_step=int(source.first_step) + int(source.steps_done or source.config["steps"]))
         init_label = source.path or "a Run in memory"
     if callback is not None:
@@ -618,8 +682,7 @@ def _from_result(config: "_tms.TrainConfig", r: "_tms.TrainResult", init_from: O
     insts = r.instances
     return _assemble(
         config=json.loads(_tms.config_to_json(config)),
-        W=r.W,
-        b=r.b,
+        weights=r.weights,
         density=np.array([i.density for i in insts], dtype=np.float64),
         importance=np.array([i.importance for i in insts], dtype=np.float32).reshape(len(insts), r.n),
         density_index=np.array([i.density_index for i in insts], dtype=np.int64),
@@ -642,8 +705,8 @@ def _from_result(config: "_tms.TrainConfig", r: "_tms.TrainResult", init_from: O
 def _snapshots_of(r: "_tms.TrainResult") -> Optional[dict]:
     if not len(r.snapshot_step):
         return None
-    return dict(snapshot_steps=np.array(r.snapshot_step, dtype=np.int64), snapshot_W=r.snapshot_W,
-                snapshot_b=r.snapshot_b, snapshot_loss=r.snapshot_loss)
+    return dict(snapshot_steps=np.array(r.snapshot_step, dtype=np.int64), snapshot_weights=r.snapshots,
+                snapshot_loss=r.snapshot_loss)
 
 
 def _num(v) -> float:
@@ -666,11 +729,11 @@ def load(path: Union[str, os.PathLike]) -> Run:
     run = doc["run"]
     snapshots = None
     if "snapshot_steps" in arrays:
-        snapshots = {key: arrays[key] for key in ("snapshot_steps", "snapshot_W", "snapshot_b", "snapshot_loss")}
+        snapshots = dict(snapshot_steps=arrays["snapshot_steps"], snapshot_weights=arrays["snapshots"],
+                         snapshot_loss=arrays["snapshot_loss"])
     return _assemble(
         config=config,
-        W=arrays["W"],
-        b=arrays["b"],
+        weights=arrays["weights"],
         density=arrays["density"],
         importance=arrays["importance"],
         density_index=np.array([i["density_index"] for i in insts], dtype=np.int64),

@@ -25,6 +25,8 @@ import numpy as np
 from matplotlib import cm, colors
 from matplotlib.figure import Figure
 
+from . import science
+
 __all__ = ["gram_heatmap", "feature_norms", "feature_vectors", "vectors_grid", "basic_grid", "basic_columns",
            "loss_curves", "save", "WEIGHT_CMAP", "SUPERPOSITION_CMAP", "phase_diagram", "PHASE_COLORS",
            "dims_per_feature", "dimensionality_scatter", "dimensionality_dynamics", "DIMENSIONALITY_LINES",
@@ -706,9 +708,9 @@ def _draw_stacks(ax, run, k: int, title: Optional[str], show_labels: bool = True
     ax.set_ylim(-bottom, top)
     labels = []
     for j in order:
-        if nm.norm[j] < _priv.DEAD_NORM:
+        if nm.norm[j] < science.dead_neuron_norm:
             labels.append("dead")
-        elif nm.top_share[j] >= _priv.MONOSEMANTIC_SHARE:
+        elif nm.top_share[j] >= science.monosemantic_share:
             labels.append("M")
         else:
             labels.append("P")
@@ -743,8 +745,9 @@ def neuron_stacks(run, instances: Optional[Sequence[int]] = None, *, path: Optio
     """The paper's neuron stack plot (E18), one panel per instance (default: all, densest first): a column per
     neuron, a rectangle per input weight W_ij of height |W_ij|, positive weights above the axis and negative ones
     below, coloured by feature (legend). Neurons run by the importance of their primary feature (dead ones
-    last) and are labelled M (monosemantic, the engine's top share ≥ 0.9, bold), P (polysemantic) or dead. For a
-    model with a privileged basis (relu-hidden); any tied model draws."""
+    last) and are labelled M (monosemantic: the top share at least science.monosemantic_share, bold), P
+    (polysemantic) or dead (norm below science.dead_neuron_norm). For a model with a privileged basis
+    (relu-hidden); any tied model draws."""
     from . import privileged as _priv
 
     if instances is None:
@@ -865,9 +868,9 @@ def privileged_counts(hidden, linear=None, *, ax=None, path: Optional[PathLike] 
                     name.replace(" in ", "\nin ").replace(" are ", "\nare ").replace("c n", "c\nn"), fontsize=6, ha="center", va="top",
                     color="0.3")
     ax.plot(d, sweep.represented, color="#1f4e9c", marker="o", markersize=4, linewidth=1.5,
-            label="represented features (‖Wᵢ‖ > 0.5)", zorder=3)
+            label=f"represented features (‖Wᵢ‖ > {science.represented_norm:g})", zorder=3)
     ax.plot(d, sweep.monosemantic, color="#b3261e", marker="s", markersize=4, linewidth=1.5,
-            label="monosemantic neurons (top share ≥ 0.9)", zorder=3)
+            label=f"monosemantic neurons (top share ≥ {science.monosemantic_share:g})", zorder=3)
     if sweep.linear_monosemantic is not None:
         ax.plot(d, sweep.linear_monosemantic, color="0.45", marker="^", markersize=3.5, linewidth=1.0,
                 linestyle=":", label="linear hidden (ReLU output model): monosemantic neurons", zorder=2)

@@ -21,31 +21,38 @@ from typing import List, Optional, Sequence
 
 import numpy as np
 
-from . import _tms
-from .claims import _cosines
+from . import _tms, science
+from .claims import cosines
 
 __all__ = ["FAMILIES", "family", "canonical_pentagon", "canonical_digons", "pattern_losses",
-           "expected_loss", "crossing", "NonuniformSweep", "analyse", "relative_grid"]
+           "expected_loss", "crossing", "NonuniformSweep", "analyse", "relative_grid", "relative_vector"]
 
 FAMILIES = ("pentagon", "digons", "other")
 VARIED = 0  # the feature whose density is varied
-ANTIPODAL_COS = -0.9  # cos(W_i, W_j) below this: an antipodal pair
+
+
+def relative_vector(r: float, n: int, varied: int = VARIED) -> np.ndarray:
+    """train's relative_density for n features with the varied one at r: [r, 1, 1, ...] for varied = 0."""
+    out = np.ones(n, dtype=np.float64)
+    out[varied] = float(r)
+    return out
 
 
 def family(W, varied: int = VARIED, represented: float = None) -> str:
-    """"pentagon" when every feature is represented (‖Wᵢ‖ > 0.5), "digons" when the varied feature is not and the
-    others form antipodal pairs (cos < −0.9, each feature in exactly one pair), else "other"."""
+    """"pentagon" when every feature is represented (‖Wᵢ‖ > science.represented_norm), "digons" when the varied
+    feature is not and the others form antipodal pairs (cos < science.antipodal_pair_cos, each feature in exactly
+    one pair), else "other"."""
     W = np.asarray(W, dtype=np.float64)
-    threshold = float(_tms.represented_norm) if represented is None else represented
+    threshold = science.represented_norm if represented is None else represented
     rep = np.linalg.norm(W, axis=1) > threshold
     if rep.all():
         return "pentagon"
     others = [i for i in range(W.shape[0]) if i != varied]
     if rep[varied] or not rep[others].all() or len(others) % 2:
         return "other"
-    cos = _cosines(W)
+    cos = cosines(W)
     for i in others:
-        partners = [j for j in others if j != i and cos[i, j] < ANTIPODAL_COS]
+        partners = [j for j in others if j != i and cos[i, j] < science.antipodal_pair_cos]
         if len(partners) != 1:
             return "other"
     return "digons"
@@ -150,8 +157,8 @@ class NonuniformSweep:
         return self.families[j][int(self.best[j])]
 
     def densities(self, r: float) -> list:
-        n = self.runs[0].n
-        return [min(1.0, self.base_density * (r if i == VARIED else 1.0)) for i in range(n)]
+        """Each feature's density when the varied one's relative density is r."""
+        return science.effective_density(self.base_density, relative_vector(r, self.runs[0].n)).tolist()
 
 
 def analyse(relative: Sequence[float], base_density: float, runs: list, points: int = 4096,
@@ -161,7 +168,7 @@ def analyse(relative: Sequence[float], base_density: float, runs: list, points: 
     R = len(runs)
     families = [[family(run.W[k]) for k in range(run.K)] for run in runs]
     tables = [pattern_losses(run.W, run.b, run.importance[0], points=points, seed=seed) for run in runs]
-    dens = [[min(1.0, base_density * (r if i == VARIED else 1.0)) for i in range(runs[0].n)] for r in relative]
+    dens = [science.effective_density(base_density, relative_vector(r, runs[0].n)).tolist() for r in relative]
     loss = np.array([expected_loss(tables[j], dens[j]) for j in range(R)])
     best = np.array([int(np.argmin(np.where(np.isfinite(run.loss), run.loss, np.inf))) for run in runs])
 

@@ -3,10 +3,11 @@ with n = 10 features (I_i = 0.75^i) in m = 5 neurons, against the same grid of t
 "linear-hidden" comparison: h = W x, no ReLU on the neurons).
 
 The neuron measurements (top share, features per neuron, primary feature, the monosemantic / polysemantic / dead
-counts and their thresholds) and the names of the paper's solutions (privileged_regime: represented features and
-monosemantic neurons -> a regime) are the engine's (src/core/analysis_neurons.hpp), quoted here through the
-binding. What lives here is the paper's table of where each regime appears (the 1−S ranges it prints), the
-reduction of a sweep to one summary per density, and the analysis the findings and figures share.
+counts and their thresholds, tms.science's monosemantic_share and dead_neuron_norm) and the names of the paper's
+solutions (privileged_regime: represented features and monosemantic neurons -> a regime) are the engine's
+(src/core/analysis_neurons.hpp), quoted here through the binding. What lives here is the paper's table of where
+each regime appears (the 1−S ranges it prints), the reduction of a sweep to one summary per density, and the
+analysis the findings and figures share.
 """
 from __future__ import annotations
 
@@ -23,9 +24,6 @@ __all__ = ["PAPER_REGIMES", "PrivilegedSweep", "expected_regime", "regime_counts
            "analyse", "N_FEATURES", "M_NEURONS", "OTHER"]
 
 N_FEATURES, M_NEURONS = 10, 5  # the sizes the paper's regimes are named for (E18)
-MONOSEMANTIC_SHARE = _tms.monosemantic_share  # top_share at or above this: a monosemantic neuron
-DEAD_NORM = _tms.dead_neuron_norm  # ||w_j|| below this: a dead neuron
-REPRESENTED = _tms.represented_norm  # ||W_i|| above this: a represented feature (run.represented)
 
 # The regimes the engine names (privileged_regime), each with the (represented, monosemantic) pair it is named
 # for, read off the engine's own function over every pair n = 10, m = 5 allows.

@@ -1,13 +1,16 @@
-"""A self-contained report.html: figures embedded as data URIs, the configuration, the measurements and the
-paper's claims next to what the run found. Opens from disk in any browser, with no network and no scripts."""
+"""The one report writer of `tms reproduce`: a self-contained report.html (figures embedded as data URIs, the
+configuration, the measurements and the paper's claims next to what the run found; it opens from disk in any
+browser, with no network and no scripts) and findings.json beside it. Every target ends in `write`."""
 from __future__ import annotations
 
 import base64
 import html
 import json
 import os
+import time
 from typing import List, Optional, Sequence
 
+from . import _tms, claims
 from .claims import Finding
 
 _CSS = """
@@ -206,3 +209,28 @@ def write_report(path: str, *, title: str, subtitle: str, command: str, intro_ht
         f.write(doc)
     os.replace(tmp, path)
     return path
+
+
+def write(job, *, start: float, findings: Sequence[Finding], figures: Sequence[dict], runs: Sequence[dict],
+          intro_html: str, summary: dict, numbering: str, sections: Sequence[str] = ()) -> dict:
+    """Writes a target's report.html and findings.json into job.out (a targets.common.Job), its findings marked
+    not judged when the run is too short (job.short_run). start: time.monotonic() when the target began. runs:
+    as write_report's, each with a key (its name in the result). summary: the target's own entries of
+    findings.json, after the ones every target has (target, command, seconds, meaningful, reason, findings,
+    figures). Returns {"report", "figures", "runs" (key -> Run), "findings", "seconds", "summary"}."""
+    seconds = time.monotonic() - start
+    target = job.target
+    findings = claims.not_judged(findings, job.short_run)
+    report_path = write_report(
+        os.path.join(job.out, "report.html"), title=f"tms reproduce {target.name}: {target.title}",
+        subtitle=f"tms {_tms.__version__}, written {time.strftime('%Y-%m-%d %H:%M:%S')}", command=job.command,
+        intro_html=intro_html, findings=findings, figures=figures, runs=runs, seconds=seconds, sections=sections,
+        short_run=job.short_run, numbering=numbering)
+    summary = dict(target=target.name, command=job.command, seconds=seconds, meaningful=job.short_run is None,
+                   reason=job.short_run, findings=[f.as_dict() for f in findings],
+                   figures=[dict(png=f["png"], svg=f["svg"], caption=f["caption"]) for f in figures], **summary)
+    with open(os.path.join(job.out, "findings.json"), "w", encoding="utf-8") as f:
+        json.dump(summary, f, indent=1)
+        f.write("\n")
+    return dict(report=report_path, figures=list(figures), runs={r["key"]: r["run"] for r in runs},
+                findings=findings, seconds=seconds, summary=summary)

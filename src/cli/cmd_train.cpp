@@ -206,7 +206,7 @@ command add_train_command(CLI::App& root) {
       fmt_default(d.l1));
   opt("--values", flags->values, "Active features' values: uniform on [0, 1) or signed, uniform on [-1, 1)",
       "uniform; signed for abs", "NAME");
-  app->add_flag("--hidden-bias", flags->hidden_bias,
+  app->add_flag("--hidden-bias,!--no-hidden-bias", flags->hidden_bias,
                 "A bias inside the hidden ReLU (relu-hidden, abs): b_hidden [m] in weights.npz");
   opt("--init", flags->init, "Init scale: reference (depends on K), arena, or independent (not on K)",
       std::string(init_name(d.init)), "NAME");

@@ -29,6 +29,12 @@ enum class polytope_kind { dedicated, digon, triangle, tetrahedron, pentagon, sq
 
 std::string_view polytope_name(polytope_kind kind);  // "digon", "square antiprism", "other", ...
 
+// Two represented features form an antipodal pair (a digon) when cos(W_i, W_j) is below this. A digon is at
+// cos -1; the closest angle of another named polytope is the pentagon's 144 degrees between non-neighbours,
+// cos -0.81, so -0.9 tells the two apart. (analysis_phase's classifier asks only that a feature point against
+// another, cos <= -0.4, so that the n = 3 triangle, cos -1/2, counts there as superposition.)
+inline constexpr double antipodal_pair_cos = -0.9;
+
 // The tolerances of the finder, all documented defaults:
 //  * represented:    a feature takes part when ||W_i|| > this (metrics.hpp's 0.5; the paper: ~1 or ~0).
 //  * interference:   edge i - j when |W^_i . W^_j| > this. The smallest |cos| inside an ideal factor is 0.138

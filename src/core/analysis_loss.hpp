@@ -16,6 +16,11 @@
 
 namespace tms {
 
+// A bias b_i below this counts as negative: the ReLU output model's way of cutting off positive interference
+// (the ReLU(W_j . W_i x + b_j) of L_1 above). A feature without interference has the optimal bias 0; the
+// margin of a hundredth of the unit feature scale keeps the residual of a trained one from counting.
+inline constexpr double negative_bias = -0.01;
+
 // int_0^1 (x - ReLU(a x + c))^2 dx, a piecewise quadratic integrated in closed form.
 double relu_benefit_integral(double a, double c);
 // int_0^1 ReLU(a x + c)^2 dx.

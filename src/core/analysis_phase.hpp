@@ -82,6 +82,8 @@ phase_prediction phase_predict(phase_problem problem, double density, double r);
 inline constexpr double phase_triple_density = 4.0 / 7;  // p of the triple point, at r = 1
 double phase_superposition_lower(double density);        // 2p / (4 - 5p)
 double phase_superposition_upper(double density);        // (4 - 5p) / (2p)
+// p from which no r gives superposition (the 4/5 above): the lower bound is +inf.
+inline constexpr double phase_no_superposition_density = 4.0 / 5;
 
 // The phase read off the analytic boundaries alone, without evaluating the losses:
 //   n = 2: superposition iff lower < r < upper; otherwise not learned for r <= 1, dedicated for r > 1.

@@ -13,6 +13,11 @@ double row_dot(const float* a, const float* b, int m);
 
 // A feature counts as represented when ||W_i|| exceeds this (the paper: ~1 if represented, ~0 if not).
 inline constexpr double represented_norm = 0.5;
+// A represented feature shares its dimension (is in superposition) when its superposition measure
+// sum_{j != i} (W^_i . W_j)^2 exceeds this. An orthogonal feature measures 0 and one of an antipodal pair of
+// unit vectors 1; 0.1, one unit-norm neighbour at |cos| ~ 0.32, separates the two with room for the small
+// overlaps a trained orthogonal solution keeps.
+inline constexpr double superposition_shared = 0.1;
 
 struct instance_metrics {
   std::vector<double> norms;           // [n] ||W_i||

@@ -195,7 +195,8 @@ with tempfile.TemporaryDirectory() as tmp:
     # TOML wiring: every key with a distinct, non-default value lands in the resolved configuration.
     wiring = os.path.join(tmp, "wiring.toml")
     with open(wiring, "w") as f:
-        f.write('preset = "arena"\nmodel = "linear"\nfeatures = 3\nhidden = 2\ndensity = [0.7, 0.35]\n'
+        f.write('preset = "arena"\nmodel = "relu-hidden"\nhidden_bias = true\nfeatures = 3\nhidden = 2\n'
+                'density = [0.7, 0.35]\n'
                 'importances = [0.6, [1, 0.25, 0.125]]\nrelative_density = [1.5, 1, 0.5]\nrestarts = 2\n'
                 'steps = 7\nbatch = 9\nlr = 0.0021\nschedule = "cosine"\nbeta1 = 0.81\nbeta2 = 0.991\n'
                 'eps = 3e-7\nweight_decay = 0.013\nl1 = 0.0007\nvalues = "signed"\ninit = "independent"\nseed = 17\nthreads = 1\n')
@@ -203,7 +204,7 @@ with tempfile.TemporaryDirectory() as tmp:
     r = run("train", "--config", wiring, "--quiet", "--out", wired)
     check("toml wiring run", r.returncode == 0, r.stderr)
     got = json.load(open(os.path.join(wired, "metrics.json")))["config"]
-    want = dict(preset="arena", model="linear", features=3, hidden=2, density=[0.7, 0.35],
+    want = dict(preset="arena", model="relu-hidden", hidden_bias=True, features=3, hidden=2, density=[0.7, 0.35],
                 importance=[0.6, [1, 0.25, 0.125]], relative_density=[1.5, 1, 0.5], restarts=2, steps=7, batch=9,
                 lr=0.0021, schedule="cosine", beta1=0.81, beta2=0.991, eps=3e-7, weight_decay=0.013, l1=0.0007,
                 values="signed", init="independent", seed=17, threads=1, optimizer="adamw")
@@ -214,7 +215,7 @@ with tempfile.TemporaryDirectory() as tmp:
             "-n", "4", "-m", "3", "--density", "0.9", "--importance", "0.55", "--relative-density", "1,1,2,1",
             "--restarts", "3", "--steps", "6", "--batch", "5", "--lr", "0.0031", "--schedule", "linear",
             "--beta1", "0.71", "--beta2", "0.981", "--eps", "4e-7", "--weight-decay", "0", "--l1", "0.0009",
-            "--values", "uniform", "--init", "arena",
+            "--values", "uniform", "--no-hidden-bias", "--init", "arena",
             "--seed", "19", "--threads", "2")
     check("flag wiring run", r.returncode == 0, r.stderr)
     got = json.load(open(os.path.join(wired2, "metrics.json")))["config"]
@@ -223,6 +224,27 @@ with tempfile.TemporaryDirectory() as tmp:
                 beta1=0.71, beta2=0.981, eps=4e-7, weight_decay=0, l1=0.0009, values="uniform", init="arena", seed=19, threads=2,
                 optimizer="adam")
     check("flag wiring", got == want, f"{got} != {want}")
+
+    # abs: its own tensors, signed values unless named; a hidden bias only where there is a hidden ReLU.
+    absdir = os.path.join(tmp, "abs")
+    r = run("train", "--model", "abs", "-n", "3", "-m", "4", "--density", "0.5", "--steps", "20", "--batch", "16",
+            "--hidden-bias", "--quiet", "--out", absdir)
+    check("abs run", r.returncode == 0, r.stderr)
+    if r.returncode == 0:
+        import numpy as np
+        z = np.load(os.path.join(absdir, "weights.npz"))
+        check("abs tensors", sorted(z.files) == ["W_in", "W_out", "b", "b_hidden", "density", "importance", "restart"]
+              and z["W_in"].shape == (1, 3, 4) and z["b_hidden"].shape == (1, 4), str(z.files))
+        cfg = json.load(open(os.path.join(absdir, "metrics.json")))["config"]
+        check("abs values default to signed", cfg["values"] == "signed" and cfg["hidden_bias"] is True, str(cfg))
+        r = run("analyze", absdir)
+        check("abs analyze", r.returncode == 0 and "abs model" in r.stdout, r.stderr)
+    r = run("train", "--model", "abs", "-n", "3", "-m", "4", "--density", "0.5", "--steps", "5", "--values", "uniform",
+            "--quiet", "--out", os.path.join(tmp, "abs_uniform"))
+    check("abs with uniform values", r.returncode == 0 and json.load(open(os.path.join(
+        tmp, "abs_uniform", "metrics.json")))["config"]["values"] == "uniform", r.stderr)
+    expect_error("hidden bias on linear", ["train", "--model", "linear", "--hidden-bias", "--out", bad], 2,
+                 "hidden_bias: the model 'linear' has no hidden activation")
 
     expect_error("config is a folder", ["train", "--config", tmp, "--out", bad], 2, "config")
     expect_error("unknown subcommand", ["frobnicate"], 2, "unknown subcommand 'frobnicate'")

@@ -201,6 +201,33 @@ TEST(RunDir, WriteThenReadRoundTripsAndChecksTheDigest) {
   }
 }
 
+// Every model's tensors go through the table: abs with a hidden bias writes W_in, W_out, b, b_hidden (and
+// their snapshots) and reads them back bit for bit; a result of another model is refused by the writer.
+TEST(RunDir, EveryTensorOfTheTableRoundTrips) {
+  const fs::path dir = fresh_dir("abs_roundtrip");
+  train_config c = tiny_config();
+  c.model = model_kind::abs;
+  c.values = value_distribution::signed_uniform;
+  c.hidden_bias = true;
+  const train_result r = train(c, {}, {0, 10});
+  {
+    io::run_dir_claim claim(dir, false);
+    io::write_run(claim, c, r);
+  }
+  const io::run_folder f = io::read_run(dir);
+  EXPECT_TRUE(f.config.hidden_bias);
+  EXPECT_EQ(f.weights.layout.names(), (std::vector<std::string>{"W_in", "W_out", "b", "b_hidden"}));
+  for (const std::string& name : f.weights.layout.names()) {
+    EXPECT_EQ(f.weights[name], r.weights[name]) << name;
+    EXPECT_EQ(f.snapshots[name], r.snapshots[name]) << name;
+  }
+  EXPECT_NE(r.weights["W_in"], r.weights["W_out"]) << "each Xavier tensor draws its own numbers";
+  train_config other = c;
+  other.model = model_kind::relu_hidden;
+  io::run_dir_claim claim(fresh_dir("abs_mismatch"), false);
+  EXPECT_THROW(io::write_run(claim, other, r), usage_error);
+}
+
 TEST(RunDir, AFinishedRunIsRefusedUnlessOverwriteAndKeptUntilTheNewOneIsWritten) {
   const fs::path dir = fresh_dir("overwrite");
   const train_config c = tiny_config();

@@ -389,3 +389,43 @@ def test_signed_values_are_a_setting():
     assert run.config["values"] == "signed" and run.loss_decomposition is None
     with pytest.raises(ValueError, match="values: unknown values 'gaussian'"):
         tms.train(features=6, hidden=3, density=0.3, steps=10, values="gaussian")
+
+
+def test_abs_model_through_the_table_of_tensors(tmp_path):
+    # The untied abs model (E19-E21): its own tensors, signed values by default, every front door through them.
+    assert tms.model_tensors("abs", 3, 6, hidden_bias=True) == [("W_in", (3, 6)), ("W_out", (3, 6)), ("b", (3,)),
+                                                                ("b_hidden", (6,))]
+    run = tms.train(model="abs", features=3, hidden=6, density=[1, 0.1], restarts=2, steps=300, batch=64,
+                    snapshots=[0, 300])
+    assert run.config["values"] == "signed" and list(run.weights) == ["W_in", "W_out", "b"]
+    assert run.W_in.shape == (4, 3, 6) and run.W_out.shape == (4, 3, 6) and run.b.shape == (4, 3)
+    assert np.array_equal(run.embedding, run.W_in) and run.snapshot_W_out.shape == (2, 4, 3, 6)
+    assert np.array_equal(run.snapshot_W_in[-1], run.W_in)
+    with pytest.raises(AttributeError, match="no tensor 'W'"):
+        run.W
+    back = tms.load(run.save(tmp_path / "abs"))
+    for name in run.weights:
+        assert np.array_equal(back.weights[name], run.weights[name])
+        assert np.array_equal(back.snapshot_weights[name], run.snapshot_weights[name])
+    assert np.array_equal(back.norms, run.norms)
+    sel = run.select([3])
+    assert sel.W_out.shape == (1, 3, 6) and np.array_equal(sel.W_out[0], run.W_out[3])
+    assert np.array_equal(sel.evaluate(samples=5000), run.evaluate(samples=5000)[[3]])
+    longer = tms.train(init_from=run, steps=10)
+    assert longer.config["model"] == "abs" and longer.first_step == 300
+    with pytest.raises(ValueError, match="tensors"):
+        tms.train(init_from=run, steps=10, hidden_bias=True)
+    # Setting a tensor replaces it in the weights that evaluate and save read.
+    zero = run.select([0])
+    zero.W_out = np.zeros_like(zero.W_out)
+    assert "W_out" not in zero.__dict__ and not zero.W_out.any()
+    with pytest.raises(ValueError, match="hidden_bias"):
+        tms.train(model="relu", hidden_bias=True, steps=5)
+
+
+def test_hidden_bias_goes_positive_and_keeps_the_model_linear():
+    # The paper (E18): given a hidden bias, the ReLU hidden-layer model sets it positive, so its neurons
+    # never switch off and the model is the linear-hidden one.
+    run = tms.train(model="relu-hidden", hidden_bias=True, features=6, hidden=3, density=[0.3], steps=3000,
+                    batch=256, lr=3e-3)
+    assert run.b_hidden.shape == (1, 3) and np.all(run.b_hidden > 0)

@@ -8,7 +8,13 @@ import numpy as np
 import pytest
 
 import tms
-from tms import claims, experiments, nonuniform, phase, privileged
+from tms import nonuniform, phase, privileged
+from tms.targets import basic as basic_target
+from tms.targets import dynamics as dynamics_target
+from tms.targets import geometry as geometry_target
+from tms.targets import nonuniform as nonuniform_target
+from tms.targets import phase as phase_target
+from tms.targets import privileged_basis as privileged_target
 
 
 def make_run(model, W, b=None, density=None, base=0.7):
@@ -20,7 +26,7 @@ def make_run(model, W, b=None, density=None, base=0.7):
     importance = np.tile(base ** np.arange(n, dtype=np.float64), (K, 1)).astype(np.float32)
     config = dict(tms.defaults(), model=model, features=n, hidden=m, density=[float(d) for d in density])
     zeros = np.zeros(K, dtype=np.int64)
-    return tms.api._assemble(config=config, W=W, b=b, density=density, importance=importance,
+    return tms.api._assemble(config=config, weights={"W": W, "b": b}, density=density, importance=importance,
                              density_index=np.arange(K), importance_index=zeros, restart=zeros,
                              stream_seed=zeros.astype(np.uint64), loss=np.zeros(K), loss_curve=np.zeros((K, 1)),
                              curve_steps=np.array([0]), seconds=0.0, threads=1, init_std=0.0,
@@ -91,7 +97,8 @@ BASIC = {
 
 
 def basic(linear=None, relu=None):
-    return claims.basic_findings(linear_run() if linear is None else linear, relu_run() if relu is None else relu, M)
+    return basic_target.basic_findings(linear_run() if linear is None else linear,
+                                       relu_run() if relu is None else relu, M)
 
 
 def test_the_paper_s_basic_solution_agrees_with_every_claim():
@@ -130,8 +137,8 @@ def test_a_perturbed_basic_solution_differs(key, linear, relu):
 
 
 def test_basic_findings_take_either_run_alone():
-    assert [f.verdict for f in claims.basic_findings(linear_run(), None, M)] == ["agrees", "agrees"]
-    findings = claims.basic_findings(None, relu_run(), M)
+    assert [f.verdict for f in basic_target.basic_findings(linear_run(), None, M)] == ["agrees", "agrees"]
+    findings = basic_target.basic_findings(None, relu_run(), M)
     assert len(findings) == len(BASIC) - 3 and {f.verdict for f in findings} == {"agrees"}
 
 
@@ -148,7 +155,7 @@ def intro_run(dense=None, mid=None, sparse=None):
 
 
 def test_the_introduction_figure_agrees():
-    findings = claims.intro_findings(intro_run())
+    findings = basic_target.intro_findings(intro_run())
     assert [f.verdict for f in findings] == ["agrees"] * 3
     assert "represented features 0–1" in findings[0].found and "|cos(W₀, W₁)| = 0.000" in findings[0].found
     assert "antipodal pairs (cos < -0.9) (0, 3), (1, 2)" in findings[1].found
@@ -161,7 +168,7 @@ def test_the_introduction_figure_agrees():
     (2, dict(sparse=[unit(90 + 90 * i) for i in range(4)] + [[0, 0]])),  # a square: feature 4 left out
 ])
 def test_a_perturbed_introduction_figure_differs(index, change):
-    findings = claims.intro_findings(intro_run(**change))
+    findings = basic_target.intro_findings(intro_run(**change))
     assert findings[index].verdict == "differs", findings[index].found
     assert [f.verdict for j, f in enumerate(findings) if j != index] == ["agrees", "agrees"]
 
@@ -184,7 +191,7 @@ def diagram(empirical=THEORY, votes=3):
 
 
 def test_a_diagram_like_the_theory_agrees():
-    findings = experiments._phase_findings(diagram())
+    findings = phase_target.phase_findings(diagram())
     assert [f.verdict for f in findings] == ["agrees"] * 3
     assert "100.0% of the 16 cells" in findings[1].found
 
@@ -192,11 +199,11 @@ def test_a_diagram_like_the_theory_agrees():
 def test_a_perturbed_diagram_differs():
     dense_superposition = THEORY.copy()
     dense_superposition[0] = SUP  # superposition without sparsity
-    assert experiments._phase_findings(diagram(dense_superposition))[0].verdict == "differs"
+    assert phase_target.phase_findings(diagram(dense_superposition))[0].verdict == "differs"
     # Every cell in a phase the theory does not predict.
-    assert experiments._phase_findings(diagram((THEORY + 1) % len(phase.PHASES)))[1].verdict == "differs"
+    assert phase_target.phase_findings(diagram((THEORY + 1) % len(phase.PHASES)))[1].verdict == "differs"
     # One kept model in three votes for its cell's phase: no clear configuration anywhere.
-    assert experiments._phase_findings(diagram(votes=1))[2].verdict == "differs"
+    assert phase_target.phase_findings(diagram(votes=1))[2].verdict == "differs"
 
 
 # ---- geometry: n = 8, m = 4, I = 1 -----------------------------------------------------------------------------
@@ -230,7 +237,7 @@ def tilted_pairs():  # two pairs at cos 0.45: D_i = 1 / (1 + 0.45^2) = 0.83, no 
 
 def geometry(instances):
     run = geometry_run(instances)
-    return experiments._geometry_findings(run, experiments.geometry_of(run))
+    return geometry_target.geometry_findings(run, geometry_target.geometry_of(run))
 
 
 GOOD_GEOMETRY = [dedicated(), digons(), digons(), triangle_and_digons()]
@@ -289,7 +296,7 @@ GOOD_SWEEP = [DIGONS, DIGONS, DIGONS, pentagon(120), pentagon(144), pentagon(160
 
 
 def test_the_paper_s_sweep_agrees():
-    findings = experiments._nonuniform_findings(sweep(GOOD_SWEEP))
+    findings = nonuniform_target.nonuniform_findings(sweep(GOOD_SWEEP))
     assert [f.verdict for f in findings] == ["agrees"] * 5, [f.found for f in findings]
     assert "‖W₀‖ of the varied feature" in findings[3].found
 
@@ -305,7 +312,7 @@ def test_the_paper_s_sweep_agrees():
     (4, GOOD_SWEEP[:4] + [pentagon(144, norm=0.95)] + GOOD_SWEEP[5:], dict(bias=0.0)),  # on the unit circle, b = 0
 ])
 def test_a_perturbed_sweep_differs(index, solutions, kwargs):
-    findings = experiments._nonuniform_findings(sweep(solutions, **kwargs))
+    findings = nonuniform_target.nonuniform_findings(sweep(solutions, **kwargs))
     assert findings[index].verdict == "differs", findings[index].found
 
 
@@ -317,7 +324,7 @@ CURVE = np.arange(1, 1025)
 
 def dynamics(D, loss, digon_restarts=(0,)):
     run = types.SimpleNamespace(K=2, n=4, loss_curve=np.array([loss, loss]), curve_steps=CURVE)
-    return experiments._dynamics_findings(run, 0, STEPS, np.asarray(D, dtype=float), list(digon_restarts))
+    return dynamics_target.dynamics_findings(run, 0, STEPS, np.asarray(D, dtype=float), list(digon_restarts))
 
 
 JUMP_D = np.where(STEPS[:, None] < 64, 1.0, 0.5) * np.ones((1, 4))  # every feature jumps from 1 to 1/2 at step 64
@@ -393,7 +400,7 @@ def test_hand_made_regimes_are_the_engine_s():
 
 def test_the_paper_s_privileged_basis_agrees():
     sweep = priv_sweep()
-    findings = experiments._privileged_findings(sweep)
+    findings = privileged_target.privileged_findings(sweep)
     assert [f.verdict for f in findings] == ["agrees"] * 4, [f.found for f in findings]
     assert "all monosemantic neurons at 3 of 3 densities ≥ 0.5" in by_claim(findings, PRIV["dense"]).found
     assert "at 11 of 11 densities with a printed range" in by_claim(findings, PRIV["regimes"]).found
@@ -406,7 +413,7 @@ def test_a_rotated_dense_solution_differs():
     # The identity on the top 5 features, rotated: the same features, no neuron aligned with one.
     hidden = [regime_W(*paper_regime(d)) for d in PRIV_DENSITIES]
     hidden[:3] = [regime_W(5, 5) @ rotation()] * 3
-    findings = experiments._privileged_findings(priv_sweep(hidden))
+    findings = privileged_target.privileged_findings(priv_sweep(hidden))
     assert by_claim(findings, PRIV["dense"]).verdict == "differs"
     assert by_claim(findings, PRIV["aligned"]).verdict == "differs"  # relu-hidden no longer aligned either
     assert by_claim(findings, PRIV["regimes"]).verdict == "partly"  # 8 of 11 densities still agree
@@ -422,17 +429,17 @@ def test_a_rotated_dense_solution_differs():
     ("aligned", None, [regime_W(5, 5)] * len(PRIV_DENSITIES)),
 ])
 def test_a_perturbed_privileged_basis_differs(key, hidden, linear):
-    findings = experiments._privileged_findings(priv_sweep(hidden, linear))
+    findings = privileged_target.privileged_findings(priv_sweep(hidden, linear))
     assert by_claim(findings, PRIV[key]).verdict == "differs", by_claim(findings, PRIV[key]).found
 
 
 def test_the_trend_allows_one_exception_and_the_linear_run_is_optional():
     hidden = [regime_W(*paper_regime(d)) for d in PRIV_DENSITIES]
     hidden[4] = regime_W(5, 5)  # 1-S = 0.2 falls back to the dense solution: one step against each count
-    findings = experiments._privileged_findings(priv_sweep(hidden))
+    findings = privileged_target.privileged_findings(priv_sweep(hidden))
     assert by_claim(findings, PRIV["trend"]).verdict == "agrees"
     assert "1 in the represented features, 1 in the monosemantic" in by_claim(findings, PRIV["trend"]).found
     hidden[6] = regime_W(5, 5)  # and 1-S = 0.12 too: two steps against the trend
-    assert by_claim(experiments._privileged_findings(priv_sweep(hidden)), PRIV["trend"]).verdict == "partly"
-    findings = experiments._privileged_findings(priv_sweep(linear=False))
+    assert by_claim(privileged_target.privileged_findings(priv_sweep(hidden)), PRIV["trend"]).verdict == "partly"
+    findings = privileged_target.privileged_findings(priv_sweep(linear=False))
     assert by_claim(findings, "not neuron-aligned").verdict == "n/a"

@@ -6,7 +6,8 @@ import pytest
 
 import tms
 
-SUBMODULES = ("figures", "report", "reproduce", "claims", "cli", "phase", "nonuniform", "experiments")
+SUBMODULES = ("figures", "report", "reproduce", "claims", "cli", "phase", "nonuniform", "privileged", "science",
+              "targets")
 
 
 @pytest.mark.parametrize("name", SUBMODULES)

@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 
 import tms
-from tms import experiments, figures, privileged
+from tms import figures, privileged
+from tms.targets import TARGETS
+from tms.targets.common import resolve_settings
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +28,7 @@ def test_the_quick_target_writes_a_report_marked_not_judged(quick):
     assert "quick run" in findings["reason"] and len(findings["findings"]) == 4
     assert all(not f["meaningful"] and f["reason"] == findings["reason"] for f in findings["findings"])
     assert {f["verdict"] for f in findings["findings"]} <= {"agrees", "partly", "differs", "n/a"}
-    quick_settings = experiments.EXPERIMENTS["privileged-basis"].quick
+    quick_settings = TARGETS["privileged-basis"].quick
     D = len(quick_settings["densities"])
     assert findings["density"] == sorted(quick_settings["densities"], reverse=True)
     assert len(findings["regime"]) == D and findings["judged"] == sum(a is not None for a in findings["agree"])
@@ -103,10 +105,10 @@ def test_the_figures_draw_from_a_small_run(tmp_path):
 
 
 def test_the_comparison_model_takes_at_most_the_restarts_of_the_hidden_one():
-    exp = experiments.EXPERIMENTS["privileged-basis"]
+    exp = TARGETS["privileged-basis"]
     for restarts, expected in ((None, exp.defaults["comparison_restarts"]), (4, 4)):
-        s = experiments._settings(exp, False, dict(restarts=restarts))
-        (hidden_folder, hidden), (linear_folder, linear) = experiments._privileged_trainings(exp, s)
+        s = resolve_settings(exp, False, dict(restarts=restarts))
+        (hidden_folder, hidden), (linear_folder, linear) = exp.plan(exp, s)
         assert (hidden_folder, linear_folder) == ("relu-hidden", "relu")
         assert hidden["restarts"] == (restarts or exp.defaults["restarts"]) and linear["restarts"] == expected
         assert hidden["density"] == linear["density"] == list(exp.defaults["densities"])

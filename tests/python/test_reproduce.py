@@ -88,10 +88,10 @@ def test_findings_are_computed_not_assumed():
     W = np.zeros_like(run.W)
     W[:, 1, 0] = 1.0
     W[:, 2, 1] = 1.0
-    fake = tms.api._assemble(run.config, W, run.b, run.density, run.importance, run.density_index,
+    fake = tms.api._assemble(run.config, {"W": W, "b": run.b}, run.density, run.importance, run.density_index,
                              run.importance_index, run.restart, run.stream_seed, run.loss, run.loss_curve,
                              run.curve_steps, 0.0, 1, 0.0, steps_done=run.config["steps"], first_step=0)
-    first = tms.claims.basic_findings(fake, None, 2)[0]
+    first = tms.targets.basic.basic_findings(fake, None, 2)[0]
     assert first.verdict == "differs" and "(features 1–2)" in first.found and "Exactly features 0–1" in first.found
 
 
@@ -209,7 +209,7 @@ def test_finished_runs_are_refused_before_training(target, folder, tmp_path, cap
 
 
 def test_refuse_finished_runs_lists_the_folders(tmp_path):
-    from tms.experiments import refuse_finished_runs
+    from tms.targets.common import refuse_finished_runs
 
     refuse_finished_runs(str(tmp_path), ["linear", "relu"], overwrite=False)  # nothing there yet
     (tmp_path / "linear").mkdir()  # a folder without metrics.json holds no finished run

@@ -1,0 +1,64 @@
+"""The science definitions the Python side uses, each with one home.
+
+The classifier thresholds and constants are the engine's (src/core/metrics.hpp and analysis_*.hpp), read through
+the binding (`tms._tms.science`), never retyped: a report that states a threshold formats it from here, so the
+text and the classification cannot disagree. Tolerances that only judge how closely a run agrees with the paper
+live beside the experiment that uses them (tms.targets).
+
+    represented_norm         ||W_i|| above this: a represented feature
+    superposition_shared     sum_{j!=i} (W^_i . W_j)^2 above this: the feature shares its dimension
+    antipodal_pair_cos       cos(W_i, W_j) below this: an antipodal pair (a digon), strict enough to leave out
+                             the pentagon's cos 144° = -0.81
+    geometry_interference    |cos(W_i, W_j)| above this: the two interfere (one tegum factor); at or below it
+                             they are orthogonal
+    geometry_dimensionality  D_i within this of a polytope's fraction: on that fraction
+    geometry_rank            the finder's relative singular-value cut-off
+    phase_orthogonal         |cos| at most this: the phase classifier's "dedicated" (looser than the above: it
+                             sorts coarse, short-trained grids into three classes)
+    phase_antipodal          cos at most minus this: the phase classifier's "superposition" (pointing against
+                             a feature, the n = 3 triangle included; not the strict antipodal pair)
+    phase_triple_density     1-S of the phase diagrams' triple point (4/7)
+    phase_no_superposition_density  1-S from which the closed form has no superposition at any r (4/5)
+    monosemantic_share       a neuron's top share at or above this: monosemantic
+    dead_neuron_norm         ||w_j|| below this: a dead neuron
+    negative_bias            b_i below this: a negative bias
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import _tms
+
+__all__ = ["ENGINE_NAMES", "effective_density", *(
+    "represented_norm", "superposition_shared", "antipodal_pair_cos", "geometry_represented",
+    "geometry_interference", "geometry_dimensionality", "geometry_rank", "phase_represented", "phase_orthogonal",
+    "phase_antipodal", "phase_triple_density", "phase_no_superposition_density", "monosemantic_share",
+    "dead_neuron_norm", "negative_bias")]
+
+_engine = _tms.science
+
+represented_norm = _engine.represented_norm
+superposition_shared = _engine.superposition_shared
+antipodal_pair_cos = _engine.antipodal_pair_cos
+geometry_represented = _engine.geometry_represented
+geometry_interference = _engine.geometry_interference
+geometry_dimensionality = _engine.geometry_dimensionality
+geometry_rank = _engine.geometry_rank
+phase_represented = _engine.phase_represented
+phase_orthogonal = _engine.phase_orthogonal
+phase_antipodal = _engine.phase_antipodal
+phase_triple_density = _engine.phase_triple_density
+phase_no_superposition_density = _engine.phase_no_superposition_density
+monosemantic_share = _engine.monosemantic_share
+dead_neuron_norm = _engine.dead_neuron_norm
+negative_bias = _engine.negative_bias
+
+# Every constant the binding's science module holds; the names above are exactly these.
+ENGINE_NAMES = tuple(sorted(name for name in dir(_engine) if not name.startswith("_")))
+
+
+def effective_density(density: float, relative) -> np.ndarray:
+    """Each feature's density in an instance of density `density` (1 − S) with per-feature relative densities
+    `relative` (train's relative_density): min(1, density × relative_i), the rule of the engine's sampler and
+    loss split (config.hpp). An array shaped like `relative`."""
+    return np.minimum(1.0, float(density) * np.asarray(relative, dtype=np.float64))
