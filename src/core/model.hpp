@@ -32,6 +32,7 @@ struct model_workspace {
   std::vector<T> x_hat;  // [B][n]
   std::vector<T> r;      // [B][n] residual, then dL/dx'
   std::vector<T> dh;     // [B][m]
+  std::vector<T> w_t;    // [m][n] a transposed weight matrix (abs_forward's W_out^T)
 
   void reserve(int B, int n, int m) {
     x.reserve(B, n);
@@ -39,6 +40,7 @@ struct model_workspace {
     x_hat.assign(static_cast<std::size_t>(B) * n, T(0));
     r.assign(static_cast<std::size_t>(B) * n, T(0));
     dh.assign(static_cast<std::size_t>(B) * m, T(0));
+    w_t.assign(static_cast<std::size_t>(m) * n, T(0));
   }
 };
 
@@ -59,7 +61,8 @@ void model_forward(const model_layout& L, const T* params, model_workspace<T>& w
       relu_hidden_forward(ws.x_hat.data(), ws.h.data(), ws.x, at("W"), at("b"), hidden_bias(), n, m);
       return;
     case model_kind::abs:
-      abs_forward(ws.x_hat.data(), ws.h.data(), ws.x, at("W_in"), at("W_out"), at("b"), hidden_bias(), n, m);
+      abs_forward(ws.x_hat.data(), ws.h.data(), ws.w_t.data(), ws.x, at("W_in"), at("W_out"), at("b"),
+                  hidden_bias(), n, m);
       return;
   }
   throw run_error("model_forward: unknown model kind");

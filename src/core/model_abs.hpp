@@ -13,9 +13,15 @@
 namespace tms {
 
 // h [B][m] = ReLU(sum over active i of x_i W_in_i + b_hidden),  y [B][n] = ReLU(W_out h + b).
+// W_out_t [m][n] is scratch for W_out's transpose: with it the output pre-activations are sums of whole rows,
+// h_sk W_out^T_k over the live neurons k, which vectorise over the n outputs, instead of n dot products of
+// length m (reductions the compiler must keep in order, so scalar) -- 4x faster at n = 100, m = 40.
 template <class T>
-void abs_forward(T* y, T* h, const sparse_batch<T>& x, const T* W_in, const T* W_out, const T* b,
+void abs_forward(T* y, T* h, T* W_out_t, const sparse_batch<T>& x, const T* W_in, const T* W_out, const T* b,
                  const T* b_hidden, int n, int m) {
+  for (int i = 0; i < n; ++i)
+    for (int k = 0; k < m; ++k)
+      W_out_t[static_cast<std::size_t>(k) * n + i] = W_out[static_cast<std::size_t>(i) * m + k];
   for (int s = 0; s < x.B; ++s) {
     T* hs = h + static_cast<std::size_t>(s) * m;
     for (int k = 0; k < m; ++k) hs[k] = b_hidden ? b_hidden[k] : T(0);
@@ -26,12 +32,14 @@ void abs_forward(T* y, T* h, const sparse_batch<T>& x, const T* W_in, const T* W
     }
     for (int k = 0; k < m; ++k) hs[k] = hs[k] > T(0) ? hs[k] : T(0);
     T* out = y + static_cast<std::size_t>(s) * n;
-    for (int i = 0; i < n; ++i) {
-      const T* Wi = W_out + static_cast<std::size_t>(i) * m;
-      T acc = b[i];
-      for (int k = 0; k < m; ++k) acc += Wi[k] * hs[k];
-      out[i] = acc > T(0) ? acc : T(0);
+    for (int i = 0; i < n; ++i) out[i] = b[i];
+    for (int k = 0; k < m; ++k) {
+      const T hk = hs[k];
+      if (hk == T(0)) continue;  // a neuron off for this sample adds nothing
+      const T* Wk = W_out_t + static_cast<std::size_t>(k) * n;
+      for (int i = 0; i < n; ++i) out[i] += hk * Wk[i];
     }
+    for (int i = 0; i < n; ++i) out[i] = out[i] > T(0) ? out[i] : T(0);
   }
 }
 
