@@ -7,7 +7,11 @@
 //                         step
 //   fma_peak_gflops       the measured fp32 FMA peak of this machine on all threads (independent FMA chains)
 //   phase_us              per instance-step: sampling, h = W x, output + loss + gradient, backward products
+//   profiled              whether the profile ran: it times the fast kernel (tied_fast), so a run that trains
+//                         on the reference path (tied_fast_supports says no) has no profile, and
+//                         dense_gflops, phase_us, x_share and g_share are null
 // Usage: bench_step --model relu -n 20 -m 5 --density 1,0.3 --importance 0.7 --steps 300 --reps 5 --threads 2
+//        (--restarts and --values as in tms train)
 #include <immintrin.h>
 #include <CLI/CLI.hpp>
 #include <algorithm>
@@ -15,6 +19,7 @@
 #include <cstdio>
 #include <thread>
 
+#include "core/batch_source.hpp"
 #include "core/kernels/tied_fast.hpp"
 #include "core/trainer.hpp"
 
@@ -73,7 +78,7 @@ double median(std::vector<double> v) {
 int main(int argc, char** argv) {
   CLI::App app{"Times the tms training step"};
   tms::train_config c;
-  std::string model = "relu", density = "1", importance = "0.7";
+  std::string model = "relu", density = "1", importance = "0.7", values;
   int reps = 5, threads = 0;
   bool peak_only = false;
   app.add_option("--model", model);
@@ -82,6 +87,8 @@ int main(int argc, char** argv) {
   app.add_option("--density", density, "comma list");
   app.add_option("--importance", importance,
                  "comma list of bases (I_i = base^i), one importance axis entry each");
+  app.add_option("--restarts", c.restarts);
+  app.add_option("--values", values, "uniform or signed; not given: the config's default");
   app.add_option("--batch", c.batch);
   app.add_option("--steps", c.steps);
   app.add_option("--reps", reps);
@@ -98,6 +105,7 @@ int main(int argc, char** argv) {
   c.density = tms::parse_number_list(density, "density");
   c.importance.clear();
   for (double base : tms::parse_number_list(importance, "importance")) c.importance.push_back({base, {}});
+  if (!values.empty()) c.values = tms::parse_values(values);
   c.threads = threads;
 
   // Mean step time of whole training runs of --steps steps from initialisation (thread start and
@@ -116,38 +124,45 @@ int main(int argc, char** argv) {
   // whose sampler keeps each step's words for the next member; an instance alone steps on its own.
   tms::kernels::tied_fast_profile prof;
   const int n = c.features, m = c.hidden;
-  const std::int64_t K = last.K();
-  std::vector<float> params(static_cast<std::size_t>(K) * (n * m + n)), grad(n * m + n);
-  for (std::int64_t k = 0; k < K; ++k) {
-    float* p = params.data() + k * (n * m + n);
-    std::copy_n(last.weights["W"].data() + k * n * m, n * m, p);
-    std::copy_n(last.weights["b"].data() + k * n, n, p + n * m);
-  }
-  tms::kernels::tied_fast_workspace group, alone;  // the lock-step group's workspace; the others'
-  for (auto* w : {&group, &alone}) {
-    w->reserve(c.batch, n, m);
-    w->profile = &prof;
-  }
-  group.sampler.keep_words = true;
   double dense_flops = 0, g_share = 0, x_share = 0;
   bool one_pass = false;  // small models: the whole step in one pass, timed as the "output" phase
-  const int profile_steps = 20;
-  auto profile_step = [&](std::int64_t k, int t, tms::kernels::tied_fast_workspace& w) {
-    tms::kernels::tied_fast_loss_and_grad(c.model, grad.data(), params.data() + k * (n * m + n),
-                                          last.instances[k].importance.data(), last.instances[k].density, 99,
-                                          t, w);
-    g_share += static_cast<double>(w.g_nonzero) / (static_cast<double>(n) * c.batch);
-    x_share += static_cast<double>(w.last_nnz) / (static_cast<double>(n) * c.batch);
-    one_pass = w.last_path == tms::kernels::step_path::small;
-    // One pass: all five products (h, output, dh, two for dW) against the whole step; else the output
-    // product.
-    dense_flops += (one_pass ? 10.0 : 2.0) * c.batch * n * m;
-  };
-  for (const auto& members :
-       tms::training_groups(c, last, static_cast<int>(std::min<std::int64_t>(last.threads, K)))) {
-    tms::kernels::tied_fast_workspace& w = members.size() > 1 ? group : alone;
-    for (int t = 0; t < profile_steps; ++t)
-      for (std::int64_t k : members) profile_step(k, t, w);
+  const bool profiled = tms::kernels::tied_fast_supports(c);
+  if (profiled) {
+    const std::int64_t K = last.K();
+    std::vector<float> params(static_cast<std::size_t>(K) * (n * m + n)), grad(n * m + n);
+    for (std::int64_t k = 0; k < K; ++k) {
+      last.weights.gather(k, params.data() + k * (n * m + n));
+    }
+    tms::kernels::tied_fast_workspace group, alone;  // the lock-step group's workspace; the others'
+    for (auto* w : {&group, &alone}) {
+      w->reserve(c.batch, n, m);
+      w->profile = &prof;
+    }
+    group.sampler.keep_words = true;
+    const tms::batch_source source(c);
+    source.prepare(group);
+    source.prepare(alone);
+    const int profile_steps = 20;
+    auto profile_step = [&](std::int64_t k, int t, tms::kernels::tied_fast_workspace& w) {
+      // The batch source's fill is the "sample" phase (it runs outside the kernel, as in training).
+      const auto before = std::chrono::steady_clock::now();
+      source.fill(w, 99, t, last.instances[k].density);
+      prof.sample += std::chrono::duration<double>(std::chrono::steady_clock::now() - before).count();
+      tms::kernels::tied_fast_loss_and_grad(c.model, grad.data(), params.data() + k * (n * m + n),
+                                            last.instances[k].importance.data(), w);
+      g_share += static_cast<double>(w.g_nonzero) / (static_cast<double>(n) * c.batch);
+      x_share += static_cast<double>(w.last_nnz) / (static_cast<double>(n) * c.batch);
+      one_pass = w.last_path == tms::kernels::step_path::small;
+      // One pass: all five products (h, output, dh, two for dW) against the whole step; else the output
+      // product.
+      dense_flops += (one_pass ? 10.0 : 2.0) * c.batch * n * m;
+    };
+    for (const auto& members :
+         tms::training_groups(c, last, static_cast<int>(std::min<std::int64_t>(last.threads, K)))) {
+      tms::kernels::tied_fast_workspace& w = members.size() > 1 ? group : alone;
+      for (int t = 0; t < profile_steps; ++t)
+        for (std::int64_t k : members) profile_step(k, t, w);
+    }
   }
   const double steps = static_cast<double>(prof.steps);
   // VmHWM is this program's own high-water mark (getrusage's ru_maxrss also counts the parent's memory at
@@ -161,20 +176,27 @@ int main(int argc, char** argv) {
   }
   std::printf("{\"seconds_per_step\": %.9g, \"reps\": [", median(per_step));
   for (std::size_t r = 0; r < per_step.size(); ++r) std::printf("%s%.9g", r ? ", " : "", per_step[r]);
-  std::printf(
-      "], \"peak_rss_mib\": %.1f, \"dense_gflops\": %.2f, \"fma_peak_gflops\": %.1f, \"threads\": %d, "
-      "\"phase_us\": {\"sample\": %.2f, \"h\": %.2f, \"output\": %.2f, \"backward\": %.2f}, "
-      "\"x_share\": %.4f, \"g_share\": %.4f, \"one_pass\": %s, \"batch\": %d, "
-      "\"represented\": [",
-      peak_mib, dense_flops / prof.output / 1e9, peak, threads, prof.sample / steps * 1e6,
-      prof.h / steps * 1e6, prof.output / steps * 1e6, prof.backward / steps * 1e6, x_share / steps,
-      g_share / steps, one_pass ? "true" : "false", c.batch);
+  std::printf("], \"peak_rss_mib\": %.1f, \"fma_peak_gflops\": %.1f, \"threads\": %d, \"batch\": %d, ",
+              peak_mib, peak, threads, c.batch);
+  if (profiled)
+    std::printf(
+        "\"profiled\": true, \"dense_gflops\": %.2f, "
+        "\"phase_us\": {\"sample\": %.2f, \"h\": %.2f, \"output\": %.2f, \"backward\": %.2f}, "
+        "\"x_share\": %.4f, \"g_share\": %.4f, \"one_pass\": %s, ",
+        dense_flops / prof.output / 1e9, prof.sample / steps * 1e6, prof.h / steps * 1e6,
+        prof.output / steps * 1e6, prof.backward / steps * 1e6, x_share / steps, g_share / steps,
+        one_pass ? "true" : "false");
+  else
+    std::printf(
+        "\"profiled\": false, \"dense_gflops\": null, \"phase_us\": null, \"x_share\": null, "
+        "\"g_share\": null, \"one_pass\": false, ");
+  std::printf("\"represented\": [");
+  const std::vector<float>& embedding = last.weights[last.weights.layout.embedding];  // W, or W_in of abs
   for (std::int64_t k = 0; k < last.K(); ++k) {
     int rep = 0;
     for (int i = 0; i < n; ++i) {
       double s = 0;
-      for (int j = 0; j < m; ++j)
-        s += double(last.weights["W"][(k * n + i) * m + j]) * last.weights["W"][(k * n + i) * m + j];
+      for (int j = 0; j < m; ++j) s += double(embedding[(k * n + i) * m + j]) * embedding[(k * n + i) * m + j];
       rep += s > 0.25;
     }
     std::printf("%s%d", k ? ", " : "", rep);

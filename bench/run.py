@@ -1,5 +1,5 @@
 """tms against the reference recipe in PyTorch and in JAX, side by side, on the configurations of the performance
-issue.
+issues: the tied models (a-e) and the models with a privileged hidden basis, relu-hidden (f) and abs (g).
 
 For each configuration the three run alternately (--reps times each): tms through bench_step (all cores), PyTorch
 through torch_reference.py and JAX through jax_reference.py, each peer at its best thread count (measured first).
@@ -7,7 +7,11 @@ Prints and writes bench/results.md: median seconds per step, the ratios, tms's p
 GFLOP/s against the measured FMA peak, and (unless --no-science) the science check: final loss and represented
 features per density over 5 seeds, tms against both peers.
 
-Usage: python bench/run.py [--build build] [--reps 3] [--quick] [--no-science] [--configs a,b]
+A partial run (--peers naming one peer, or --no-tms: the peers alone, e.g. for a model tms does not train yet)
+prints its timings and writes no results.md. bench/check_peers.py checks that the peers compute the same maths.
+
+Usage: python bench/run.py [--build build] [--reps 3] [--quick] [--no-science] [--configs a,b | relu-hidden,abs]
+                           [--peers torch,jax] [--no-tms]
 """
 import argparse
 import datetime
@@ -17,6 +21,7 @@ import platform
 import statistics
 import subprocess
 import sys
+from typing import NamedTuple, Optional
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -29,20 +34,47 @@ def fmt_list(v):
     return ",".join(f"{x:.6g}" for x in v)
 
 
+class Case(NamedTuple):
+    name: str
+    desc: str
+    n: int
+    m: int
+    densities: list
+    importances: list  # importance bases (I_i = base^i): the importance axis
+    tms_steps: int
+    # The peers (PyTorch and JAX) run fewer steps than tms: their step time does not depend on the training state.
+    peer_steps: int
+    target: float  # the ratio tms is to reach against target_peer
+    dense_target: Optional[float]  # the dense part's share of the per-core FMA peak to reach
+    model: str = "relu"
+    restarts: int = 1
+    target_peer: str = "torch"
+
+
 CONFIGS = [
-    # name, description, n, m, densities, importance bases, tms steps, peer steps, target ratio, dense target. The
-    # peers (PyTorch and JAX) run the same steps: their step time does not depend on the training state.
-    ("a", "basic: n=20, m=5, ReLU, 7 densities 1 … 0.001", 20, 5, [1, 0.3, 0.1, 0.03, 0.01, 0.003, 0.001], [0.7],
-     10000, 300, 30, None),
-    ("b", "notebook sweep: n=100, m=20, 20 densities 20^-linspace(0,1,20)", 100, 20,
-     logspace(lambda t: 20 ** -t, 20), [0.01 ** (1 / 99)], 3000, 40, 15, 0.40),
-    ("c", "uniform superposition: n=400, m=30, I=1, 20 densities", 400, 30, logspace(lambda t: 20 ** -t, 20), [1.0],
-     1000, 12, 15, 0.40),
-    ("d", "phase-diagram grid: n=2, m=1, 400 instances (20 densities x 20 relative importances)", 2, 1,
-     logspace(lambda t: 10 ** (-2 * t), 20), logspace(lambda t: 10 ** (-1 + 2 * t), 20), 10000, 200, 30, None),
-    ("e", "larger model: n=1000, m=100, 8 densities 10^-linspace(0,3,8)", 1000, 100,
-     logspace(lambda t: 10 ** (-3 * t), 8), [0.995], 500, 8, 15, 0.40),
+    Case("a", "basic: n=20, m=5, ReLU, 7 densities 1 … 0.001", 20, 5, [1, 0.3, 0.1, 0.03, 0.01, 0.003, 0.001],
+         [0.7], 10000, 300, 30, None),
+    Case("b", "notebook sweep: n=100, m=20, 20 densities 20^-linspace(0,1,20)", 100, 20,
+         logspace(lambda t: 20 ** -t, 20), [0.01 ** (1 / 99)], 3000, 40, 15, 0.40),
+    Case("c", "uniform superposition: n=400, m=30, I=1, 20 densities", 400, 30, logspace(lambda t: 20 ** -t, 20),
+         [1.0], 1000, 12, 15, 0.40),
+    Case("d", "phase-diagram grid: n=2, m=1, 400 instances (20 densities x 20 relative importances)", 2, 1,
+         logspace(lambda t: 10 ** (-2 * t), 20), logspace(lambda t: 10 ** (-1 + 2 * t), 20), 10000, 200, 30, None),
+    Case("e", "larger model: n=1000, m=100, 8 densities 10^-linspace(0,3,8)", 1000, 100,
+         logspace(lambda t: 10 ** (-3 * t), 8), [0.995], 500, 8, 15, 0.40),
+    # (f) runs 3000 steps, not the 10000 of the other small models: at 10000 (peers 200) it alone took about 5
+    # minutes on 2 cores (a peer's step of 160 instances costs 40-80 ms), and tms's mean step at 3000 steps is
+    # within 2% of the mean at 10000 (measured: 2.32-2.38 against 2.33-2.34 ms).
+    Case("f", "privileged basis (E18): relu-hidden, n=10, m=5, I=0.75^i, 160 instances (8 densities 1 … 0.01 x "
+         "20 restarts)", 10, 5, [1, 0.5, 0.3, 0.2, 0.1, 0.05, 0.03, 0.01], [0.75], 3000, 60, 20, None,
+         model="relu-hidden", restarts=20, target_peer="jax"),
+    Case("g", "computation in superposition (E19-E21): abs, n=100, m=40, I=0.8^i, 7 densities 1 … 0.001", 100, 40,
+         [1, 0.3, 0.1, 0.03, 0.01, 0.003, 0.001], [0.8], 3000, 100, 10, None, model="abs", target_peer="jax"),
 ]
+
+# Models that learn |x| of signed inputs, uniform on [-1, 1): tms train's default for them, given to bench_step
+# explicitly all the same, so that the timing never rests on where that default is applied.
+SIGNED_MODELS = {"abs"}
 
 
 def run_json(cmd):
@@ -51,21 +83,30 @@ def run_json(cmd):
 
 
 def tms_cmd(build, c, steps, threads=0):
-    _, _, n, m, dens, imps, *_ = c
-    return [os.path.join(build, "bench_step"), "-n", str(n), "-m", str(m), "--density", fmt_list(dens),
-            "--importance", fmt_list(imps), "--steps", str(steps), "--reps", "1", "--threads", str(threads)]
+    """bench_step takes tms train's flags for the model and the instance axis (tms train --model relu-hidden -n 10
+    -m 5 --density ... --restarts 20 trains the same instances)."""
+    cmd = [os.path.join(build, "bench_step"), "--model", c.model, "-n", str(c.n), "-m", str(c.m), "--density",
+           fmt_list(c.densities), "--importance", fmt_list(c.importances), "--restarts", str(c.restarts),
+           "--steps", str(steps), "--reps", "1", "--threads", str(threads)]
+    return cmd + (["--values", "signed"] if c.model in SIGNED_MODELS else [])
 
 
 PEERS = {"torch": "torch_reference.py", "jax": "jax_reference.py"}  # same command line and output
+PEER_NAMES = {"torch": "PyTorch", "jax": "JAX"}
+
+
+def instance_count(c):
+    return len(c.densities) * len(c.importances) * c.restarts
 
 
 def peer_cmd(peer, c, steps, threads):
-    _, _, n, m, dens, imps, *_ = c
-    # The importance axis of (d) is folded into one instance list: density x relative importance.
-    return [sys.executable, os.path.join(HERE, PEERS[peer]), "--features", str(n), "--hidden", str(m),
-            "--density", fmt_list([d for d in dens for _ in imps]), "--importance-list",
-            fmt_list([i for _ in dens for i in imps]), "--steps", str(steps), "--time-steps",
-            str(max(1, steps - max(2, steps // 5))), "--threads", str(threads)]
+    # The peers take one list entry per instance: tms's instance axis (density outermost, then importance,
+    # restarts innermost) is folded into it. A restart is a differently initialised copy, as there.
+    dens = [d for d in c.densities for _ in c.importances for _ in range(c.restarts)]
+    imps = [i for _ in c.densities for i in c.importances for _ in range(c.restarts)]
+    return [sys.executable, os.path.join(HERE, PEERS[peer]), "--model", c.model, "--features", str(c.n), "--hidden",
+            str(c.m), "--density", fmt_list(dens), "--importance-list", fmt_list(imps), "--steps", str(steps),
+            "--time-steps", str(max(1, steps - max(2, steps // 5))), "--threads", str(threads)]
 
 
 def machine():
@@ -91,49 +132,61 @@ def fma_peak(build):
     return max(run_json([os.path.join(build, "bench_step"), "--peak-only"])["fma_peak_gflops"] for _ in range(3))
 
 
-def timing(build, reps, quick, configs):
+def timing(build, reps, quick, configs, peers, with_tms):
     rows = []
-    peak = fma_peak(build)
+    peak = fma_peak(build) if with_tms else None
     for c in configs:
-        name, desc, n, m, dens, imps, tms_steps, peer_steps, target, dense_target = c
+        tms_steps, peer_steps = c.tms_steps, c.peer_steps
         if quick:
             tms_steps, peer_steps = max(20, tms_steps // 10), max(4, peer_steps // 4)
         peer_threads = {}
-        for peer in PEERS:
+        for peer in peers:
             best = None
             for threads in (1, 2):
                 s = run_json(peer_cmd(peer, c, max(4, peer_steps // 2), threads))["seconds_per_step"]
                 if best is None or s < best[1]:
                     best = (threads, s)
             peer_threads[peer] = best[0]
-        tms_runs, peer_runs, last = [], {peer: [] for peer in PEERS}, None
+        tms_runs, peer_runs, last = [], {peer: [] for peer in peers}, None
         for _ in range(reps):  # alternate, so that machine noise hits all three
-            last = run_json(tms_cmd(build, c, tms_steps))
-            tms_runs.append(last["seconds_per_step"])
-            for peer in PEERS:
+            if with_tms:
+                last = run_json(tms_cmd(build, c, tms_steps))
+                tms_runs.append(last["seconds_per_step"])
+            for peer in peers:
                 peer_runs[peer].append(run_json(peer_cmd(peer, c, peer_steps, peer_threads[peer]))["seconds_per_step"])
-        t_tms = statistics.median(tms_runs)
-        t_torch, t_jax = (statistics.median(peer_runs[peer]) for peer in ("torch", "jax"))
-        per_core_peak = peak / last["threads"]
-        row = dict(name=name, desc=desc, K=len(dens) * len(imps), tms_ms=t_tms * 1e3, torch_ms=t_torch * 1e3,
-                   torch_threads=peer_threads["torch"], ratio=t_torch / t_tms, target=target, jax_ms=t_jax * 1e3,
-                   jax_threads=peer_threads["jax"], jax_ratio=t_jax / t_tms, rss=last["peak_rss_mib"],
-                   dense_gflops=last["dense_gflops"], peak=peak,
-                   dense_share=last["dense_gflops"] / per_core_peak, dense_target=dense_target,
-                   phase=last["phase_us"], tms_steps=tms_steps, one_pass=last.get("one_pass", False),
-                   x_share=last["x_share"], g_share=last["g_share"])
-        # The work floor: the five products at the sparsity of x and g (the output product is always dense),
-        # at 100% of the measured FMA peak on all cores; then plus sampling at its measured cost.
-        products = 1 + 2 * row["x_share"] + 2 * row["g_share"]
-        row["products"] = products
-        row["floor_ms"] = row["K"] * 2 * last["batch"] * n * m * products / (peak * 1e9) * 1e3
-        row["floor_sample_ms"] = row["floor_ms"] + row["K"] * last["phase_us"]["sample"] / last["threads"] / 1e3
+        peer_ms = {peer: statistics.median(peer_runs[peer]) * 1e3 for peer in peers}
+        row = dict(name=c.name, desc=c.desc, model=c.model, K=instance_count(c), n=c.n, m=c.m, peer_ms=peer_ms,
+                   peer_threads=peer_threads, peer_steps=peer_steps, target=c.target, target_peer=c.target_peer,
+                   dense_target=c.dense_target, tms_steps=tms_steps, peak=peak, profiled=False)
+        line = [f"({c.name}) {c.model}, K={row['K']}:"]
+        if with_tms:
+            row["tms_ms"] = statistics.median(tms_runs) * 1e3
+            row["ratio"] = {peer: peer_ms[peer] / row["tms_ms"] for peer in peers}
+            row["rss"] = last["peak_rss_mib"]
+            line.append(f"tms {row['tms_ms']:.3f} ms/step ({tms_steps} steps),")
+        for peer in peers:
+            line.append(f"{peer} {peer_ms[peer]:.2f} ms/step ({peer_threads[peer]} threads, {peer_steps} steps)" +
+                        (f": {row['ratio'][peer]:.1f}x" if with_tms else "") +
+                        (f" (target {c.target}x)" if peer == c.target_peer else "") + ",")
+        if with_tms and last["profiled"]:
+            per_core_peak = peak / last["threads"]
+            row.update(profiled=True, dense_gflops=last["dense_gflops"],
+                       dense_share=last["dense_gflops"] / per_core_peak, phase=last["phase_us"],
+                       one_pass=last["one_pass"], x_share=last["x_share"], g_share=last["g_share"])
+            # The work floor: the five products at the sparsity of x and g (the output product is always dense),
+            # at 100% of the measured FMA peak on all cores; then plus sampling at its measured cost.
+            products = 1 + 2 * row["x_share"] + 2 * row["g_share"]
+            row["products"] = products
+            row["floor_ms"] = row["K"] * 2 * last["batch"] * c.n * c.m * products / (peak * 1e9) * 1e3
+            row["floor_sample_ms"] = row["floor_ms"] + row["K"] * last["phase_us"]["sample"] / last["threads"] / 1e3
+            line.append(f"dense part {row['dense_gflops']:.1f} GFLOP/s per core = {100 * row['dense_share']:.0f}% "
+                        "of the per-core peak;")
+        elif with_tms:
+            line.append("no profile (the reference path);")
+        if with_tms:
+            line.append(f"peak RSS {row['rss']:.1f} MiB")
         rows.append(row)
-        print(f"({name}) tms {row['tms_ms']:.3f} ms/step, torch {row['torch_ms']:.2f} ms/step "
-              f"({row['torch_threads']} threads): {row['ratio']:.1f}x (target {target}x), jax {row['jax_ms']:.2f} "
-              f"ms/step ({row['jax_threads']} threads): {row['jax_ratio']:.1f}x; dense part "
-              f"{row['dense_gflops']:.1f} GFLOP/s per core = {100 * row['dense_share']:.0f}% of the per-core peak; "
-              f"peak RSS {row['rss']:.1f} MiB", flush=True)
+        print(" ".join(line).rstrip(",;"), flush=True)
     return rows
 
 
@@ -146,7 +199,7 @@ def science(build, seeds, steps, configs):
     """Final loss and represented features per density, tms vs PyTorch and JAX, over several seeds."""
     out = []
     for c in configs:
-        name, _, n, m, dens, imps, *_ = c
+        name, n, m, dens, imps = c.name, c.n, c.m, c.densities, c.importances
         tms, peers = [], {peer: [] for peer in PEERS}
         for seed in range(seeds):
             # One run folder for all seeds (and earlier benchmarks): tms refuses to replace a finished run unasked.
@@ -187,17 +240,20 @@ def write_results(path, info, rows, sci, reps, seeds):
          "the peers' step time does not depend on the training state, so a window of steps after warm-up is timed (for "
          "JAX one compiled call for the window, compilation excluded). The dense part is the output product "
          "W h + b (2 B n m flops per instance-step), timed by a per-phase profile on one core and compared with "
-         "the per-core share of the FMA peak.", "",
-         "| config | K | tms steps | tms ms/step | PyTorch ms/step (threads) | ratio | target | JAX ms/step (threads) "
-         "| ratio | tms peak RSS | dense GFLOP/s/core | % of peak | target |",
+         "the per-core share of the FMA peak; the profile times the fast kernel, so a configuration that "
+         "trains on the reference path has none (–). A target is the ratio to reach against the peer named.", "",
+         "| config | K | tms steps | tms ms/step | PyTorch ms/step (threads) | ratio | JAX ms/step (threads) "
+         "| ratio | target | tms peak RSS | dense GFLOP/s/core | % of peak | target |",
          "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         dt = f"{100 * r['dense_target']:.0f}%" if r["dense_target"] else "–"
-        L.append(f"| ({r['name']}) {r['desc']} | {r['K']} | {r['tms_steps']} | {r['tms_ms']:.3f} | {r['torch_ms']:.2f} "
-                 f"({r['torch_threads']}) | **{r['ratio']:.1f}×** | {r['target']}× | {r['jax_ms']:.2f} "
-                 f"({r['jax_threads']}) | **{r['jax_ratio']:.1f}×** | {r['rss']:.0f} MiB | "
-                 f"{r['dense_gflops']:.0f}{'¹' if r['one_pass'] else ''} | {100 * r['dense_share']:.0f}% | {dt} |")
-    if any(r["one_pass"] for r in rows):
+        peers = " | ".join(f"{r['peer_ms'][peer]:.2f} ({r['peer_threads'][peer]}) | **{r['ratio'][peer]:.1f}×**"
+                           for peer in PEERS)
+        dense = (f"{r['dense_gflops']:.0f}{'¹' if r['one_pass'] else ''} | {100 * r['dense_share']:.0f}%"
+                 if r["profiled"] else "– | –")
+        L.append(f"| ({r['name']}) {r['desc']} | {r['K']} | {r['tms_steps']} | {r['tms_ms']:.3f} | {peers} | "
+                 f"{r['target']}× {PEER_NAMES[r['target_peer']]} | {r['rss']:.0f} MiB | {dense} | {dt} |")
+    if any(r["profiled"] and r["one_pass"] for r in rows):
         L += ["", "¹ Small models (m ≤ 8, n m ≤ 256) take the whole step in one pass; there the column is all "
               "five products (10 B n m flops) over the whole step, and the phase table below shows it under "
               "output."]
@@ -206,10 +262,10 @@ def write_results(path, info, rows, sci, reps, seeds):
           "lock-step group share each step's random words, so their sampling is the conversion of the words to "
           "tiles plus a share of one generation; an instance alone generates its words straight into its tiles.",
           "", "| config | sample | h | output | backward |", "|---|---|---|---|---|"]
-    for r in rows:
+    for r in filter(lambda r: r["profiled"], rows):
         p = r["phase"]
         L.append(f"| ({r['name']}) | {p['sample']:.1f} | {p['h']:.1f} | {p['output']:.1f} | {p['backward']:.1f} |")
-    wide = [r for r in rows if r["dense_target"]]
+    wide = [r for r in rows if r["dense_target"] and r["profiled"]]
     if wide:
         L += ["", "Work floor of the wide configurations: the five products of a step (h = W x, the output W h + b, "
               "dh = W^T g, dW += g h^T, dW += x dh^T; 2 B n m flops each when dense) shrink with the non-zero share "
@@ -222,10 +278,11 @@ def write_results(path, info, rows, sci, reps, seeds):
               "PyTorch | ceiling JAX | + sampling (ms/step) | ceiling PyTorch | ceiling JAX | target |",
               "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in wide:
+        t, j = r["peer_ms"]["torch"], r["peer_ms"]["jax"]
         L.append(f"| ({r['name']}) | {100 * r['x_share']:.1f}% | {100 * r['g_share']:.1f}% | {r['products']:.2f} | "
-                 f"{r['floor_ms']:.2f} | {r['torch_ms'] / r['floor_ms']:.1f}× | {r['jax_ms'] / r['floor_ms']:.1f}× | "
-                 f"{r['floor_sample_ms']:.2f} | {r['torch_ms'] / r['floor_sample_ms']:.1f}× | "
-                 f"{r['jax_ms'] / r['floor_sample_ms']:.1f}× | {r['target']}× |")
+                 f"{r['floor_ms']:.2f} | {t / r['floor_ms']:.1f}× | {j / r['floor_ms']:.1f}× | "
+                 f"{r['floor_sample_ms']:.2f} | {t / r['floor_sample_ms']:.1f}× | {j / r['floor_sample_ms']:.1f}× | "
+                 f"{r['target']}× {PEER_NAMES[r['target_peer']]} |")
     for name, steps, srows in sci:
         L += ["", f"## Science check ({name}): {steps} steps, {seeds} seeds, mean ± sd", "",
               "Agree: tms's mean loss within twice the larger spread of the peer's.", "",
@@ -240,6 +297,18 @@ def write_results(path, info, rows, sci, reps, seeds):
     open(path, "w").write("\n".join(L) + "\n")
 
 
+def select(names, ap):
+    """Configurations by name (a, b, ...) or by model (relu, relu-hidden, abs: all of that model's)."""
+    chosen = set()
+    for name in names:
+        matches = {c.name for c in CONFIGS if name in (c.name, c.model)}
+        if not matches:
+            ap.error(f"unknown configuration {name}; allowed: {','.join(c.name for c in CONFIGS)} or a model "
+                     f"({','.join(sorted({c.model for c in CONFIGS}))})")
+        chosen |= matches
+    return [c for c in CONFIGS if c.name in chosen]
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--build", default=os.path.join(HERE, "..", "build"))
@@ -249,19 +318,27 @@ def main():
     ap.add_argument("--science-steps-a", type=int, default=10000)
     ap.add_argument("--science-steps-b", type=int, default=2000)
     ap.add_argument("--seeds", type=int, default=5)
-    ap.add_argument("--configs", default=",".join(c[0] for c in CONFIGS),
-                    help="comma list of the configurations to run (the science check runs those of a and b)")
+    ap.add_argument("--configs", default=",".join(c.name for c in CONFIGS),
+                    help="comma list of the configurations to run, by name or by model (the science check runs "
+                         "those of a and b)")
+    ap.add_argument("--peers", default=",".join(PEERS), help="comma list: torch, jax; one alone is a partial run")
+    ap.add_argument("--no-tms", action="store_true",
+                    help="time the peers alone (a partial run: e.g. for a model tms does not train yet)")
     ap.add_argument("--out", default=os.path.join(HERE, "results.md"))
     a = ap.parse_args()
-    names = a.configs.split(",")
-    unknown = set(names) - {c[0] for c in CONFIGS}
-    if unknown:
-        ap.error(f"unknown configurations: {','.join(sorted(unknown))}")
-    configs = [c for c in CONFIGS if c[0] in names]
+    configs = select(a.configs.split(","), ap)
+    peers = [p for p in PEERS if p in a.peers.split(",")]  # in PEERS's order, which the tables follow
+    unknown = set(a.peers.split(",")) - set(PEERS)
+    if unknown or not peers:
+        ap.error(f"unknown peers: {','.join(sorted(unknown))}; allowed: {','.join(PEERS)}")
+    partial = a.no_tms or len(peers) < len(PEERS)
+    rows = timing(a.build, a.reps, a.quick, configs, peers, not a.no_tms)
+    if partial:
+        print(f"partial run (tms {'not run' if a.no_tms else 'run'}, peers {','.join(peers)}): {a.out} not written")
+        return
     info = machine()
-    rows = timing(a.build, a.reps, a.quick, configs)
     sci = [] if a.no_science else science(a.build, a.seeds, {"a": a.science_steps_a, "b": a.science_steps_b},
-                                          [c for c in configs if c[0] in ("a", "b")])
+                                          [c for c in configs if c.name in ("a", "b")])
     write_results(a.out, info, rows, sci, a.reps, a.seeds)
     print(f"wrote {a.out}")
 

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cmath>
 #include <exception>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -13,9 +14,9 @@
 #include <unistd.h>
 
 #include "core/adamw.hpp"
+#include "core/backend.hpp"
 #include "core/errors.hpp"
 #include "core/init.hpp"
-#include "core/kernels/tied_fast.hpp"
 #include "core/model.hpp"
 
 namespace tms {
@@ -34,6 +35,7 @@ namespace {
 struct instance_state {
   std::int64_t k = 0;
   std::vector<float> params, adam_m, adam_v;  // [P] each
+  std::vector<float> grad;                    // [P] the backend's gradient of the current step
   double* curve = nullptr;                    // [points] this instance's loss curve
   double window_sum = 0, tail_sum = 0;
   int window = 0, window_count = 0;
@@ -44,12 +46,10 @@ struct instance_state {
 
 // Everything one worker thread needs; allocated once, reused for every group of instances it trains.
 struct worker_state {
-  model_layout layout;                  // the config's tensors (model_tensors), resolved once
-  bool fast = false;                    // the run takes the fast kernel (tied_fast_supports), decided once
-  kernels::tied_fast_workspace ws;      // the fast path's
-  model_workspace<float> reference;     // the reference path's, for the runs the kernel does not compute
-  std::vector<float> grad;              // [P]
-  std::vector<instance_state> running;  // [the largest group so far]
+  model_layout layout;                    // the config's tensors (model_tensors), resolved once
+  std::unique_ptr<step_backend> backend;  // computes the steps (make_cpu_backend), made once
+  std::vector<step_member> members;       // [the largest group so far] the backend's view of a group's step
+  std::vector<instance_state> running;    // [the largest group so far]
 };
 
 struct shared_state {
@@ -81,6 +81,7 @@ void start_instance(instance_state& is, std::int64_t k, const train_config& c, t
   is.params.resize(P);
   is.adam_m.assign(P, 0.0f);
   is.adam_v.assign(P, 0.0f);
+  is.grad.assign(P, 0.0f);
   if (from.init)
     from.init->gather(k, is.params.data());
   else
@@ -94,31 +95,20 @@ void start_instance(instance_state& is, std::int64_t k, const train_config& c, t
   if (!out.snapshot_step.empty() && out.snapshot_step[0] == 0) snapshot(is, out, std::nan(""));
 }
 
-void step_instance(instance_state& is, int t, const train_config& c, train_result& out, worker_state& st,
-                   std::int64_t first_step) {
+// The bookkeeping of step t once the backend has computed its loss and gradient (is.grad): the same for
+// every backend and model.
+void update_instance(instance_state& is, int t, double loss, const train_config& c, train_result& out) {
   const int steps = c.steps;
-  const instance_spec& inst = out.instances[is.k];
   const std::size_t P = is.params.size();
   const adamw_settings opt{c.beta1, c.beta2, c.eps, c.weight_decay};
   const int points = curve_points(steps);
   const int tail = std::max(1, steps / 100);  // the final loss averages the last 1% of steps
 
-  std::fill(st.grad.begin(), st.grad.end(), 0.0f);
-  double loss;
-  if (st.fast) {
-    loss = kernels::tied_fast_loss_and_grad(c.model, st.grad.data(), is.params.data(), inst.importance.data(),
-                                            inst.density, out.stream_seed[is.k], first_step + t, st.ws);
-  } else {
-    // No fast kernel for this kind: the reference maths on the reference sampler's batch of the same stream.
-    sample_sparse_batch(st.reference.x, out.stream_seed[is.k], first_step + t, inst.density);
-    loss = model_loss_and_grad(st.layout, st.grad.data(), is.params.data(), inst.importance.data(),
-                               st.reference, c.l1);
-  }
   if (!std::isfinite(loss))
     throw run_error("training: the loss became " + std::string(std::isnan(loss) ? "NaN" : "infinite") +
                     " at step " + std::to_string(t + 1) + " of instance " + std::to_string(is.k) +
                     "; allowed: a finite loss (try a smaller lr)");
-  adamw_step(is.params.data(), is.adam_m.data(), is.adam_v.data(), st.grad.data(), P, t + 1,
+  adamw_step(is.params.data(), is.adam_m.data(), is.adam_v.data(), is.grad.data(), P, t + 1,
              c.lr * schedule_factor(c.schedule, t, steps), opt);
 
   is.window_sum += loss;
@@ -157,12 +147,19 @@ void advance_group(const std::vector<std::int64_t>& group, instance_state* state
                    const train_config& c, train_result& out, worker_state& st, shared_state& shared,
                    const start_spec& from) {
   const std::size_t G = group.size();
-  st.ws.sampler.keep_words = G > 1;
   if (t0 == 0)
     for (std::size_t j = 0; j < G; ++j) start_instance(states[j], group[j], c, out, st, from);
+  if (st.members.size() < G) st.members.resize(G);
+  for (std::size_t j = 0; j < G; ++j) {
+    const instance_state& is = states[j];
+    const instance_spec& inst = out.instances[is.k];
+    st.members[j] = {is.params.data(),      inst.importance.data(), inst.density,
+                     out.stream_seed[is.k], states[j].grad.data(),  0.0};
+  }
   for (int t = t0; t < t1; ++t) {
     if (shared.stop.load(std::memory_order_relaxed)) return;
-    for (std::size_t j = 0; j < G; ++j) step_instance(states[j], t, c, out, st, from.first_step);
+    st.backend->step(from.first_step + t, st.members.data(), G);
+    for (std::size_t j = 0; j < G; ++j) update_instance(states[j], t, st.members[j].loss, c, out);
     shared.steps_done.fetch_add(static_cast<std::int64_t>(G), std::memory_order_relaxed);
   }
   if (t1 == c.steps)
@@ -255,9 +252,10 @@ std::int64_t train_memory_bytes(const train_config& c, std::size_t snapshot_coun
                             (m >= 16 ? 4 * (2 * n * mp + 2 * tiles * 16 * mp) : 0) + 4 * P;
   // Training states (parameters and AdamW's two moments): every instance's with on_step; otherwise the
   // running groups', each capped at 256 MiB by training_groups (but a lock-step group may hold most of K).
-  const double all_states = 12 * P * K;
+  // Each state also holds its step's gradient (4 P floats with the three of params and moments).
+  const double all_states = 16 * P * K;
   const double states =
-      every_state ? all_states : std::min(all_states, workers * (256.0 * (1 << 20) + 12 * P));
+      every_state ? all_states : std::min(all_states, workers * (256.0 * (1 << 20) * 4 / 3 + 16 * P));
   return static_cast<std::int64_t>(std::min(9.0e18, K * per_instance + workers * per_worker + states));
 }
 
@@ -378,18 +376,9 @@ train_result train(const train_config& config, const train_options& options) {
     auto worker = [&, t0, t1](int w) {
       try {
         worker_state& st = worker_states[w];
-        if (st.grad.empty()) {
+        if (!st.backend) {
           st.layout = layout;
-          st.fast = kernels::tied_fast_supports(config);
-          if (st.fast) {
-            st.ws.reserve(config.batch, n, m);
-            st.ws.sampler.set_relative(config.relative_density);
-          } else {
-            st.reference.reserve(config.batch, n, m);
-            st.reference.x.sampler.set_relative(config.relative_density);
-            st.reference.x.sampler.signed_values = config.values == value_distribution::signed_uniform;
-          }
-          st.grad.resize(layout.params);
+          st.backend = make_cpu_backend(config);
         }
         while (!shared.stop.load()) {
           const std::int64_t next = shared.next_group.fetch_add(1);

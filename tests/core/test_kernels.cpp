@@ -10,6 +10,7 @@
 #include <string>
 #include <tuple>
 
+#include "core/batch_source.hpp"
 #include "core/data_sparse.hpp"
 #include "core/kernels/philox_simd.hpp"
 #include "core/kernels/tied_fast.hpp"
@@ -18,6 +19,14 @@
 
 namespace tms {
 namespace {
+
+// The fast step as the trainer takes it: the independent source fills the tiles, then the kernel runs.
+inline double fast_step(model_kind kind, float* grad, const float* params, const float* importance,
+                        double density, std::uint64_t seed, std::int64_t step,
+                        kernels::tied_fast_workspace& ws) {
+  batch_source(train_config{}).fill(ws, seed, step, density);
+  return kernels::tied_fast_loss_and_grad(kind, grad, params, importance, ws);
+}
 
 TEST(Philox, WordDefinitionMatchesRandom123) {
   // Word e: group e / 64, word (e / 16) % 4 of block 16 (e / 64) + e % 16.
@@ -153,8 +162,8 @@ void check_step_matches_reference(kernels::isa which, bool relative) {
             int step = 0;
             for (double d : {1.0, 0.3, 0.1, 0.02}) {
               std::vector<float> g_fast(params.size(), 0.0f), g_ref(params.size(), 0.0f);
-              const double l_fast = kernels::tied_fast_loss_and_grad(kind, g_fast.data(), params.data(),
-                                                                     importance.data(), d, 3, step, fast);
+              const double l_fast =
+                  fast_step(kind, g_fast.data(), params.data(), importance.data(), d, 3, step, fast);
               sample_sparse_batch(ref.x, 3, step, d);
               const double l_ref =
                   model_loss_and_grad(kind, g_ref.data(), params.data(), importance.data(), n, m, ref);
@@ -264,10 +273,10 @@ TEST(ForcedIsaHook, RunsUseTheMachinesBestLevel) {
     for (int step = 0; step < 4; ++step) {
       const double d = step % 2 ? 1.0 : 0.05;
       std::vector<float> g_run(params.size(), 0.0f), g_forced(params.size(), 0.0f);
-      const double l_run = kernels::tied_fast_loss_and_grad(
-          model_kind::relu_output, g_run.data(), params.data(), importance.data(), d, 8, step, run);
-      const double l_forced = kernels::tied_fast_loss_and_grad(
-          model_kind::relu_output, g_forced.data(), params.data(), importance.data(), d, 8, step, forced);
+      const double l_run =
+          fast_step(model_kind::relu_output, g_run.data(), params.data(), importance.data(), d, 8, step, run);
+      const double l_forced = fast_step(model_kind::relu_output, g_forced.data(), params.data(),
+                                        importance.data(), d, 8, step, forced);
       EXPECT_EQ(run.last_isa, best);
       EXPECT_EQ(std::memcmp(&l_run, &l_forced, sizeof l_run), 0);
       EXPECT_EQ(std::memcmp(g_run.data(), g_forced.data(), sizeof(float) * g_run.size()), 0)

@@ -971,7 +971,6 @@ void tied_fast_workspace::reserve(int B_, int n_, int m_) {
 }
 
 double tied_fast_loss_and_grad(model_kind kind, float* grad, const float* params, const float* importance,
-                               double density, std::uint64_t seed, std::int64_t step,
                                tied_fast_workspace& ws) {
   if (!tied_fast_supports(kind, ws.n, ws.m))
     throw run_error("tied_fast: the model '" + std::string(model_name(kind)) + "' has no fast path");
@@ -995,7 +994,6 @@ double tied_fast_loss_and_grad(model_kind kind, float* grad, const float* params
   };
   phase(nullptr);
 
-  ws.last_nnz = sample_tiled(ws.X.get(), ws.x_nz.data(), ws.written, ws.sampler, seed, step, density);
   if (is_small_model(n, m)) {
     phase(ws.profile ? &ws.profile->sample : nullptr);
     const small_args args{dW,
@@ -1026,7 +1024,7 @@ double tied_fast_loss_and_grad(model_kind kind, float* grad, const float* params
   // Listing a Bernoulli batch needs AVX-512F; a forced level stands for a machine that has just that level.
   const bool can_list = ws.forced_isa == isa::machine ? has_avx512() : ws.forced_isa == isa::avx512;
   if (ws.mv > 0) {
-    if (!(ws.written.size() == 1 && ws.written[0] < 0)) {
+    if (ws.x_listed) {
       entries_from_positions(entries, ws.written, ws.X.get(), n, tiles * tile);
       route = x_route::entries;
     } else if (can_list && outer_pays(m) && ws.last_nnz < x_entry_share * n * B) {

@@ -1,4 +1,5 @@
-// The fast training step of the tied models (linear, ReLU output): the same maths as model_linear.hpp /
+// The fast training step of the tied models (linear, ReLU output; ReLU hidden when small), on a batch that a
+// batch_source (batch_source.hpp) has filled into its workspace: the same maths as model_linear.hpp /
 // model_relu_output.hpp / loss_weighted_mse.hpp (the reference, which tests compare against on odd sizes),
 // reorganised for speed:
 //  * batch-tiled layout (see tied_fast_workspace): every product vectorises over 16 samples at a time (one
@@ -76,6 +77,7 @@ struct tied_fast_workspace {
   std::vector<float> cI;                 // [n] c I_i, the output gradient's factor (c = 2 / (B n))
   batch_sampler sampler;
   std::vector<std::int64_t> written;  // entries of X set by the last batch
+  bool x_listed = false;  // `written` lists every non-zero of the batch, sample after sample (batch_source)
   // The batch's non-zeros sample after sample for the entry-by-entry paths of wide models, from the binomial
   // sampler or from the Bernoulli tiles at moderate densities: sample s owns entries [entry_offset[s],
   // entry_offset[s + 1]) ([tiles 16 + 1]), each a feature and its value ([B n + 16] each).
@@ -98,11 +100,11 @@ inline bool tied_fast_supports(const train_config& c) {
          c.values == value_distribution::uniform;
 }
 
-// Samples the batch of `step` (data_sparse.hpp's stream), then returns the loss and accumulates (+=) its
-// gradient into grad (layout of model_param_count). The same contract as model_loss_and_grad. Throws
-// run_error for a kind it does not support (tied_fast_supports), never computing another model instead.
+// The loss of the batch a batch_source filled into ws (X, x_nz, written, x_listed, last_nnz), its gradient
+// accumulated (+=) into grad (the tied layout: W [n][m], then b [n]). The same contract as
+// model_loss_and_grad. Throws run_error for a kind it does not support (tied_fast_supports), never computing
+// another model instead.
 double tied_fast_loss_and_grad(model_kind kind, float* grad, const float* params, const float* importance,
-                               double density, std::uint64_t seed, std::int64_t step,
                                tied_fast_workspace& ws);
 
 // The level whose kernels every run on this machine uses: "avx512", "avx2" or "baseline".

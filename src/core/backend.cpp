@@ -1,0 +1,70 @@
+#include "core/backend.hpp"
+
+#include <algorithm>
+
+#include "core/batch_source.hpp"
+#include "core/kernels/tied_fast.hpp"
+#include "core/model.hpp"
+
+namespace tms {
+
+namespace {
+
+// The tied kernel on the tiled batch.
+class tied_fast_backend final : public step_backend {
+ public:
+  explicit tied_fast_backend(const train_config& c)
+      : kind_(c.model), source_(c), P_(model_tensors(c).params) {
+    ws_.reserve(c.batch, c.features, c.hidden);
+    source_.prepare(ws_);
+  }
+  void step(std::int64_t step, step_member* members, std::size_t count) override {
+    ws_.sampler.keep_words = count > 1;
+    for (std::size_t j = 0; j < count; ++j) {
+      step_member& a = members[j];
+      std::fill_n(a.grad, P_, 0.0f);
+      source_.fill(ws_, a.stream_seed, step, a.density);
+      a.loss = kernels::tied_fast_loss_and_grad(kind_, a.grad, a.params, a.importance, ws_);
+    }
+  }
+  const char* path() const override { return "tied_fast"; }
+
+ private:
+  model_kind kind_;
+  batch_source source_;
+  std::size_t P_;
+  kernels::tied_fast_workspace ws_;
+};
+
+// The reference maths (model.hpp) on compressed rows: every kind, every option.
+class reference_backend final : public step_backend {
+ public:
+  explicit reference_backend(const train_config& c) : layout_(model_tensors(c)), source_(c), l1_(c.l1) {
+    ws_.reserve(c.batch, c.features, c.hidden);
+    source_.prepare(ws_.x);
+  }
+  void step(std::int64_t step, step_member* members, std::size_t count) override {
+    for (std::size_t j = 0; j < count; ++j) {
+      step_member& a = members[j];
+      std::fill_n(a.grad, layout_.params, 0.0f);
+      source_.fill(ws_.x, a.stream_seed, step, a.density);
+      a.loss = model_loss_and_grad(layout_, a.grad, a.params, a.importance, ws_, l1_);
+    }
+  }
+  const char* path() const override { return "reference"; }
+
+ private:
+  model_layout layout_;
+  batch_source source_;
+  double l1_;
+  model_workspace<float> ws_;
+};
+
+}  // namespace
+
+std::unique_ptr<step_backend> make_cpu_backend(const train_config& c) {
+  if (kernels::tied_fast_supports(c)) return std::make_unique<tied_fast_backend>(c);
+  return std::make_unique<reference_backend>(c);
+}
+
+}  // namespace tms
