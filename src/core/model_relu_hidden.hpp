@@ -9,6 +9,7 @@
 #pragma once
 
 #include "core/data_sparse.hpp"
+#include "core/model_abs.hpp"
 
 namespace tms {
 
@@ -35,42 +36,14 @@ void relu_hidden_forward(T* x_hat, T* h, const sparse_batch<T>& x, const T* W, c
   }
 }
 
-// d_xhat [B][n] (in: dL/dx', overwritten with dL/d(output pre-activation)). The ReLUs' derivative is 1 above
-// 0, else 0 (the subgradient 0 at the kink); x_hat > 0 and h > 0 serve as the masks. Accumulates
-//   db_i += sum_s g_si,   dW_i += sum_s g_si h_s                      (x' = ReLU(W^T h + b): output side)
-//   dW_i += sum_s x_si dz_s, dz_s = [h_s > 0] (sum_i g_si W_i)        (h = ReLU(W x): input side)
-// dh [B][m] is scratch. With an L1 penalty l1_scale sum_s sum_j |h_sj| (l1_scale = l1 / B; h >= 0, so
-// |h| = h), dz_s also gains l1_scale [h_s > 0]. With a hidden bias, db_hidden += sum_s dz_s.
+// d_xhat [B][n] (in: dL/dx', overwritten with dL/d(output pre-activation)). The tied model is the abs model's
+// maths (model_abs.hpp) with W_in = W_out = W, its two gradients accumulated into one dW in the same order
+// (per sample: the output side, then the input side): db_i += g_i, dW_i += g_i h + x_i dz, with
+// dz = [h > 0] (sum_i g_i W_i + l1_scale) and db_hidden += dz (when not null). dh [B][m] is scratch.
 template <class T>
 void relu_hidden_backward(T* dW, T* db, T* db_hidden, T* dh, T* d_xhat, const T* x_hat, const T* h,
                           const sparse_batch<T>& x, const T* W, int n, int m, T l1_scale = T(0)) {
-  for (int s = 0; s < x.B; ++s) {
-    T* g = d_xhat + static_cast<std::size_t>(s) * n;
-    const T* xs = x_hat + static_cast<std::size_t>(s) * n;
-    const T* hs = h + static_cast<std::size_t>(s) * m;
-    T* dhs = dh + static_cast<std::size_t>(s) * m;
-    for (int k = 0; k < m; ++k) dhs[k] = T(0);
-    for (int i = 0; i < n; ++i) {
-      if (!(xs[i] > T(0))) g[i] = T(0);
-      const T gi = g[i];
-      if (gi == T(0)) continue;
-      db[i] += gi;
-      T* dWi = dW + static_cast<std::size_t>(i) * m;
-      const T* Wi = W + static_cast<std::size_t>(i) * m;
-      for (int k = 0; k < m; ++k) {
-        dWi[k] += gi * hs[k];
-        dhs[k] += gi * Wi[k];
-      }
-    }
-    for (int k = 0; k < m; ++k) dhs[k] = hs[k] > T(0) ? dhs[k] + l1_scale : T(0);
-    if (db_hidden)
-      for (int k = 0; k < m; ++k) db_hidden[k] += dhs[k];
-    for (int e = x.offset[s]; e < x.offset[s + 1]; ++e) {
-      T* dWi = dW + static_cast<std::size_t>(x.index[e]) * m;
-      const T xi = x.value[e];
-      for (int k = 0; k < m; ++k) dWi[k] += xi * dhs[k];
-    }
-  }
+  abs_backward(dW, dW, db, db_hidden, dh, d_xhat, x_hat, h, x, W, n, m, l1_scale);
 }
 
 }  // namespace tms
