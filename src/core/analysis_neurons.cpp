@@ -1,6 +1,8 @@
 #include "core/analysis_neurons.hpp"
 
+#include <algorithm>
 #include <cmath>
+#include <cstddef>
 
 #include "core/errors.hpp"
 
@@ -58,6 +60,116 @@ std::string privileged_regime(int n, int m, int represented, int monosemantic) {
   for (const auto& r : regimes)
     if (r.represented == represented && r.monosemantic == monosemantic) return r.name;
   return "other";
+}
+
+namespace {
+
+double at(const float* W, int m, int i, int j) {
+  return W[static_cast<std::size_t>(i) * m + j];
+}
+
+void check_abs(const float* W_in, const float* W_out, int n, int m) {
+  if (n < 1 || m < 1) throw usage_error("W_in, W_out: expected at least one feature and one neuron");
+  if (W_in == nullptr || W_out == nullptr) throw usage_error("W_in, W_out: expected both tensors");
+}
+
+}  // namespace
+
+abs_sides measure_abs_sides(const float* W_in, const float* W_out, int n, int m) {
+  check_abs(W_in, W_out, n, m);
+  const neuron_metrics nm = measure_neurons(W_in, n, m);
+  abs_sides out;
+  out.positive_gain.assign(n, 0.0);
+  out.negative_gain.assign(n, 0.0);
+  out.positive.assign(n, {});
+  out.negative.assign(n, {});
+  out.paired.assign(n, 0);
+  out.monosemantic_pair.assign(n, 0);
+  for (int j = 0; j < m; ++j) {
+    const int i = nm.primary[j];
+    if (i < 0) continue;  // dead
+    const double w = at(W_in, m, i, j), gain = std::abs(w) * at(W_out, m, i, j);
+    if (gain <= 0) continue;  // fires on x_i but does not add to y'_i: no part of computing |x_i|
+    (w > 0 ? out.positive_gain : out.negative_gain)[i] += gain;
+    (w > 0 ? out.positive : out.negative)[i].push_back(j);
+  }
+  for (int i = 0; i < n; ++i) {
+    if (out.positive_gain[i] < abs_side_gain || out.negative_gain[i] < abs_side_gain) continue;
+    out.paired[i] = 1;
+    ++out.pairs;
+    bool mono = true;
+    for (const auto* side : {&out.positive[i], &out.negative[i]})
+      for (int j : *side) mono = mono && nm.top_share[j] >= monosemantic_share;
+    out.monosemantic_pair[i] = mono ? 1 : 0;
+    out.monosemantic_pairs += mono ? 1 : 0;
+  }
+  return out;
+}
+
+namespace {
+
+// y'_k of the abs model on x = sign e_i (hidden ReLU, then the output ReLU with its bias).
+double one_hot_output(const float* W_in, const float* W_out, const float* b, int m, int i, double sign,
+                      int k) {
+  double z = b[k];
+  for (int j = 0; j < m; ++j) z += at(W_out, m, k, j) * std::max(0.0, sign * at(W_in, m, i, j));
+  return std::max(0.0, z);
+}
+
+}  // namespace
+
+abs_outputs abs_one_hot_outputs(const float* W_in, const float* W_out, const float* b, int n, int m) {
+  check_abs(W_in, W_out, n, m);
+  if (b == nullptr) throw usage_error("b: expected the output bias");
+  abs_outputs out;
+  out.positive.assign(n, 0.0);
+  out.negative.assign(n, 0.0);
+  out.zero.assign(n, 0.0);
+  for (int i = 0; i < n; ++i) {
+    out.zero[i] = std::max(0.0, static_cast<double>(b[i]));
+    out.positive[i] = one_hot_output(W_in, W_out, b, m, i, 1.0, i) - out.zero[i];
+    out.negative[i] = one_hot_output(W_in, W_out, b, m, i, -1.0, i) - out.zero[i];
+    if (out.positive[i] >= abs_computed_output && out.negative[i] >= abs_computed_output) ++out.computed;
+  }
+  return out;
+}
+
+std::vector<asymmetric_neuron> asymmetric_neurons(const float* W_in, const float* W_out, const float* b,
+                                                  int n, int m) {
+  check_abs(W_in, W_out, n, m);
+  if (b == nullptr) throw usage_error("b: expected the output bias");
+  const neuron_metrics nm = measure_neurons(W_in, n, m);
+  std::vector<asymmetric_neuron> out;
+  for (int j = 0; j < m; ++j) {
+    const int a = nm.primary[j], w = nm.secondary[j];
+    if (a < 0 || w < 0) continue;  // dead, or a single input weight: nothing shares the neuron
+    asymmetric_neuron t;
+    t.neuron = j, t.strong = a, t.weak = w;
+    t.strong_weight = at(W_in, m, a, j);
+    t.weak_weight = at(W_in, m, w, j);
+    t.opposite_signs = t.strong_weight * t.weak_weight < 0;
+    t.interference = std::abs(t.strong_weight) * at(W_out, m, w, j);
+    t.reverse = std::abs(t.weak_weight) * at(W_out, m, a, j);
+    t.weak_gain = std::abs(t.weak_weight) * at(W_out, m, w, j);
+    if (t.weak_gain < asymmetric_weak_gain) continue;                              // rule 1
+    if (t.reverse > 0 && t.interference < asymmetric_ratio * t.reverse) continue;  // rule 2
+    // Rule 3: of the other neurons that fire on the same sign of x_a, the one whose path a -> b is the most
+    // negative.
+    bool any = false;
+    double best = 0;
+    int best_q = -1;
+    for (int q = 0; q < m; ++q) {
+      const double wq = at(W_in, m, a, q);
+      if (q == j || wq == 0 || (wq > 0) != (t.strong_weight > 0)) continue;
+      const double cancelled = -std::abs(wq) * at(W_out, m, w, q);
+      if (!any || cancelled > best) best = cancelled, best_q = q, any = true;
+    }
+    t.inhibition = any ? best / t.interference : 0.0;
+    t.inhibitor = any && t.inhibition >= inhibition_share ? best_q : -1;
+    t.residual = one_hot_output(W_in, W_out, b, m, a, t.strong_weight > 0 ? 1.0 : -1.0, w) / t.interference;
+    out.push_back(t);
+  }
+  return out;
 }
 
 }  // namespace tms

@@ -1,5 +1,7 @@
 #include "core/batch_source.hpp"
 
+#include <algorithm>
+
 #include "core/errors.hpp"
 
 namespace tms {
@@ -13,7 +15,6 @@ void batch_source::prepare(sparse_batch<float>& rows) const {
 }
 
 void batch_source::prepare(kernels::tied_fast_workspace& tiles) const {
-  if (!fills_tiles()) throw run_error("batch_source: signed values have no tiled layout");
   tiles.sampler.set_relative(relative_);
 }
 
@@ -24,10 +25,35 @@ void batch_source::fill(sparse_batch<float>& rows, std::uint64_t seed, std::int6
 
 void batch_source::fill(kernels::tied_fast_workspace& ws, std::uint64_t seed, std::int64_t step,
                         double density) const {
+  const bool signed_values = values_ == value_distribution::signed_uniform;
+  const bool kept = ws.sampler.keep_words;
+  // Signed values need to know which entries are active (a value 0 is active too): the Bernoulli words,
+  // which the sampler keeps when asked.
+  if (signed_values) ws.sampler.keep_words = true;
   ws.last_nnz = sample_tiled(ws.X.get(), ws.x_nz.data(), ws.written, ws.sampler, seed, step, density);
+  ws.sampler.keep_words = kept;
   // The binomial method lists each non-zero's position as it places it, sample after sample; a Bernoulli
   // batch writes every entry (written = {-1}).
   ws.x_listed = !(ws.written.size() == 1 && ws.written[0] < 0);
+  if (!signed_values) return;
+  // v -> 2 v - 1 on the active entries, as sample_sparse_batch does (the same float operations).
+  float* X = ws.X.get();
+  if (ws.x_listed) {
+    for (std::int64_t at : ws.written) X[at] = 2.0f * X[at] - 1.0f;
+    return;
+  }
+  const batch_sampler& sp = ws.sampler;
+  const int B = sp.B, n = sp.n;
+  for (int i = 0; i < n; ++i) {
+    const bool always = sp.thresholds[i] > 0xffffffffu;
+    const auto threshold = static_cast<std::uint32_t>(std::min<std::uint64_t>(sp.thresholds[i], 0xffffffffu));
+    const std::uint32_t* u = sp.words.data() + static_cast<std::size_t>(i) * B;
+    for (int s = 0; s < B; ++s)
+      if (always || u[s] < threshold) {
+        float& x = X[((static_cast<std::size_t>(s) / 16) * n + i) * 16 + s % 16];
+        x = 2.0f * x - 1.0f;
+      }
+  }
 }
 
 }  // namespace tms

@@ -32,9 +32,6 @@ class batch_source {
   void fill(sparse_batch<float>& rows, std::uint64_t seed, std::int64_t step, double density) const;
   void fill(kernels::tied_fast_workspace& tiles, std::uint64_t seed, std::int64_t step, double density) const;
 
-  // Whether this source fills the tiled layout (the tiled sampler draws uniform values only).
-  bool fills_tiles() const { return values_ == value_distribution::uniform; }
-
  private:
   std::vector<double> relative_;
   value_distribution values_;

@@ -222,7 +222,9 @@ TMS_INLINE std::int64_t bernoulli_tiles_fused(float* X, std::uint8_t* tile_nz, i
 
 std::int64_t sample_tiled(float* X, std::uint8_t* tile_nz, std::vector<std::int64_t>& written,
                           batch_sampler& sp, std::uint64_t seed, std::int64_t step, double density) {
-  if (sp.signed_values) throw run_error("sample_tiled: signed values have no tiled sampler");
+  if (sp.signed_values)
+    throw run_error(
+        "sample_tiled: signed values are the batch source's (batch_source.hpp), not the sampler's");
   const int B = sp.B, n = sp.n, tiles = (B + 15) / 16;
   sp.set_density(density);
   const auto c0 = static_cast<std::uint32_t>(step + 1);

@@ -897,8 +897,8 @@ bool tied_fast_supports(model_kind kind, int n, int m) {
       return true;
     case model_kind::relu_hidden:  // the one-pass small path only: the others have no hidden ReLU
       return is_small_model(n, m);
-    case model_kind::abs:  // untied (W_in, W_out): the reference path trains it
-      return false;
+    case model_kind::abs:  // untied: the tiled products with W_in and W_out (abs_step below)
+      return true;
   }
   return false;
 }
@@ -944,6 +944,7 @@ void tied_fast_workspace::reserve(int B_, int n_, int m_) {
   B = B_, n = n_, m = m_;
   tiles = (B + tile - 1) / tile;
   X.assign(static_cast<std::size_t>(tiles) * n * tile);
+  XA.assign(static_cast<std::size_t>(tiles) * n * tile);
   H.assign(static_cast<std::size_t>(tiles) * m * tile);
   Y.assign(static_cast<std::size_t>(tiles) * n * tile);
   DH.assign(static_cast<std::size_t>(tiles) * m * tile);
@@ -970,10 +971,55 @@ void tied_fast_workspace::reserve(int B_, int n_, int m_) {
   if (is_small_model(n, m)) acc.assign(static_cast<std::size_t>(n) * (m + 3) * tile);
 }
 
+namespace {
+
+// The abs model (model_abs.hpp) on the same tiled products, untied: h = ReLU(W_in^T x) (gemm_wT with W_in),
+// y' = ReLU(W_out h + b) against |x| (output_and_grad with W_out and the target tiles |X|), dW_out += g h^T
+// and db (gemm_abT), dh = W_out^T g (gemm_wT), dz = dh [h > 0], dW_in += x dz^T (gemm_abT). Layout: W_in
+// [n][m], W_out [n][m], b [n] (model_tensors' abs without a hidden bias).
+double abs_step(float* grad, const float* params, const float* importance, tied_fast_workspace& ws,
+                const kernel_set& K) {
+  const int n = ws.n, m = ws.m, B = ws.B, tiles = ws.tiles;
+  const std::size_t nm = static_cast<std::size_t>(n) * m, xs = static_cast<std::size_t>(tiles) * n * tile,
+                    hs = static_cast<std::size_t>(tiles) * m * tile;
+  const float *W_in = params, *W_out = params + nm, *b = params + 2 * nm;
+  float *dW_in = grad, *dW_out = grad + nm, *db = grad + 2 * nm;
+  std::int32_t* tile_scratch = ws.list.data() + static_cast<std::size_t>(tiles) * (n + 1);
+  build_lists(ws.list.data(), ws.x_nz.data(), n, tiles);
+  K.gemm_wT(ws.H.get(), ws.X.get(), ws.list.data(), W_in, n, m, tiles);
+  float* H = ws.H.get();
+  for (std::size_t j = 0; j < hs; ++j) H[j] = H[j] > 0.0f ? H[j] : 0.0f;  // padding samples stay 0
+  const float* X = ws.X.get();
+  float* XA = ws.XA.get();
+  for (std::size_t j = 0; j < xs; ++j) XA[j] = std::fabs(X[j]);
+  const auto c = static_cast<float>(2.0 / (static_cast<double>(B) * n));
+  for (int i = 0; i < n; ++i) ws.cI[i] = c * importance[i];
+  const output_args args{ws.Y.get(),   ws.g_nz.data(), XA, H, W_out, b,    importance,
+                         ws.cI.data(), true,           n,  m, B,     tiles};
+  const output_result out = K.output_and_grad(args);
+  ws.g_nonzero = out.nonzero;
+  K.gemm_abT(dW_out, db, ws.Y.get(), ws.g_nz.data(), H, tile_scratch, n, m, tiles);  // dW_out += g h^T
+  build_lists(ws.list.data(), ws.g_nz.data(), n, tiles);
+  K.gemm_wT(ws.DH.get(), ws.Y.get(), ws.list.data(), W_out, n, m, tiles);  // dh = W_out^T g
+  float* DH = ws.DH.get();
+  for (std::size_t j = 0; j < hs; ++j) DH[j] = H[j] > 0.0f ? DH[j] : 0.0f;       // through the hidden ReLU
+  K.gemm_abT(dW_in, nullptr, X, ws.x_nz.data(), DH, tile_scratch, n, m, tiles);  // dW_in += x dz^T
+  ws.last_path = step_path::tiles;
+  ws.last_x_route = x_route::dense;
+  return out.loss / (static_cast<double>(B) * n);
+}
+
+}  // namespace
+
 double tied_fast_loss_and_grad(model_kind kind, float* grad, const float* params, const float* importance,
                                tied_fast_workspace& ws) {
   if (!tied_fast_supports(kind, ws.n, ws.m))
     throw run_error("tied_fast: the model '" + std::string(model_name(kind)) + "' has no fast path");
+  if (kind == model_kind::abs) {
+    const kernel_set& K = kernels_for(ws.forced_isa);
+    ws.last_isa = K.level;
+    return abs_step(grad, params, importance, ws, K);
+  }
   const int n = ws.n, m = ws.m, B = ws.B, tiles = ws.tiles;
   const float* W = params;
   const float* b = params + static_cast<std::size_t>(n) * m;

@@ -55,6 +55,7 @@ struct tied_fast_workspace {
   int B = 0, n = 0, m = 0;
   int tiles = 0;       // ceil(B / 16); samples s >= B are padding (x = 0, excluded from loss and gradient)
   aligned_floats X;    // tiled [n] the batch
+  aligned_floats XA;   // tiled [n] |x|, the abs model's target
   aligned_floats H;    // tiled [m] h = W x
   aligned_floats Y;    // tiled [n] g = dL/d(pre-activation)
   aligned_floats DH;   // tiled [m] dL/dh
@@ -90,14 +91,16 @@ struct tied_fast_workspace {
 };
 
 // Whether this kernel computes a kind at n x m (the others train through the reference, model_loss_and_grad):
-// linear and relu at any size, relu-hidden where the one-pass small-model path applies (m <= 8, n m <= 256).
+// linear, relu and abs (untied, the tiled products) at any size, relu-hidden where the one-pass small-model
+// path applies (m <= 8, n m <= 256).
 bool tied_fast_supports(model_kind kind, int n, int m);
 
-// Whether training this config can take the kernel: a supported kind, no hidden bias, no L1 penalty and
-// uniform values (it computes neither the bias nor the penalty, nor draws signed values).
+// Whether training this config can take the kernel: a supported kind, no hidden bias, no L1 penalty (it
+// computes neither), and uniform values, or for abs either (the batch source fills signed tiles; the tied
+// kinds keep the reference path for signed values, as their runs always had).
 inline bool tied_fast_supports(const train_config& c) {
   return tied_fast_supports(c.model, c.features, c.hidden) && !c.hidden_bias && c.l1 == 0 &&
-         c.values == value_distribution::uniform;
+         (c.values == value_distribution::uniform || c.model == model_kind::abs);
 }
 
 // The loss of the batch a batch_source filled into ws (X, x_nz, written, x_listed, last_nnz), its gradient
