@@ -48,11 +48,18 @@ void batch_source::fill(kernels::tied_fast_workspace& ws, std::uint64_t seed, st
     const bool always = sp.thresholds[i] > 0xffffffffu;
     const auto threshold = static_cast<std::uint32_t>(std::min<std::uint64_t>(sp.thresholds[i], 0xffffffffu));
     const std::uint32_t* u = sp.words.data() + static_cast<std::size_t>(i) * B;
-    for (int s = 0; s < B; ++s)
-      if (always || u[s] < threshold) {
-        float& x = X[((static_cast<std::size_t>(s) / 16) * n + i) * 16 + s % 16];
-        x = 2.0f * x - 1.0f;
+    // Tile by tile: 16 consecutive samples of feature i are 16 consecutive words and 16 consecutive floats,
+    // so the select vectorises.
+    for (int t = 0; t * 16 < B; ++t) {
+      float* x = X + (static_cast<std::size_t>(t) * n + i) * 16;
+      const std::uint32_t* w = u + 16 * t;
+      const int lanes = std::min(16, B - 16 * t);
+      if (lanes == 16) {
+        for (int l = 0; l < 16; ++l) x[l] = always || w[l] < threshold ? 2.0f * x[l] - 1.0f : x[l];
+      } else {
+        for (int l = 0; l < lanes; ++l) x[l] = always || w[l] < threshold ? 2.0f * x[l] - 1.0f : x[l];
       }
+    }
   }
 }
 
