@@ -182,7 +182,7 @@ def timing(build, reps, quick, configs, peers, with_tms):
             line.append(f"dense part {row['dense_gflops']:.1f} GFLOP/s per core = {100 * row['dense_share']:.0f}% "
                         "of the per-core peak;")
         elif with_tms:
-            line.append("no profile (the reference path);")
+            line.append("no profile (no phase clock on this path);")
         if with_tms:
             line.append(f"peak RSS {row['rss']:.1f} MiB")
         rows.append(row)
@@ -240,8 +240,8 @@ def write_results(path, info, rows, sci, reps, seeds):
          "the peers' step time does not depend on the training state, so a window of steps after warm-up is timed (for "
          "JAX one compiled call for the window, compilation excluded). The dense part is the output product "
          "W h + b (2 B n m flops per instance-step), timed by a per-phase profile on one core and compared with "
-         "the per-core share of the FMA peak; the profile times the fast kernel, so a configuration that "
-         "trains on the reference path has none (–). A target is the ratio to reach against the peer named.", "",
+         "the per-core share of the FMA peak; the profile times the tied kinds' fast step, so abs (its untied "
+         "step keeps no phase clock) and a configuration on the reference path have none (–). A target is the ratio to reach against the peer named.", "",
          "| config | K | tms steps | tms ms/step | PyTorch ms/step (threads) | ratio | JAX ms/step (threads) "
          "| ratio | target | tms peak RSS | dense GFLOP/s/core | % of peak | target |",
          "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]

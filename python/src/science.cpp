@@ -39,6 +39,11 @@ void bind_science(nb::module_& m) {
   // analysis_neurons.hpp
   s.attr("monosemantic_share") = tms::monosemantic_share;
   s.attr("dead_neuron_norm") = tms::dead_neuron_norm;
+  s.attr("abs_side_gain") = tms::abs_side_gain;
+  s.attr("abs_computed_output") = tms::abs_computed_output;
+  s.attr("asymmetric_ratio") = tms::asymmetric_ratio;
+  s.attr("asymmetric_path_gain") = tms::asymmetric_path_gain;
+  s.attr("inhibition_share") = tms::inhibition_share;
 
   // analysis_loss.hpp
   s.attr("negative_bias") = tms::negative_bias;

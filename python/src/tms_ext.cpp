@@ -619,6 +619,76 @@ NB_MODULE(_tms, m) {
       },
       "W"_a, "Per neuron (column j of W [n, m]): norm, top_share, features, primary, secondary; the counts.");
   m.def("privileged_regime", &tms::privileged_regime, "n"_a, "m"_a, "represented"_a, "monosemantic"_a);
+  // The abs model's neurons (E19-E21): W_in and W_out [n, m] of one instance, b [n].
+  const auto check_abs = [](const array_in<float>& W_in, const array_in<float>& W_out) {
+    if (W_in.ndim() != 2 || W_out.ndim() != 2 || W_in.shape(0) != W_out.shape(0) ||
+        W_in.shape(1) != W_out.shape(1))
+      throw std::invalid_argument("W_in, W_out: expected two 2-D arrays [features, hidden] of one shape");
+    return std::pair<int, int>{static_cast<int>(W_in.shape(0)), static_cast<int>(W_in.shape(1))};
+  };
+  const auto check_bias = [](const array_in<float>& b, int n) {
+    if (b.size() != static_cast<std::size_t>(n))
+      throw std::invalid_argument("b: expected " + std::to_string(n) + " entries");
+  };
+  nb::class_<tms::abs_sides>(m, "AbsSides")
+      .def_ro("positive_gain", &tms::abs_sides::positive_gain)
+      .def_ro("negative_gain", &tms::abs_sides::negative_gain)
+      .def_ro("positive", &tms::abs_sides::positive)
+      .def_ro("negative", &tms::abs_sides::negative)
+      .def_ro("paired", &tms::abs_sides::paired)
+      .def_ro("monosemantic_pair", &tms::abs_sides::monosemantic_pair)
+      .def_ro("pairs", &tms::abs_sides::pairs)
+      .def_ro("monosemantic_pairs", &tms::abs_sides::monosemantic_pairs);
+  m.def(
+      "measure_abs_sides",
+      [check_abs](const array_in<float>& W_in, const array_in<float>& W_out) {
+        auto [n, k] = check_abs(W_in, W_out);
+        return tms::measure_abs_sides(W_in.data(), W_out.data(), n, k);
+      },
+      "W_in"_a, "W_out"_a,
+      "Per feature: the positive- and negative-side neurons computing |x_i| and their gains.");
+  nb::class_<tms::abs_outputs>(m, "AbsOutputs")
+      .def_ro("positive", &tms::abs_outputs::positive)
+      .def_ro("negative", &tms::abs_outputs::negative)
+      .def_ro("zero", &tms::abs_outputs::zero)
+      .def_ro("computed", &tms::abs_outputs::computed);
+  m.def(
+      "abs_one_hot_outputs",
+      [check_abs, check_bias](const array_in<float>& W_in, const array_in<float>& W_out,
+                              const array_in<float>& b) {
+        auto [n, k] = check_abs(W_in, W_out);
+        check_bias(b, n);
+        return tms::abs_one_hot_outputs(W_in.data(), W_out.data(), b.data(), n, k);
+      },
+      "W_in"_a, "W_out"_a, "b"_a,
+      "Per feature y'_i(+e_i) and y'_i(-e_i) less y'_i(0), y'_i(0); how many are computed.");
+  nb::class_<tms::asymmetric_neuron>(m, "AsymmetricNeuron")
+      .def_ro("neuron", &tms::asymmetric_neuron::neuron)
+      .def_ro("strong", &tms::asymmetric_neuron::strong)
+      .def_ro("weak", &tms::asymmetric_neuron::weak)
+      .def_ro("opposite_signs", &tms::asymmetric_neuron::opposite_signs)
+      .def_ro("strong_weight", &tms::asymmetric_neuron::strong_weight)
+      .def_ro("weak_weight", &tms::asymmetric_neuron::weak_weight)
+      .def_ro("interference", &tms::asymmetric_neuron::interference)
+      .def_ro("reverse", &tms::asymmetric_neuron::reverse)
+      .def_ro("weak_gain", &tms::asymmetric_neuron::weak_gain)
+      .def_ro("strong_gain", &tms::asymmetric_neuron::strong_gain)
+      .def_ro("computes_both", &tms::asymmetric_neuron::computes_both)
+      .def_ro("inhibitor", &tms::asymmetric_neuron::inhibitor)
+      .def_ro("inhibition", &tms::asymmetric_neuron::inhibition)
+      .def_ro("residual", &tms::asymmetric_neuron::residual)
+      .def_prop_ro("inhibited", &tms::asymmetric_neuron::inhibited)
+      .def_prop_ro("motif", &tms::asymmetric_neuron::motif);
+  m.def(
+      "asymmetric_neurons",
+      [check_abs, check_bias](const array_in<float>& W_in, const array_in<float>& W_out,
+                              const array_in<float>& b) {
+        auto [n, k] = check_abs(W_in, W_out);
+        check_bias(b, n);
+        return tms::asymmetric_neurons(W_in.data(), W_out.data(), b.data(), n, k);
+      },
+      "W_in"_a, "W_out"_a, "b"_a,
+      "The asymmetric neurons (E21) in neuron order, each with its inhibitor or -1.");
 
   // Run folders: JSON crosses as text (json.loads on the Python side).
   m.def(

@@ -9,7 +9,7 @@ import tempfile
 from typing import Optional, Sequence
 
 REPRODUCE_HELP = ("Reproduce a paper experiment (intro, basic, basic-large, phase-2-1, phase-3-2, geometry, "
-                  "nonuniform, dynamics): runs, figures, report.html")
+                  "nonuniform, dynamics, privileged-basis, abs-small, computation, l1): runs, figures, report.html")
 
 
 def _help() -> int:

@@ -10,7 +10,10 @@ Visual language of the paper (section "Basic Results" and the introduction figur
   * for the models with a privileged basis (E18): the neuron stack plot (a column per neuron, a rectangle per
     input weight W_ij stacked above the axis when positive and below it when negative, coloured by feature), W
     as a features x neurons matrix on the same blue / white / red scale, and the counts against 1−S over the
-    paper's regimes.
+    paper's regimes;
+  * for the absolute-value model (E19-E21): W_in and W_out as matrices with each neuron rescaled as in the
+    paper's footnote 15, the stack plot of |W_in| coloured by superposition (E20), the asymmetric motif's two
+    neurons (E21); and the L1 sweep's counts and losses against λ (E22).
 
 Every function takes the instance to draw (an index into the run), returns the matplotlib Figure, draws into
 `ax` when one is given, and writes `path` when one is given (a path without a suffix gets both .png and .svg).
@@ -30,7 +33,8 @@ from . import science
 __all__ = ["gram_heatmap", "feature_norms", "feature_vectors", "vectors_grid", "basic_grid", "basic_columns",
            "loss_curves", "save", "WEIGHT_CMAP", "SUPERPOSITION_CMAP", "phase_diagram", "PHASE_COLORS",
            "dims_per_feature", "dimensionality_scatter", "dimensionality_dynamics", "DIMENSIONALITY_LINES",
-           "nonuniform", "neuron_stacks", "neuron_weights", "privileged_counts"]
+           "nonuniform", "neuron_stacks", "neuron_weights", "privileged_counts", "abs_weights",
+           "counts_against_density", "asymmetric_motifs", "l1_sweep"]
 
 WEIGHT_CMAP = "RdBu_r"  # diverging blue - white - red
 WEIGHT_NORM = colors.Normalize(vmin=-1.0, vmax=1.0)
@@ -678,44 +682,67 @@ def _feature_colors(n: int):
     return [cmap(i % cmap.N) for i in range(n)]
 
 
-def _draw_stacks(ax, run, k: int, title: Optional[str], show_labels: bool = True, ylim: Optional[float] = None):
-    """The neuron stack plot of instance k into ax: one column per neuron, one rectangle per input weight W_ij
-    (height |W_ij|), positive weights stacked above the axis and negative ones below it, coloured by feature."""
+def _draw_stacks(ax, W, importance, title: Optional[str], show_labels: bool = True, ylim: Optional[float] = None,
+                 absolute: bool = False, colors=None):
+    """The neuron stack plot of one input-weight matrix W [n, m] (row i: feature i's weights into the m
+    neurons) into ax: one column per neuron, one rectangle per weight W_ij of height |W_ij|, positive weights
+    stacked above the axis and negative ones below it (absolute: every |W_ij| above it, the paper's E20 plot),
+    coloured by feature (colors: one per feature; default one hue each)."""
     from . import privileged as _priv
 
-    W = np.asarray(run.W[k], dtype=np.float64)
+    W = np.asarray(W, dtype=np.float64)
     n, m = W.shape
     nm = _priv.neurons(W)
-    order = _priv.neuron_order(W, run.importance[k])
-    feats = _order(run, k)  # stacked most important first, nearest the axis
-    cols = _feature_colors(n)
+    order = _priv.neuron_order(W, importance)
+    feats = np.argsort(-np.asarray(importance, dtype=np.float64), kind="stable")  # most important first, nearest
+    # the axis
+    cols = _feature_colors(n) if colors is None else colors
+    width, edge = (0.72, 0.4) if m <= 12 else (0.8, 0.15)
+    xs, heights, bottoms, fills = [], [], [], []  # one bar call for the panel: n x m rectangles
     for x, j in enumerate(order):
         up = down = 0.0
         for i in feats:
             w = float(W[i, j])
             if w == 0.0:
                 continue
-            bottom = up if w > 0 else -(down + abs(w))
-            ax.bar(x, abs(w), bottom=bottom, width=0.72, color=cols[i], edgecolor="white", linewidth=0.4)
-            if w > 0:
-                up += w
+            above = absolute or w > 0
+            xs.append(x)
+            heights.append(abs(w))
+            bottoms.append(up if above else -(down + abs(w)))
+            fills.append(cols[i])
+            if above:
+                up += abs(w)
             else:
-                down += -w
-    top = ylim if ylim is not None else max(1.2, float(np.maximum(W, 0).sum(axis=0).max()) * 1.1)
-    bottom = ylim if ylim is not None else max(0.4, float(np.maximum(-W, 0).sum(axis=0).max()) * 1.1)
+                down += abs(w)
+    if xs:  # one collection of rectangles: a bar per weight would be n x m artists (4,000 for the abs model)
+        from matplotlib.collections import PolyCollection
+
+        x0 = np.asarray(xs, dtype=np.float64) - width / 2
+        y0 = np.asarray(bottoms, dtype=np.float64)
+        y1 = y0 + np.asarray(heights, dtype=np.float64)
+        verts = np.stack([np.stack([x0, y0], 1), np.stack([x0 + width, y0], 1), np.stack([x0 + width, y1], 1),
+                          np.stack([x0, y1], 1)], axis=1)
+        ax.add_collection(PolyCollection(verts, facecolors=fills, edgecolors="white", linewidths=edge))
+    pos = np.abs(W).sum(axis=0) if absolute else np.maximum(W, 0).sum(axis=0)
+    top = ylim if ylim is not None else max(1.2, float(pos.max()) * 1.1)
+    if absolute:
+        bottom = 0.0
+    else:
+        neg = float(np.maximum(-W, 0).sum(axis=0).max())
+        bottom = ylim if ylim is not None else max(0.4, neg * 1.1)
     ax.axhline(0.0, color="0.3", linewidth=0.8)
     ax.set_xlim(-0.6, m - 0.4)
     ax.set_ylim(-bottom, top)
     labels = []
     for j in order:
         if nm.norm[j] < science.dead_neuron_norm:
-            labels.append("dead")
+            labels.append("dead" if m <= 12 else "d")
         elif nm.top_share[j] >= science.monosemantic_share:
             labels.append("M")
         else:
             labels.append("P")
     ax.set_xticks(range(m))
-    ax.set_xticklabels(labels, fontsize=7)
+    ax.set_xticklabels(labels, fontsize=7 if m <= 12 else 5)
     for x, label in enumerate(labels):  # monosemantic neurons: a black tick label; polysemantic: grey
         ax.get_xticklabels()[x].set_color("black" if label == "M" else "0.55")
         ax.get_xticklabels()[x].set_fontweight("bold" if label == "M" else "normal")
@@ -724,7 +751,7 @@ def _draw_stacks(ax, run, k: int, title: Optional[str], show_labels: bool = True
     for side in ("top", "right", "bottom"):
         ax.spines[side].set_visible(False)
     if show_labels:
-        ax.set_ylabel("input weights Wᵢⱼ (negative below)", fontsize=8)
+        ax.set_ylabel("|input weights|" if absolute else "input weights Wᵢⱼ (negative below)", fontsize=8)
     if title is not None:
         ax.set_title(title, fontsize=8)
     return ax
@@ -741,42 +768,65 @@ def _feature_legend(fig: Figure, run, k: int, **kwargs):
 
 def neuron_stacks(run, instances: Optional[Sequence[int]] = None, *, path: Optional[PathLike] = None,
                   titles: Optional[Sequence[str]] = None, suptitle: Optional[str] = None,
-                  columns: Optional[int] = None) -> Figure:
-    """The paper's neuron stack plot (E18), one panel per instance (default: all, densest first): a column per
-    neuron, a rectangle per input weight W_ij of height |W_ij|, positive weights above the axis and negative ones
-    below, coloured by feature (legend). Neurons run by the importance of their primary feature (dead ones
-    last) and are labelled M (monosemantic: the top share at least science.monosemantic_share, bold), P
-    (polysemantic) or dead (norm below science.dead_neuron_norm). For a model with a privileged basis
-    (relu-hidden); any tied model draws."""
+                  columns: Optional[int] = None, weights=None, absolute: bool = False,
+                  color: str = "feature") -> Figure:
+    """The paper's neuron stack plot (E18, E20), one panel per instance (default: all, densest first): a column
+    per neuron, a rectangle per input weight W_ij of height |W_ij|, positive weights above the axis and negative
+    ones below (absolute: all of them above, as the paper draws the absolute-value model's |W_1|). Neurons run
+    by the importance of their primary feature (dead ones last) and are labelled M (monosemantic: the top share
+    at least science.monosemantic_share, bold), P (polysemantic) or dead (norm below science.dead_neuron_norm).
+    weights: the [K, n, m] input weights to draw, row i = feature i (default run.embedding: W, or W_in of the
+    abs model). color: "feature" (one hue per feature, legend) or "superposition" (each feature by its
+    superposition measure sum_{j!=i} (Ŵ_i . W_j)^2 in that instance, run.superposition, clipped to 1, as the
+    paper colours E18 and E20 by superposition; colour bar)."""
     from . import privileged as _priv
 
+    if color not in ("feature", "superposition"):
+        raise ValueError(f"color: '{color}'; allowed: feature, superposition")
     if instances is None:
         instances = sorted(range(run.K), key=lambda k: (-float(run.density[k]), k))
     instances = list(instances)
     if not instances:
         raise ValueError("neuron_stacks: no instances given")
-    rows = -(-len(instances) // 7) if columns is None else -(-len(instances) // columns)
+    weights = np.asarray(run.embedding if weights is None else weights, dtype=np.float64)
+    if weights.shape != (run.K, run.n, run.m):
+        raise ValueError(f"weights: shape {weights.shape}; expected {(run.K, run.n, run.m)} (instances, features, "
+                         "neurons)")
+    per_row = 7 if run.m <= 12 else 2
+    rows = -(-len(instances) // per_row) if columns is None else -(-len(instances) // columns)
     cols = columns or -(-len(instances) // rows)
-    fig = Figure(figsize=(1.75 * cols + 2.2, 2.5 * rows + 0.6), facecolor="white")
+    panel = max(1.75, 0.14 * run.m + 0.6)
+    fig = Figure(figsize=(panel * cols + 2.2, 2.5 * rows + 0.6), facecolor="white")
     axes = fig.subplots(rows, cols, squeeze=False)
-    W = np.asarray(run.W, dtype=np.float64)[instances]  # one scale for every panel: the tallest stack
-    lim = max(1.2, float(max(np.maximum(W, 0).sum(axis=1).max(), np.maximum(-W, 0).sum(axis=1).max())) * 1.05)
+    W = weights[instances]  # one scale for every panel: the tallest stack
+    if absolute:
+        lim = max(1.2, float(np.abs(W).sum(axis=1).max()) * 1.05)
+    else:
+        lim = max(1.2, float(max(np.maximum(W, 0).sum(axis=1).max(), np.maximum(-W, 0).sum(axis=1).max())) * 1.05)
+    cmap = _get_cmap(SUPERPOSITION_CMAP)
     for a, k in enumerate(instances):
         ax = axes[a // cols][a % cols]
         if titles is not None:
             title = titles[a]
         else:
-            nm = _priv.neurons(run.W[k])
+            nm = _priv.neurons(weights[k])
             regime = _tms_regime(run, k, nm.monosemantic)
             title = f"{_density_label(float(run.density[k]))}\n{regime}"
-        _draw_stacks(ax, run, k, title, show_labels=(a % cols == 0), ylim=lim)
+        colors = None
+        if color == "superposition":
+            colors = [cmap(SUPERPOSITION_NORM(min(1.0, float(v)))) for v in run.superposition[k]]
+        _draw_stacks(ax, weights[k], run.importance[k], title, show_labels=(a % cols == 0), ylim=lim,
+                     absolute=absolute, colors=colors)
     for a in range(len(instances), rows * cols):
         axes[a // cols][a % cols].set_visible(False)
-    _feature_legend(fig, run, instances[0], loc="center left", bbox_to_anchor=(0.995, 0.5))
     if suptitle:
         fig.suptitle(suptitle, fontsize=10)
-    fig.subplots_adjust(wspace=0.3, hspace=0.55, left=0.05, right=0.99, top=0.86 if suptitle else 0.9,
-                        bottom=0.06)
+    fig.subplots_adjust(wspace=0.3 if run.m <= 12 else 0.12, hspace=0.55, left=0.05,
+                        right=0.99 if color == "feature" else 0.9, top=0.86 if suptitle else 0.9, bottom=0.06)
+    if color == "feature":
+        _feature_legend(fig, run, instances[0], loc="center left", bbox_to_anchor=(0.995, 0.5))
+    else:
+        _superposition_colorbar(fig, None, cax=fig.add_axes([0.925, 0.2, 0.012, 0.6]))
     return _finish(fig, path)
 
 
@@ -888,4 +938,179 @@ def privileged_counts(hidden, linear=None, *, ax=None, path: Optional[PathLike] 
     ax.legend(fontsize=7, frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2)
     ax.set_title(title if title is not None else "Represented features and monosemantic neurons against sparsity "
                  "(bands: the paper's regimes)", fontsize=9)
+    return _finish(fig, path)
+
+
+# ---- the absolute-value model (E19-E21) and the L1 sweep (E22) --------------------------------------------------
+
+def _annotated_matrix(ax, M, norm, xlabels, ylabels, title: Optional[str], fontsize: float = 6.5):
+    ax.imshow(M, cmap=WEIGHT_CMAP, norm=norm, interpolation="nearest", aspect="equal")
+    if M.size <= 120:
+        for (r, c), v in np.ndenumerate(M):
+            if abs(v) >= 0.005:
+                text = f"{abs(v):.2f}"
+                text = ("−" if v < 0 else "") + (text[1:] if text.startswith("0.") else text)
+                ax.text(c, r, text, ha="center", va="center",
+                        fontsize=fontsize, color="white" if abs(norm(v) - 0.5) > 0.35 else "0.15")
+    ax.set_xticks(range(M.shape[1]))
+    ax.set_xticklabels(xlabels, fontsize=6.5)
+    ax.set_yticks(range(M.shape[0]))
+    ax.set_yticklabels(ylabels, fontsize=6.5)
+    ax.tick_params(length=0)
+    if title is not None:
+        ax.set_title(title, fontsize=8)
+
+
+def abs_weights(run, instances: Optional[Sequence[int]] = None, *, titles: Optional[Sequence[str]] = None,
+                path: Optional[PathLike] = None, suptitle: Optional[str] = None) -> Figure:
+    """The abs model's W_1 = W_in and W_2 = W_out as matrices (paper E19), one column per instance (default: all,
+    densest first): above, W_in as features × neurons; below, W_out as outputs × neurons, each neuron rescaled
+    as in the paper's footnote 15 (its largest |W_in| is 1, its W_out column multiplied by the same factor, so
+    the function is unchanged), the values written in the cells; blue −1, white 0, red +1 (W_out on a scale of
+    ±2). Neurons as in the stack plot (by primary feature); under each, its side: +i fires on x_i > 0 and adds
+    to y'_i, −i on x_i < 0 (the engine's measure_abs_sides), · for neither."""
+    from . import _tms
+    from . import privileged as _priv
+    from .targets.absolute import rescaled
+
+    if run.model != "abs":
+        raise ValueError(f"abs_weights: a '{run.model}' run; allowed: an 'abs' run")
+    if instances is None:
+        instances = sorted(range(run.K), key=lambda k: (-float(run.density[k]), k))
+    instances = list(instances)
+    cols = len(instances)
+    width = max(1.9, 0.3 * run.m + 0.8)
+    fig = Figure(figsize=(width * cols + 1.2, 0.3 * 2 * run.n + 2.4), facecolor="white")
+    axes = fig.subplots(2, cols, squeeze=False)
+    out_norm = colors.Normalize(vmin=-2.0, vmax=2.0)
+    for c, k in enumerate(instances):
+        W_in, W_out = rescaled(run.W_in[k], run.W_out[k])
+        order = _priv.neuron_order(run.W_in[k], run.importance[k])
+        feats = _order(run, k)
+        sides = _tms.measure_abs_sides(np.ascontiguousarray(run.W_in[k], dtype=np.float32),
+                                       np.ascontiguousarray(run.W_out[k], dtype=np.float32))
+        label = {}
+        for i in range(run.n):
+            for j in sides.positive[i]:
+                label[j] = f"+{i}"
+            for j in sides.negative[i]:
+                label[j] = f"−{i}"
+        xl = [label.get(int(j), "·") for j in order]
+        title = titles[c] if titles is not None else _density_label(float(run.density[k]))
+        _annotated_matrix(axes[0][c], W_in[np.ix_(feats, order)], WEIGHT_NORM, xl, [str(i) for i in feats],
+                          title + "\nW_in (rescaled)")
+        _annotated_matrix(axes[1][c], W_out[np.ix_(feats, order)], out_norm, xl, [str(i) for i in feats],
+                          "W_out (rescaled)")
+        if c == 0:
+            axes[0][c].set_ylabel("feature", fontsize=8)
+            axes[1][c].set_ylabel("output", fontsize=8)
+        axes[1][c].set_xlabel("neuron: side", fontsize=7)
+    if suptitle:
+        fig.suptitle(suptitle, fontsize=10)
+    fig.subplots_adjust(left=0.05, right=0.97, top=0.82 if suptitle else 0.88, bottom=0.08, hspace=0.45,
+                        wspace=0.25)
+    return _finish(fig, path)
+
+
+def _log_density_axes(ax, density, title: str, ylabel: str = "count") -> None:
+    d = np.asarray(density, dtype=np.float64)
+    ax.set_xscale("log")
+    ax.set_xlim(float(d.min()) / 1.5, float(d.max()) * 1.5)
+    ax.set_xlabel("feature density 1−S (log)", fontsize=8)
+    ax.set_ylabel(ylabel, fontsize=8)
+    ax.tick_params(labelsize=7)
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    ax.set_title(title, fontsize=9)
+
+
+COUNT_STYLES = ("o-", "s-", "^-", "v--", "D--", "x:", "P:", "*-")
+
+
+def counts_against_density(density, series: dict, *, ax=None, path: Optional[PathLike] = None,
+                           title: str = "", ylabel: str = "count", hlines: Optional[dict] = None) -> Figure:
+    """Counts per density (log x, dense at the right): series maps a label to one value per density; hlines a
+    label to a reference level drawn dotted."""
+    if ax is None:
+        fig, ax = _new_figure(8.0, 4.0)
+    else:
+        fig = ax.figure
+    d = np.asarray(density, dtype=np.float64)
+    for (label, values), style in zip(series.items(), COUNT_STYLES * 2):
+        ax.plot(d, np.asarray(values, dtype=np.float64), style, markersize=4, linewidth=1.3, label=label)
+    for label, level in (hlines or {}).items():
+        ax.axhline(level, color="0.5", linestyle=":", linewidth=1.0)
+        ax.text(float(d.min()) / 1.4, level, label, fontsize=6.5, color="0.35", va="bottom")
+    _log_density_axes(ax, d, title, ylabel)
+    ax.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    return _finish(fig, path)
+
+
+def asymmetric_motifs(run, k: int, motifs: Sequence, *, path: Optional[PathLike] = None,
+                      suptitle: Optional[str] = None) -> Figure:
+    """The E21 motif as the paper diagrams it, one panel per motif (an asymmetric neuron j of the engine's
+    asymmetric_neurons with its inhibitor q): the input weights of the strong feature a and the weak feature b
+    into j and q, and the two neurons' weights to outputs a and b, rescaled as in footnote 15 (each neuron's
+    largest |W_in| is 1), with the values in the cells."""
+    from .targets.absolute import rescaled
+
+    motifs = list(motifs)
+    if not motifs:
+        raise ValueError("asymmetric_motifs: no motif given")
+    W_in, W_out = rescaled(run.W_in[k], run.W_out[k])
+    fig = Figure(figsize=(2.9 * len(motifs) + 0.4, 3.4), facecolor="white")
+    axes = fig.subplots(1, 2 * len(motifs), squeeze=False)[0]
+    out_norm = colors.Normalize(vmin=-4.0, vmax=4.0)
+    for c, t in enumerate(motifs):
+        a, b, j, q = int(t.strong), int(t.weak), int(t.neuron), int(t.inhibitor)
+        neurons = [j, q]
+        _annotated_matrix(axes[2 * c], W_in[np.ix_([a, b], neurons)], WEIGHT_NORM, [f"n{j}", f"n{q}"],
+                          [f"x{a}", f"x{b}"], "into neurons\n(W_in)", fontsize=7.5)
+        _annotated_matrix(axes[2 * c + 1], W_out[np.ix_([a, b], neurons)], out_norm, [f"n{j}", f"n{q}"],
+                          [f"y{a}", f"y{b}"], "out of neurons\n(W_out)", fontsize=7.5)
+        axes[2 * c].set_xlabel(f"asymmetric n{j}, inhibitor n{q}", fontsize=6.5)
+        axes[2 * c + 1].set_xlabel(f"a→b interference {t.interference:.2f},\n{t.inhibition:.0%} cancelled by n{q}",
+                                   fontsize=6.5)
+    if suptitle:
+        fig.suptitle(suptitle, fontsize=9)
+    fig.subplots_adjust(left=0.06, right=0.98, top=0.74 if suptitle else 0.82, bottom=0.2, wspace=0.55)
+    return _finish(fig, path)
+
+
+def l1_sweep(lambdas, series: dict, losses: dict, *, path: Optional[PathLike] = None,
+             suptitle: Optional[str] = None, reference: Optional[dict] = None) -> Figure:
+    """Two panels against the L1 coefficient λ (log x; λ = 0 drawn a decade left of the smallest λ > 0 and
+    labelled 0): counts (series: label -> one value per λ; reference: label -> a level drawn dotted) and losses
+    (losses: label -> one value per λ, log y)."""
+    lam = np.asarray(lambdas, dtype=np.float64)
+    positive = lam[lam > 0]
+    if positive.size == 0:
+        raise ValueError("l1_sweep: no λ > 0")
+    zero_at = float(positive.min()) / 10.0
+    x = np.where(lam > 0, lam, zero_at)
+    fig = Figure(figsize=(11.0, 3.9), facecolor="white")
+    ax, bx = fig.subplots(1, 2)
+    for (label, values), style in zip(series.items(), COUNT_STYLES * 2):
+        ax.plot(x, np.asarray(values, dtype=np.float64), style, markersize=4, linewidth=1.3, label=label)
+    for label, level in (reference or {}).items():
+        ax.axhline(level, color="0.5", linestyle=":", linewidth=1.0)
+        ax.text(zero_at, level, label, fontsize=6.5, color="0.35", va="bottom")
+    for (label, values), style in zip(losses.items(), COUNT_STYLES):
+        bx.plot(x, np.asarray(values, dtype=np.float64), style, markersize=4, linewidth=1.3, label=label)
+    bx.set_yscale("log")
+    for axis, ylabel in ((ax, "count"), (bx, "loss")):
+        axis.set_xscale("log")
+        ticks = [zero_at] + [float(v) for v in positive]
+        axis.set_xticks(ticks)
+        axis.set_xticklabels(["0"] + [f"{v:g}" for v in positive], fontsize=6.5, rotation=45)
+        axis.minorticks_off()
+        axis.set_xlabel("L1 coefficient λ (log; 0 at the left)", fontsize=8)
+        axis.set_ylabel(ylabel, fontsize=8)
+        axis.tick_params(axis="y", labelsize=7)
+        for side in ("top", "right"):
+            axis.spines[side].set_visible(False)
+        axis.legend(fontsize=7, frameon=False)
+    if suptitle:
+        fig.suptitle(suptitle, fontsize=10)
+    fig.subplots_adjust(left=0.06, right=0.98, top=0.86 if suptitle else 0.92, bottom=0.2, wspace=0.22)
     return _finish(fig, path)

@@ -76,14 +76,15 @@ def neurons(W) -> "_tms.NeuronMetrics":
 
 
 def neuron_order(W, importance) -> np.ndarray:
-    """The neurons sorted by the importance of their primary feature (most important first, ties by the second
-    feature's), dead neurons last."""
+    """The neurons sorted by the importance of their primary feature (most important first; among features of
+    equal importance by feature, so that a feature's neurons sit together; then by the second feature's
+    importance), dead neurons last."""
     nm = neurons(W)
     imp = np.asarray(importance, dtype=np.float64)
 
     def key(j):
         p, s = nm.primary[j], nm.secondary[j]
-        return (p < 0, -imp[p] if p >= 0 else 0.0, -imp[s] if s >= 0 else 0.0, j)
+        return (p < 0, -imp[p] if p >= 0 else 0.0, p, -imp[s] if s >= 0 else 0.0, j)
 
     return np.array(sorted(range(len(nm.norm)), key=key), dtype=np.int64)
 

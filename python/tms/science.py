@@ -22,6 +22,14 @@ live beside the experiment that uses them (tms.targets).
     monosemantic_share       a neuron's top share at or above this: monosemantic
     dead_neuron_norm         ||w_j|| below this: a dead neuron
     negative_bias            b_i below this: a negative bias
+    abs_side_gain            the abs model: a side of feature i (its neurons firing on one sign of x_i, reading
+                             out into y'_i) counts when its gain sum |W_in_ij| W_out_ij is at least this
+    abs_computed_output      the abs model: feature i is computed when y'_i(+e_i) and y'_i(-e_i) are at least this
+    asymmetric_ratio         the asymmetric motif (E21): a's interference on b through the neuron at least this
+                             many times b's on a
+    asymmetric_path_gain     ... and each feature's own path |W_in_ij| W_out_ij through the neuron at least this
+    inhibition_share         ... and another neuron firing with x_a cancels at least this share of a's
+                             interference on b
 """
 from __future__ import annotations
 
@@ -33,7 +41,8 @@ __all__ = ["ENGINE_NAMES", "effective_density", *(
     "represented_norm", "superposition_shared", "antipodal_pair_cos", "geometry_represented",
     "geometry_interference", "geometry_dimensionality", "geometry_rank", "phase_represented", "phase_orthogonal",
     "phase_antipodal", "phase_triple_density", "phase_no_superposition_density", "monosemantic_share",
-    "dead_neuron_norm", "negative_bias")]
+    "dead_neuron_norm", "negative_bias", "abs_side_gain", "abs_computed_output", "asymmetric_ratio",
+    "asymmetric_path_gain", "inhibition_share")]
 
 _engine = _tms.science
 
@@ -52,6 +61,11 @@ phase_no_superposition_density = _engine.phase_no_superposition_density
 monosemantic_share = _engine.monosemantic_share
 dead_neuron_norm = _engine.dead_neuron_norm
 negative_bias = _engine.negative_bias
+abs_side_gain = _engine.abs_side_gain
+abs_computed_output = _engine.abs_computed_output
+asymmetric_ratio = _engine.asymmetric_ratio
+asymmetric_path_gain = _engine.asymmetric_path_gain
+inhibition_share = _engine.inhibition_share
 
 # Every constant the binding's science module holds; the names above are exactly these.
 ENGINE_NAMES = tuple(sorted(name for name in dir(_engine) if not name.startswith("_")))

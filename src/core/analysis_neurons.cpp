@@ -151,9 +151,11 @@ std::vector<asymmetric_neuron> asymmetric_neurons(const float* W_in, const float
     t.interference = std::abs(t.strong_weight) * at(W_out, m, w, j);
     t.reverse = std::abs(t.weak_weight) * at(W_out, m, a, j);
     t.weak_gain = std::abs(t.weak_weight) * at(W_out, m, w, j);
-    if (t.weak_gain < asymmetric_weak_gain) continue;                              // rule 1
+    t.strong_gain = std::abs(t.strong_weight) * at(W_out, m, a, j);
+    if (t.weak_gain < asymmetric_path_gain) continue;                              // rule 1
     if (t.reverse > 0 && t.interference < asymmetric_ratio * t.reverse) continue;  // rule 2
-    // Rule 3: of the other neurons that fire on the same sign of x_a, the one whose path a -> b is the most
+    t.computes_both = t.strong_gain >= asymmetric_path_gain;                       // rule 3
+    // Rule 4: of the other neurons that fire on the same sign of x_a, the one whose path a -> b is the most
     // negative.
     bool any = false;
     double best = 0;

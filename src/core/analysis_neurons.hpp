@@ -92,24 +92,26 @@ abs_outputs abs_one_hot_outputs(const float* W_in, const float* W_out, const flo
 
 // The asymmetric superposition motif (E21). The paper's example stores two features a, b in one neuron with
 // input weights of different magnitudes and opposite signs, W_in = [2, -1/2], and reads them out with
-// reciprocal weights, W_out = [1/2, 2]: b's path (gain 1/2 x 2 = 1) computes b, b interferes little with a
-// (1/2 x 1/2 = 1/4) but a interferes heavily with b (2 x 2 = 4), and a second neuron that fires on the same
-// sign of x_a inhibits output b, turning that positive interference negative. The rule, for each live neuron
-// j with its two largest input weights a (the strong feature, measure_neurons' primary) and b (the
-// secondary):
-//   1. b's own path computes b: |W_in_bj| W_out_bj >= asymmetric_weak_gain;
+// reciprocal weights, W_out = [1/2, 2]: both paths compute their feature (gains 2 x 1/2 = 1/2 x 2 = 1), b
+// interferes little with a (1/2 x 1/2 = 1/4) but a heavily with b (2 x 2 = 4), and a second neuron that fires
+// on the same sign of x_a inhibits output b, turning that positive interference negative. The rule, for each
+// live neuron j with its two largest input weights a (the strong feature, measure_neurons' primary) and b
+// (the secondary):
+//   1. b's own path computes b: |W_in_bj| W_out_bj >= asymmetric_path_gain;
 //   2. asymmetric: a's interference on b through j, g = |W_in_aj| W_out_bj, is at least asymmetric_ratio
 //      times b's interference on a, |W_in_bj| W_out_aj (or that one is <= 0);
-//   3. inhibited: another neuron q that fires on the same sign of x_a (sign W_in_aq = sign W_in_aj) cancels
-//   at
-//      least inhibition_share of g through its own path to b: -|W_in_aq| W_out_bq >= inhibition_share g.
-// 1 and 2 make j an asymmetric neuron; with 3 it is the motif. The paper's weights have opposite signs (the
-// neuron fires on x_a > 0 and on x_b < 0); with signed, symmetric inputs the same mechanism works with equal
-// signs, so both are reported and opposite_signs tells them apart.
+//   3. a's own path computes a too: |W_in_aj| W_out_aj >= asymmetric_path_gain (computes_both);
+//   4. inhibited: another neuron q that fires on the same sign of x_a (sign W_in_aq = sign W_in_aj) cancels
+//      at least inhibition_share of g through its own path to b: -|W_in_aq| W_out_bq >= inhibition_share g.
+// 1 and 2 make j an asymmetric neuron; with 3 and 4 it is the paper's motif. A neuron with 1, 2 and 4 but not
+// 3 is the one-sided form: it computes b alone, and a (stored more strongly) only interferes, inhibited. The
+// paper's weights have opposite signs (the neuron fires on x_a > 0 and on x_b < 0); with signed, symmetric
+// inputs the same mechanism works with equal signs, so both are reported and opposite_signs tells them apart.
+// Every quantity is a gain, so no rule depends on how a neuron's scale is split between W_in and W_out.
 // Symmetric superposition (W_in = [1, -1], W_out = [1, 1]) has ratio 1; the paper's example 16.
 inline constexpr double asymmetric_ratio = 4.0;
-// A quarter of the gain that computes b alone: b's path is more than a stray weight.
-inline constexpr double asymmetric_weak_gain = 0.25;
+// A quarter of the gain that computes a feature alone: the path is more than a stray weight.
+inline constexpr double asymmetric_path_gain = 0.25;
 // One inhibitor cancels at least half of the interference it is there to suppress.
 inline constexpr double inhibition_share = 0.5;
 
@@ -123,16 +125,19 @@ struct asymmetric_neuron {
   double interference = 0;      // g = |W_in_aj| W_out_bj, a's interference on b through j
   double reverse = 0;           // |W_in_bj| W_out_aj, b's interference on a through j
   double weak_gain = 0;         // |W_in_bj| W_out_bj
+  double strong_gain = 0;       // |W_in_aj| W_out_aj
+  bool computes_both = false;   // rule 3: strong_gain >= asymmetric_path_gain
   int inhibitor = -1;           // the neuron q that cancels the most of g (when >= inhibition_share g), or -1
   double inhibition = 0;        // the best q's share of g cancelled, -|W_in_aq| W_out_bq / g (whether or not
                                 // it reaches inhibition_share; 0 when no other neuron fires with x_a)
   // The whole model's output y'_b on the input x_a = +-1 (the sign that fires j) alone, over g: 0 when the
   // interference a -> b is fully suppressed, 1 when it passes as through j alone.
   double residual = 0;
-  bool motif() const { return inhibitor >= 0; }
+  bool inhibited() const { return inhibitor >= 0; }
+  bool motif() const { return computes_both && inhibited(); }
 };
 
-// Every asymmetric neuron (rules 1 and 2), in neuron order, with its inhibitor (rule 3) when it has one.
+// Every asymmetric neuron (rules 1 and 2), in neuron order, with rules 3 and 4 recorded.
 std::vector<asymmetric_neuron> asymmetric_neurons(const float* W_in, const float* W_out, const float* b,
                                                   int n, int m);
 

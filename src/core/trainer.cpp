@@ -243,11 +243,11 @@ std::int64_t train_memory_bytes(const train_config& c, std::size_t snapshot_coun
   const double workers = std::min<double>(std::max(1, threads), K);
   // Per instance: its spec (importance [n]), the weights W b, the loss curve, and with snapshots S copies.
   const double per_instance = 4 * n + 96 + 4 * P + 8 * points + 24 + S * (4 * P + 8);
-  // Per worker: the tied_fast workspace (tiled X, Y, H, DH; the sampler's words and written list; the
+  // Per worker: the tied_fast workspace (tiled X, |X|, Y, H, DH; the sampler's words and written list; the
   // sample-major copies and entry lists of wide models) and the gradient.
   // (The reference path's workspace, for kinds without a kernel, is smaller: dense [B][n] and [B][m] rows
   // and the compressed batch, about 4 B (3 n + 2 m) + 12 B n bytes.)
-  const double per_worker = tiles * 16 * (4 * (2 * n + 2 * m) + 8 * n + 8 * n + 2 * n + 4 * (n + 1)) +
+  const double per_worker = tiles * 16 * (4 * (3 * n + 2 * m) + 8 * n + 8 * n + 2 * n + 4 * (n + 1)) +
                             4 * B * n + 4 * 16 * (n + 1) * (m + 1) + 16 * 4 * np +
                             (m >= 16 ? 4 * (2 * n * mp + 2 * tiles * 16 * mp) : 0) + 4 * P;
   // Training states (parameters and AdamW's two moments): every instance's with on_step; otherwise the

@@ -175,6 +175,8 @@ TEST(Neurons, TheAsymmetricMotifOfThePaper) {
   EXPECT_DOUBLE_EQ(t.interference, 4);
   EXPECT_DOUBLE_EQ(t.reverse, 0.25);
   EXPECT_DOUBLE_EQ(t.weak_gain, 1);
+  EXPECT_DOUBLE_EQ(t.strong_gain, 1);
+  EXPECT_TRUE(t.computes_both);
   EXPECT_EQ(t.inhibitor, 1);
   EXPECT_DOUBLE_EQ(t.inhibition, 1);
   // y'_b(x_a = 1) = ReLU(2 x 2 - 4 x 1 + 1 x 1) = 1 (the symmetric neuron 2 also fires on x_a > 0): 1 / 4.
@@ -204,9 +206,18 @@ TEST(Neurons, TheAsymmetricMotifsThresholds) {
   EXPECT_EQ(w.find()[0].inhibitor, -1);
   EXPECT_DOUBLE_EQ(w.find()[0].inhibition, -0.25);
   w.W_in[1] = 1;
+  // Rule 3: a's own path 2 x 0.125 = 0.25 is at the threshold (still the motif); at 2 x 0.1 = 0.2 the neuron
+  // computes b alone: asymmetric and inhibited, the one-sided form, not the motif.
+  w.W_out[0] = 0.125f;
+  EXPECT_TRUE(w.find()[0].motif());
+  w.W_out[0] = 0.1f;
+  ASSERT_EQ(w.find().size(), 1u);
+  EXPECT_DOUBLE_EQ(w.find()[0].strong_gain, 2 * 0.1f);
+  EXPECT_FALSE(w.find()[0].computes_both);
+  EXPECT_TRUE(w.find()[0].inhibited());
+  EXPECT_FALSE(w.find()[0].motif());
   // Rule 1: b's own path 0.5 x 0.5 = 0.25 is at the threshold; below it the neuron is not asymmetric.
-  w.W_out[4 + 0] = 0.5f;
-  w.W_out[0] = 0.1f;  // keep rule 2 (interference 1 >= 4 x 0.05)
+  w.W_out[4 + 0] = 0.5f;  // interference 2 x 0.5 = 1 >= 4 x (0.5 x 0.1): rule 2 holds
   ASSERT_EQ(w.find().size(), 1u);
   w.W_out[4 + 0] = 0.49f;
   EXPECT_TRUE(w.find().empty());

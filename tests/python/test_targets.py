@@ -11,7 +11,7 @@ from tms import reproduce, targets
 from tms.targets.common import Target, resolve_settings
 
 NAMES = ["intro", "basic", "basic-large", "phase-2-1", "phase-3-2", "geometry", "nonuniform", "dynamics",
-         "privileged-basis"]
+         "privileged-basis", "abs-small", "computation", "l1"]
 
 
 def test_the_registry_lists_every_target_exactly_once():

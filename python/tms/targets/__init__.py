@@ -11,6 +11,11 @@ report.html and findings.json). Each module exposes TARGETS, a tuple of common.T
     nonuniform        nonuniform (E10)
     dynamics          dynamics (E14)
     privileged_basis  privileged-basis (E18)
+    abs_small         abs-small (E19)
+    computation       computation (E20, E21)
+    l1                l1 (E22)
+
+(absolute holds the abs model's neuron analysis that abs_small and computation share; it defines no target.)
 
 A new target is one new module here, TARGETS = (Target(name, title, source, about, defaults, quick, plan, run),)
 with its run ending in report.write(job, ...), and its module's name added to MODULES below; `tms reproduce`
@@ -24,7 +29,8 @@ from .common import Job, Target
 
 __all__ = ["TARGETS", "MODULES", "Target", "Job"]
 
-MODULES = ("basic", "phase", "geometry", "nonuniform", "dynamics", "privileged_basis")
+MODULES = ("basic", "phase", "geometry", "nonuniform", "dynamics", "privileged_basis", "abs_small", "computation",
+           "l1")
 
 
 def _collect() -> dict:
