@@ -51,6 +51,26 @@ TEST(Trainer, BitIdenticalForAnyThreadCount) {
   }
 }
 
+// The new families through the table: abs on its tiled kernel (signed values) and on the reference path (L1),
+// relu-hidden with a hidden bias; every tensor, any thread count.
+TEST(Trainer, EveryTensorBitIdenticalForAnyThreadCount) {
+  for (int variant = 0; variant < 3; ++variant) {
+    train_config c = small_config();
+    c.model = variant < 2 ? model_kind::abs : model_kind::relu_hidden;
+    c.values = default_values(c.model);
+    if (variant == 1) c.l1 = 0.01;
+    if (variant == 2) c.hidden_bias = true;
+    c.threads = 1;
+    const auto one = train(c);
+    c.threads = 3;
+    const auto three = train(c);
+    ASSERT_EQ(one.weights.layout.names(), three.weights.layout.names());
+    for (const std::string& name : one.weights.layout.names())
+      EXPECT_EQ(one.weights[name], three.weights[name]) << name << " variant " << variant;
+    EXPECT_EQ(one.curve_loss, three.curve_loss) << "variant " << variant;
+  }
+}
+
 TEST(Trainer, RestartsDifferAndSeedsShift) {
   train_config c = small_config();
   c.density = {0.1};
