@@ -9,10 +9,10 @@ import os
 import time
 from typing import List
 
-from .. import api, claims, figures, report, science
+from .. import claims, figures, report, science
 from ..claims import Finding
 from . import absolute
-from .common import Job, Target, engine_settings, figure_adder, recipe
+from .common import Job, Target, engine_settings, figure_adder, recipe, train_single
 
 __all__ = ["TARGETS", "abs_small_findings", "GAIN_TOL"]
 
@@ -134,12 +134,9 @@ def _run(job: Job) -> dict:
     start = time.monotonic()
     target, out, s = job.target, job.out, job.settings
     os.makedirs(out, exist_ok=True)
-    (folder, settings), = job.trainings
-    job.log(f"tms reproduce abs-small: training the abs model (n={s['features']}, m={s['hidden']}, "
-            f"{len(settings['density'])} densities x {settings['restarts']} restarts) -> {os.path.join(out, folder)}")
-    run = api.train(progress=job.progress, **settings)
-    job.log(f"  {run.seconds:.1f} s")
-    run.save(os.path.join(out, folder), overwrite=job.overwrite)
+    settings = job.trainings[0][1]
+    run = train_single(job, f"the abs model (n={s['features']}, m={s['hidden']}, "
+                            f"{len(settings['density'])} densities x {settings['restarts']} restarts)")
     best, models = absolute.analyse(run)
     restart_pairs = _restart_pairs(run)
     figs: list = []

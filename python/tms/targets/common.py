@@ -116,3 +116,15 @@ def figure_adder(fig_dir: str, figs: list):
         figs.append(dict(png=png, svg=svg, caption=caption))
 
     return add
+
+
+def train_single(job, what: str):
+    """The target's one engine call (job.trainings holds exactly one): trains it with the job's progress,
+    logs what and how long, saves the run folder, and returns the Run."""
+    (folder, settings), = job.trainings
+    path = os.path.join(job.out, folder)
+    job.log(f"tms reproduce {job.target.name}: training {what} -> {path}")
+    run = api.train(progress=job.progress, **settings)
+    job.log(f"  {run.seconds:.1f} s")
+    run.save(path, overwrite=job.overwrite)
+    return run

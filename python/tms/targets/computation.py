@@ -13,10 +13,10 @@ from typing import List, Optional
 
 import numpy as np
 
-from .. import api, claims, figures, report, science
+from .. import claims, figures, report, science
 from ..claims import Finding
 from . import absolute
-from .common import Job, Target, engine_settings, figure_adder, recipe
+from .common import Job, Target, engine_settings, figure_adder, recipe, train_single
 
 __all__ = ["TARGETS", "computation_findings", "PANELS", "FEW", "TREND_EXCEPTIONS"]
 
@@ -222,12 +222,9 @@ def _run(job: Job) -> dict:
     start = time.monotonic()
     target, out, s = job.target, job.out, job.settings
     os.makedirs(out, exist_ok=True)
-    (folder, settings), = job.trainings
-    job.log(f"tms reproduce computation: training the abs model (n={s['features']}, m={s['hidden']}, "
-            f"{len(settings['density'])} densities x {settings['restarts']} restarts) -> {os.path.join(out, folder)}")
-    run = api.train(progress=job.progress, **settings)
-    job.log(f"  {run.seconds:.1f} s")
-    run.save(os.path.join(out, folder), overwrite=job.overwrite)
+    settings = job.trainings[0][1]
+    run = train_single(job, f"the abs model (n={s['features']}, m={s['hidden']}, "
+                            f"{len(settings['density'])} densities x {settings['restarts']} restarts)")
     best, models = absolute.analyse(run)
     figs: list = []
     add = figure_adder(os.path.join(out, "figures"), figs)
