@@ -314,9 +314,8 @@ TARGETS = (Target(
            "superposition motif)",
     # The notebook's optimiser (AdamW, lr 1e-3, batch 1024), one model per density (the paper does not say how
     # many it trained). Steps: on the abs model's tiled kernel 1,000 steps of the 7 densities cost about 3 s
-    # of two cores, so 30,000 steps take under 2 minutes (96 s measured). On the reference path (about 20 s per
-    # 1,000 steps) 10,000 steps were the most that fit in a few minutes, and they leave the sparse densities
-    # less trained: at 10,000 steps 1−S = 0.01 already had all 40 neurons polysemantic and the features per
+    # of two cores, so 30,000 steps take under 2 minutes (96 s measured). 10,000 steps leave the sparse
+    # densities less trained: at 10,000 steps 1−S = 0.01 already had all 40 neurons polysemantic and the features per
     # neuron fell from 4.6 at 0.003 to 4.4 at 0.001; at 30,000 they rise 1.6, 2.7, 3.8 and the neurons turn
     # polysemantic gradually (27, 39, 40 of 40), as in the paper's panels. lr 3e-3 and 1e-2 were worse at the
     # sparse densities (higher loss at 10,000 steps).
