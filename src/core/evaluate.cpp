@@ -33,17 +33,7 @@ std::vector<double> evaluate_loss(const train_config& config, const std::vector<
                         " importances and a density in (0, 1]");
   const auto K = static_cast<std::int64_t>(instances.size());
   const model_layout layout = model_tensors(config);
-  bool same = weights.count == K && weights.layout.kind == layout.kind && weights.layout.n == n &&
-              weights.layout.m == m && weights.layout.names() == layout.names();
-  for (std::size_t j = 0; same && j < layout.tensors.size(); ++j)
-    same = weights.values[j].size() == static_cast<std::size_t>(K) * layout.tensors[j].size;
-  if (!same)
-    throw usage_error(
-        "weights: " + std::to_string(weights.count) + " instances of the model '" +
-        std::string(model_name(weights.layout.kind)) + "' (n = " + std::to_string(weights.layout.n) +
-        ", m = " + std::to_string(weights.layout.m) + "); allowed: " + std::to_string(K) + " instances of '" +
-        std::string(model_name(layout.kind)) + "' with n = " + std::to_string(n) +
-        ", m = " + std::to_string(m) + " and the same tensors");
+  weights.require_fits(layout, K, "weights");
   if (samples < 1 || samples > (std::int64_t{1} << 40))
     throw usage_error("samples: " + std::to_string(samples) +
                       " is out of range; allowed: an integer in [1, 2^40]");

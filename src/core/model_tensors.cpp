@@ -120,4 +120,25 @@ void model_weights::truncate(std::int64_t K) {
     values[j].resize(static_cast<std::size_t>(count) * layout.tensors[j].size);
 }
 
+bool model_weights::fits(const model_layout& L, std::int64_t K) const {
+  if (count != K || layout.kind != L.kind || layout.n != L.n || layout.m != L.m ||
+      layout.names() != L.names() || values.size() != L.tensors.size())
+    return false;
+  for (std::size_t j = 0; j < L.tensors.size(); ++j)
+    if (values[j].size() != static_cast<std::size_t>(K) * L.tensors[j].size) return false;
+  return true;
+}
+
+void model_weights::require_fits(const model_layout& L, std::int64_t K, std::string_view field) const {
+  if (fits(L, K)) return;
+  std::string names;
+  for (const auto& t : L.tensors) names += (names.empty() ? "" : ", ") + t.name;
+  throw usage_error(std::string(field) + ": weights of " + std::to_string(count) +
+                    " instances of the model '" + std::string(model_name(layout.kind)) +
+                    "' (n = " + std::to_string(layout.n) + ", m = " + std::to_string(layout.m) +
+                    "); allowed: " + std::to_string(K) + " instances of '" + std::string(model_name(L.kind)) +
+                    "' with n = " + std::to_string(L.n) + ", m = " + std::to_string(L.m) + " and tensors " +
+                    names + " (the same instances and sizes)");
+}
+
 }  // namespace tms

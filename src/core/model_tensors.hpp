@@ -70,6 +70,10 @@ struct model_weights {
   void scatter(std::int64_t k, const float* params);
   // Keeps instances [0, count) (snapshots cut short).
   void truncate(std::int64_t count);
+  // Whether these are `count` instances of `layout`: the same kind, n, m, tensor names and array sizes.
+  bool fits(const model_layout& layout, std::int64_t count) const;
+  // Throws usage_error "FIELD: ..." saying what these weights are and what is allowed, unless they fit.
+  void require_fits(const model_layout& layout, std::int64_t count, std::string_view field) const;
 };
 
 }  // namespace tms

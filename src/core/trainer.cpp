@@ -295,20 +295,7 @@ train_result train(const train_config& config, const train_options& options) {
   const bool from_weights = !options.init.empty();
   if (from_weights) {
     const model_weights& w = options.init;
-    bool same = w.count == K && w.layout.kind == layout.kind && w.layout.n == n && w.layout.m == m &&
-                w.layout.names() == layout.names() && w.values.size() == layout.tensors.size();
-    for (std::size_t j = 0; same && j < layout.tensors.size(); ++j)
-      same = w.values[j].size() == static_cast<std::size_t>(K) * layout.tensors[j].size;
-    if (!same) {
-      std::string names;
-      for (const auto& t : layout.tensors) names += (names.empty() ? "" : ", ") + t.name;
-      throw usage_error("init_from: weights of " + std::to_string(w.count) + " instances of the model '" +
-                        std::string(model_name(w.layout.kind)) + "' (n = " + std::to_string(w.layout.n) +
-                        ", m = " + std::to_string(w.layout.m) + "); allowed: " + std::to_string(K) +
-                        " instances of '" + std::string(model_name(layout.kind)) +
-                        "' with n = " + std::to_string(n) + ", m = " + std::to_string(m) + " and tensors " +
-                        names + " (the same instances and sizes)");
-    }
+    w.require_fits(layout, K, "init_from");
     for (const auto& v : w.values)
       for (float x : v)
         if (!std::isfinite(x))

@@ -325,7 +325,7 @@ run_dir_claim::~run_dir_claim() {
 std::int64_t run_write_memory_bytes(const train_config& c, std::size_t snapshot_count) {
   // metrics.json: per instance about 5 n + P + 20 numbers, each a JSON node (~16 bytes, plus its vector
   // slot) and ~24 characters of indented text; the npz encodings copy W, b and the snapshots once.
-  const double K = static_cast<double>(c.instance_count()), n = c.features, m = c.hidden;
+  const double K = static_cast<double>(c.instance_count()), n = c.features;
   const double values = K * (5 * n + curve_points(c.steps) + 20);
   const double P = static_cast<double>(model_tensors(c).params);
   const double arrays = K * (P + 2 * n + 2) * 4 * 2 + snapshot_count * K * (P + 2) * 4 * 2;
@@ -350,13 +350,9 @@ void check_run_fits(const train_config& c, std::size_t snapshot_count) {
 
 void write_run(const run_dir_claim& claim, const train_config& c, const train_result& r,
                const std::string& init_from) {
-  {
-    const model_layout expected = model_tensors(c);
-    if (r.weights.layout.kind != expected.kind || r.weights.layout.names() != expected.names() ||
-        r.weights.layout.n != expected.n || r.weights.layout.m != expected.m)
-      throw usage_error("result: its tensors are not those of the configuration's model '" +
-                        std::string(model_name(c.model)) + "'; allowed: a result of this configuration");
-  }
+  if (!r.weights.fits(model_tensors(c), r.K()))
+    throw usage_error("result: its tensors are not those of the configuration's model '" +
+                      std::string(model_name(c.model)) + "'; allowed: a result of this configuration");
   const std::filesystem::path& dir = claim.dir();
   const std::int64_t K = r.K(), n = r.n, m = r.m;
   // A folder that read_run would refuse is never written: the instances must be the configuration's.

@@ -12,7 +12,7 @@ from typing import List
 from .. import claims, figures, report, science
 from ..claims import Finding
 from . import absolute
-from .common import Job, Target, engine_settings, figure_adder, recipe, train_single
+from .common import Job, Target, figure_adder, recipe
 
 __all__ = ["TARGETS", "abs_small_findings", "GAIN_TOL"]
 
@@ -20,12 +20,6 @@ __all__ = ["TARGETS", "abs_small_findings", "GAIN_TOL"]
 # be to count as it: a tenth of the target.
 GAIN_TOL = 0.1
 DENSE = 1.0  # the density of claims 1 and 2: "without superposition", all features dense
-
-
-def _plan(target: Target, s: dict) -> list:
-    return [("abs", dict(model="abs", features=s["features"], hidden=s["hidden"], importance=s["importance"],
-                         density=[float(d) for d in s["densities"]], restarts=s["restarts"], lr=s.get("lr"),
-                         **engine_settings(s)))]
 
 
 def _restart_pairs(run) -> dict:
@@ -134,10 +128,7 @@ def _run(job: Job) -> dict:
     start = time.monotonic()
     target, out, s = job.target, job.out, job.settings
     os.makedirs(out, exist_ok=True)
-    settings = job.trainings[0][1]
-    run = train_single(job, f"the abs model (n={s['features']}, m={s['hidden']}, "
-                            f"{len(settings['density'])} densities x {settings['restarts']} restarts)")
-    best, models = absolute.analyse(run)
+    run, best, models = absolute.train_and_analyse(job)
     restart_pairs = _restart_pairs(run)
     figs: list = []
     add = figure_adder(os.path.join(out, "figures"), figs)
@@ -208,4 +199,4 @@ TARGETS = (Target(
           "important features in m = 6 neurons: exactly two neurons per feature, the number the paper says |x_i| "
           "needs without superposition (a positive side ReLU(x_i) and a negative side ReLU(−x_i), added). Trained "
           "from dense to very sparse features, several restarts each, the lowest-loss one kept.",
-    plan=_plan, run=_run),)
+    plan=absolute.plan, run=_run),)

@@ -16,6 +16,7 @@ from typing import List
 import numpy as np
 
 from .. import _tms, science
+from .common import engine_settings, train_single
 
 __all__ = ["AbsModel", "measure", "best_by_density", "analyse", "rescaled", "HIGHLY_POLYSEMANTIC"]
 
@@ -146,6 +147,21 @@ def analyse(run):
     """(the best restarts densest first, their AbsModels)."""
     best = best_by_density(run)
     return best, [measure(best, k) for k in range(best.K)]
+
+
+def plan(target, s: dict) -> list:
+    """An abs target's one engine call: the abs model at its densities, into the run folder abs/."""
+    return [("abs", dict(model="abs", features=s["features"], hidden=s["hidden"], importance=s["importance"],
+                         density=[float(d) for d in s["densities"]], restarts=s["restarts"], lr=s.get("lr"),
+                         **engine_settings(s)))]
+
+
+def train_and_analyse(job):
+    """An abs target's one engine call (common.train_single), then analyse: (run, best, models)."""
+    s, settings = job.settings, job.trainings[0][1]
+    run = train_single(job, f"the abs model (n={s['features']}, m={s['hidden']}, "
+                            f"{len(settings['density'])} densities x {settings['restarts']} restarts)")
+    return (run, *analyse(run))
 
 
 def rescaled(W_in, W_out):

@@ -16,7 +16,7 @@ import numpy as np
 from .. import claims, figures, report, science
 from ..claims import Finding
 from . import absolute
-from .common import Job, Target, engine_settings, figure_adder, recipe, train_single
+from .common import Job, Target, figure_adder, recipe
 
 __all__ = ["TARGETS", "computation_findings", "PANELS", "FEW", "TREND_EXCEPTIONS"]
 
@@ -33,12 +33,6 @@ PANELS = (
 FEW = 0.25  # "a few", "a small number": at least one and at most this share of the live neurons
 TREND_EXCEPTIONS = 1  # steps against the trend allowed in the polysemantic count
 MOTIFS_SHOWN = 2  # the paper shows two instances of the motif
-
-
-def _plan(target: Target, s: dict) -> list:
-    return [("abs", dict(model="abs", features=s["features"], hidden=s["hidden"], importance=s["importance"],
-                         density=[float(d) for d in s["densities"]], restarts=s["restarts"], lr=s.get("lr"),
-                         **engine_settings(s)))]
 
 
 def _few(count: int, model) -> bool:
@@ -222,10 +216,7 @@ def _run(job: Job) -> dict:
     start = time.monotonic()
     target, out, s = job.target, job.out, job.settings
     os.makedirs(out, exist_ok=True)
-    settings = job.trainings[0][1]
-    run = train_single(job, f"the abs model (n={s['features']}, m={s['hidden']}, "
-                            f"{len(settings['density'])} densities x {settings['restarts']} restarts)")
-    best, models = absolute.analyse(run)
+    run, best, models = absolute.train_and_analyse(job)
     figs: list = []
     add = figure_adder(os.path.join(out, "figures"), figs)
     steps = run.config["steps"]
@@ -330,4 +321,4 @@ TARGETS = (Target(
           f"feature holds at least {science.monosemantic_share:.0%} of its squared weight. The paper draws them as "
           "stack plots and reads off where neurons turn polysemantic, which features they carry, and a motif by "
           "which two features share a neuron asymmetrically.",
-    plan=_plan, run=_run),)
+    plan=absolute.plan, run=_run),)
