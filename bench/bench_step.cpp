@@ -126,8 +126,7 @@ int main(int argc, char** argv) {
   const int n = c.features, m = c.hidden;
   double dense_flops = 0, g_share = 0, x_share = 0;
   bool one_pass = false;  // small models: the whole step in one pass, timed as the "output" phase
-  // The phase profile times the tied kinds' step (abs's untied step keeps no phase clock).
-  const bool profiled = tms::kernels::tied_fast_supports(c) && c.model != tms::model_kind::abs;
+  const bool profiled = tms::kernels::tied_fast_supports(c);
   if (profiled) {
     const std::int64_t K = last.K();
     const std::size_t P = last.weights.layout.params;

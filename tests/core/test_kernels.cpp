@@ -223,6 +223,7 @@ void check_abs_step_matches_reference(kernels::isa which) {
   std::mt19937 gen(17);
   std::normal_distribution<float> normal(0, 0.4f);
   int binomial_steps = 0, bernoulli_steps = 0;
+  int routes[2][2] = {};  // [entry by entry][packed]: steps that took each way through the products
   for (auto [n, m, B] : {std::tuple{3, 6, 50}, std::tuple{1, 2, 16}, std::tuple{17, 9, 33},
                          std::tuple{100, 40, 77}, std::tuple{40, 17, 64}})
     for (value_distribution values : {value_distribution::signed_uniform, value_distribution::uniform})
@@ -239,7 +240,9 @@ void check_abs_step_matches_reference(kernels::isa which) {
         kernels::tied_fast_workspace fast;
         fast.reserve(B, n, m);
         source.prepare(fast);
-        if (which != kernels::isa::machine) ASSERT_TRUE(kernels::tied_fast_force_isa(fast, which));
+        if (which != kernels::isa::machine) {
+          ASSERT_TRUE(kernels::tied_fast_force_isa(fast, which));
+        }
         fast.sampler.keep_words = keep;
         model_workspace<float> ref;
         ref.reserve(B, n, m);
@@ -262,6 +265,8 @@ void check_abs_step_matches_reference(kernels::isa which) {
                                                                  params.data(), importance.data(), fast);
           const double l_ref = model_loss_and_grad(L, g_ref.data(), params.data(), importance.data(), ref);
           ASSERT_EQ(fast.last_isa, kernels::resolve_isa(which));
+          ASSERT_LE(fast.last_kept, B);
+          routes[fast.last_x_route == kernels::x_route::entries][fast.last_kept < B]++;
           EXPECT_NEAR(l_fast, l_ref, 1e-4 * l_ref + 1e-9)
               << "n=" << n << " m=" << m << " B=" << B << " d=" << d;
           double scale = 0;
@@ -273,6 +278,11 @@ void check_abs_step_matches_reference(kernels::isa which) {
       }
   EXPECT_GT(binomial_steps, 4);
   EXPECT_GT(bernoulli_steps, 4);
+  // Every way: the tiled products over all samples or over the packed non-empty ones (the empty ones in
+  // closed form), and x entry by entry over all samples or the packed ones.
+  for (int entries : {0, 1})
+    for (int packed : {0, 1})
+      EXPECT_GT(routes[entries][packed], 1) << "entries " << entries << " packed " << packed;
 }
 
 TEST(FastStep, AbsMatchesReferenceOnOddSizes) {

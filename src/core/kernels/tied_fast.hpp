@@ -53,9 +53,15 @@ enum class x_route { dense, entries };
 // tile of every row is contiguous (no cache-set conflicts between rows).
 struct tied_fast_workspace {
   int B = 0, n = 0, m = 0;
-  int tiles = 0;       // ceil(B / 16); samples s >= B are padding (x = 0, excluded from loss and gradient)
-  aligned_floats X;    // tiled [n] the batch
-  aligned_floats XA;   // tiled [n] |x|, the abs model's target
+  int tiles = 0;      // ceil(B / 16); samples s >= B are padding (x = 0, excluded from loss and gradient)
+  aligned_floats X;   // tiled [n] the batch
+  aligned_floats XA;  // tiled [n] |x|, the abs model's target
+  // The abs model's batch without its all-zero samples (abs_step): tiled [n] over ceil(kept / 16) tiles,
+  // their non-zero flags [n][kept tiles], and per tile of X the lanes that hold a non-zero sample.
+  aligned_floats XC;
+  std::vector<std::uint8_t> xc_nz;
+  std::vector<std::uint16_t> sample_mask;
+  int last_kept = 0;   // samples the last abs step took through its products (for tests and benchmarks)
   aligned_floats H;    // tiled [m] h = W x
   aligned_floats Y;    // tiled [n] g = dL/d(pre-activation)
   aligned_floats DH;   // tiled [m] dL/dh
