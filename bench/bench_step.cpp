@@ -124,7 +124,7 @@ int main(int argc, char** argv) {
   // whose sampler keeps each step's words for the next member; an instance alone steps on its own.
   tms::kernels::tied_fast_profile prof;
   const int n = c.features, m = c.hidden;
-  double dense_flops = 0, g_share = 0, x_share = 0;
+  double dense_flops = 0, g_share = 0, x_share = 0, kept_share = 0;
   bool one_pass = false;  // small models: the whole step in one pass, timed as the "output" phase
   const bool profiled = tms::kernels::tied_fast_supports(c);
   if (profiled) {
@@ -152,9 +152,12 @@ int main(int argc, char** argv) {
       g_share += static_cast<double>(w.g_nonzero) / (static_cast<double>(n) * c.batch);
       x_share += static_cast<double>(w.last_nnz) / (static_cast<double>(n) * c.batch);
       one_pass = w.last_path == tms::kernels::step_path::small;
+      // abs steps its non-empty samples only (the others in closed form): the output product is over those.
+      const int through = c.model == tms::model_kind::abs ? w.last_kept : c.batch;
+      kept_share += static_cast<double>(through) / c.batch;
       // One pass: all five products (h, output, dh, two for dW) against the whole step; else the output
       // product.
-      dense_flops += (one_pass ? 10.0 : 2.0) * c.batch * n * m;
+      dense_flops += (one_pass ? 10.0 : 2.0) * through * n * m;
     };
     for (const auto& members :
          tms::training_groups(c, last, static_cast<int>(std::min<std::int64_t>(last.threads, K)))) {
@@ -181,14 +184,14 @@ int main(int argc, char** argv) {
     std::printf(
         "\"profiled\": true, \"dense_gflops\": %.2f, "
         "\"phase_us\": {\"sample\": %.2f, \"h\": %.2f, \"output\": %.2f, \"backward\": %.2f}, "
-        "\"x_share\": %.4f, \"g_share\": %.4f, \"one_pass\": %s, ",
+        "\"x_share\": %.4f, \"g_share\": %.4f, \"kept_share\": %.4f, \"one_pass\": %s, ",
         dense_flops / prof.output / 1e9, prof.sample / steps * 1e6, prof.h / steps * 1e6,
         prof.output / steps * 1e6, prof.backward / steps * 1e6, x_share / steps, g_share / steps,
-        one_pass ? "true" : "false");
+        kept_share / steps, one_pass ? "true" : "false");
   else
     std::printf(
         "\"profiled\": false, \"dense_gflops\": null, \"phase_us\": null, \"x_share\": null, "
-        "\"g_share\": null, \"one_pass\": false, ");
+        "\"g_share\": null, \"kept_share\": null, \"one_pass\": false, ");
   std::printf("\"represented\": [");
   const std::vector<float>& embedding = last.weights[last.weights.layout.embedding];  // W, or W_in of abs
   for (std::int64_t k = 0; k < last.K(); ++k) {

@@ -175,7 +175,10 @@ def timing(build, reps, quick, configs, peers, with_tms):
                        one_pass=last["one_pass"], x_share=last["x_share"], g_share=last["g_share"])
             # The work floor: the five products at the sparsity of x and g (the output product is always dense),
             # at 100% of the measured FMA peak on all cores; then plus sampling at its measured cost.
-            products = 1 + 2 * row["x_share"] + 2 * row["g_share"]
+            # abs (untied) takes the output, dW_out += g h^T and dh = W_out^T g dense over its non-empty samples
+            # (the empty ones in closed form), h = W_in x and dW_in += x dz^T at x's sparsity.
+            products = (3 * last["kept_share"] + 2 * row["x_share"] if c.model == "abs"
+                        else 1 + 2 * row["x_share"] + 2 * row["g_share"])
             row["products"] = products
             row["floor_ms"] = row["K"] * 2 * last["batch"] * c.n * c.m * products / (peak * 1e9) * 1e3
             row["floor_sample_ms"] = row["floor_ms"] + row["K"] * last["phase_us"]["sample"] / last["threads"] / 1e3
@@ -240,8 +243,8 @@ def write_results(path, info, rows, sci, reps, seeds):
          "the peers' step time does not depend on the training state, so a window of steps after warm-up is timed (for "
          "JAX one compiled call for the window, compilation excluded). The dense part is the output product "
          "W h + b (2 B n m flops per instance-step), timed by a per-phase profile on one core and compared with "
-         "the per-core share of the FMA peak; the profile times the tied kinds' fast step, so abs (its untied "
-         "step keeps no phase clock) and a configuration on the reference path have none (–). A target is the ratio to reach against the peer named.", "",
+         "the per-core share of the FMA peak (for abs over the samples its step takes through the products: it packs "
+         "a sparse batch to its non-empty samples); a configuration on the reference path has none (–). A target is the ratio to reach against the peer named.", "",
          "| config | K | tms steps | tms ms/step | PyTorch ms/step (threads) | ratio | JAX ms/step (threads) "
          "| ratio | target | tms peak RSS | dense GFLOP/s/core | % of peak | target |",
          "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -265,11 +268,13 @@ def write_results(path, info, rows, sci, reps, seeds):
     for r in filter(lambda r: r["profiled"], rows):
         p = r["phase"]
         L.append(f"| ({r['name']}) | {p['sample']:.1f} | {p['h']:.1f} | {p['output']:.1f} | {p['backward']:.1f} |")
-    wide = [r for r in rows if r["dense_target"] and r["profiled"]]
+    wide = [r for r in rows if r["profiled"] and (r["dense_target"] or r["model"] == "abs")]
     if wide:
         L += ["", "Work floor of the wide configurations: the five products of a step (h = W x, the output W h + b, "
               "dh = W^T g, dW += g h^T, dW += x dh^T; 2 B n m flops each when dense) shrink with the non-zero share "
-              "of x (h and x dh^T) and of g (the other two backward products); the output product is always dense. "
+              "of x (h and x dh^T) and of g (the other two backward products); the output product is always dense. abs "
+              "(untied: W_in and W_out) takes three products dense over its non-empty samples (the output, dW_out "
+              "+= g h^T, dh = W_out^T g) and two at x's sparsity (h = W_in x, dW_in += x dz^T). "
               "The shares are measured on the trained weights (profile above); the timed steps start from "
               "initialisation, where g is denser, so the true floor is higher and the ceilings lower than shown. "
               "A ceiling is a peer's step over the floor: the best ratio this algorithm could reach against it on "

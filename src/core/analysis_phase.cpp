@@ -139,12 +139,12 @@ phase_prediction phase_predict(phase_problem problem, double p, double r) {
 
 double phase_superposition_lower(double p) {
   check_density(p);
-  return p < 0.8 ? 2 * p / (4 - 5 * p) : std::numeric_limits<double>::infinity();
+  return p < phase_no_superposition_density ? 2 * p / (4 - 5 * p) : std::numeric_limits<double>::infinity();
 }
 
 double phase_superposition_upper(double p) {
   check_density(p);
-  return p < 0.8 ? (4 - 5 * p) / (2 * p) : 0;
+  return p < phase_no_superposition_density ? (4 - 5 * p) / (2 * p) : 0;
 }
 
 phase_class phase_from_boundaries(phase_problem problem, double p, double r) {

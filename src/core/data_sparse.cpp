@@ -49,7 +49,7 @@ void batch_sampler::set_density(double d) {
   thresholds.assign(n, 0);
   scales.assign(n, 0.0f);
   for (int i = 0; i < n; ++i) {
-    const double p = relative.empty() ? d : std::min(1.0, d * relative[i]);
+    const double p = feature_density(d, relative, i);
     thresholds[i] = bernoulli_threshold(p);
     scales[i] = bernoulli_scale(p);
   }

@@ -17,6 +17,7 @@
 // [-1, 1), with v its uniform value above (the same coins and words). Only the reference sampler draws them.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <vector>
@@ -27,6 +28,13 @@
 namespace tms {
 
 enum class sampling_method { bernoulli, binomial };
+
+// The density of feature i of an instance of density p with per-feature multipliers `relative` (paper E10;
+// empty: every feature has p): min(1, p relative[i]). The one definition the sampler and the measurements
+// read.
+inline double feature_density(double p, const std::vector<double>& relative, int i) {
+  return relative.empty() ? p : std::min(1.0, p * relative[i]);
+}
 
 // The cheaper method for (p, n): Bernoulli costs one SIMD word per feature; binomial one SIMD word per sample
 // plus, per active feature, two words and the scalar work of placing it. Measured with AVX-512 (n = 2 ...

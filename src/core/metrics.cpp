@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "core/analysis_loss.hpp"
+#include "core/data_sparse.hpp"
 
 namespace tms {
 
@@ -104,7 +105,7 @@ bool reported_loss_split(loss_split& out, model_kind kind, value_distribution va
   switch (kind) {
     case model_kind::linear: {
       std::vector<double> per_feature(n, density);
-      for (int i = 0; i < n && !relative.empty(); ++i) per_feature[i] = std::min(1.0, density * relative[i]);
+      for (int i = 0; i < n; ++i) per_feature[i] = feature_density(density, relative, i);
       const linear_loss_terms t = linear_loss_decomposition(W, b, importance, per_feature.data(), n, m);
       out = {t.feature_benefit, t.interference, t.bias, t.total, loss_split_total_name(kind)};
       return true;
