@@ -8,6 +8,7 @@
 #include "core/analysis_loss.hpp"
 #include "core/analysis_neurons.hpp"
 #include "core/analysis_phase.hpp"
+#include "core/analysis_sets.hpp"
 #include "core/metrics.hpp"
 
 namespace nb = nanobind;
@@ -35,6 +36,11 @@ void bind_science(nb::module_& m) {
   s.attr("phase_antipodal") = phase.antipodal;
   s.attr("phase_triple_density") = tms::phase_triple_density;
   s.attr("phase_no_superposition_density") = tms::phase_no_superposition_density;
+
+  // analysis_sets.hpp: the set classifier's tolerances
+  const tms::set_thresholds sets;
+  s.attr("set_orthogonal") = sets.orthogonal;
+  s.attr("set_collapsed") = sets.collapsed;
 
   // analysis_neurons.hpp
   s.attr("monosemantic_share") = tms::monosemantic_share;

@@ -22,6 +22,7 @@
 #include "core/analysis_loss.hpp"
 #include "core/analysis_neurons.hpp"
 #include "core/analysis_phase.hpp"
+#include "core/analysis_sets.hpp"
 #include "core/config.hpp"
 #include "core/errors.hpp"
 #include "core/evaluate.hpp"
@@ -231,6 +232,22 @@ NB_MODULE(_tms, m) {
   m.def(
       "parse_values", [](const std::string& t, const std::string& f) { return tms::parse_values(t, f); },
       "text"_a, "field"_a = "values");
+  nb::enum_<tms::data_kind>(m, "DataKind")
+      .value("independent", tms::data_kind::independent)
+      .value("correlated", tms::data_kind::correlated)
+      .value("anticorrelated", tms::data_kind::anticorrelated);
+  nb::enum_<tms::set_density>(m, "SetDensity")
+      .value("set", tms::set_density::set)
+      .value("feature", tms::set_density::feature);
+  m.def(
+      "parse_data", [](const std::string& t, const std::string& f) { return tms::parse_data(t, f); },
+      "text"_a, "field"_a = "data");
+  m.def(
+      "parse_set_density",
+      [](const std::string& t, const std::string& f) { return tms::parse_set_density(t, f); }, "text"_a,
+      "field"_a = "density_of");
+  m.def("check_set_options", &tms::check_set_options, "config"_a, "set_size_given"_a, "density_of_given"_a);
+  m.def("marginal_density", &tms::marginal_density, "config"_a, "density"_a, "feature"_a);
   nb::enum_<tms::init_scheme>(m, "InitScheme")
       .value("reference", tms::init_scheme::reference)
       .value("arena", tms::init_scheme::arena)
@@ -275,6 +292,9 @@ NB_MODULE(_tms, m) {
       .def_rw("l1", &tms::train_config::l1)
       .def_rw("values", &tms::train_config::values)
       .def_rw("hidden_bias", &tms::train_config::hidden_bias)
+      .def_rw("data", &tms::train_config::data)
+      .def_rw("set_size", &tms::train_config::set_size)
+      .def_rw("density_of", &tms::train_config::density_of)
       .def_rw("init", &tms::train_config::init)
       .def_rw("seed", &tms::train_config::seed)
       .def_rw("threads", &tms::train_config::threads)
@@ -393,6 +413,20 @@ NB_MODULE(_tms, m) {
       },
       "config"_a, "instances"_a, "weights"_a, "samples"_a, "seed"_a);
   m.def("evaluation_seed", &tms::evaluation_seed, "seed"_a);
+  m.def(
+      "sample_inputs",
+      [](const tms::train_config& c, std::int64_t samples, std::uint64_t seed) {
+        std::vector<float> x;
+        {
+          nb::gil_scoped_release release;
+          x = tms::sample_inputs(c, samples, seed);
+        }
+        const auto K = static_cast<std::size_t>(c.instance_count());
+        return to_numpy(std::move(x),
+                        {K, static_cast<std::size_t>(samples), static_cast<std::size_t>(c.features)});
+      },
+      "config"_a, "samples"_a, "seed"_a,
+      "The inputs evaluate_loss scores (evaluate.hpp: sample_inputs), [K, samples, n] float32.");
 
   nb::class_<tms::instance_metrics>(m, "InstanceMetrics")
       .def_ro("norms", &tms::instance_metrics::norms)
@@ -500,6 +534,38 @@ NB_MODULE(_tms, m) {
         return tms::phase_classify(W.data(), b.data(), n, k, t);
       },
       "W"_a, "b"_a, "thresholds"_a = tms::phase_thresholds{});
+  m.def(
+      "measure_sets",
+      [](const array_in<float>& W, int set_size) {
+        auto [n, k] = check_W(W);
+        const tms::set_geometry g = tms::measure_sets(W.data(), n, k, set_size);
+        nb::list pairs;
+        for (const auto& set : g.pairs) {
+          nb::list names;
+          for (tms::pair_relation r : set) names.append(std::string(tms::pair_relation_name(r)));
+          pairs.append(names);
+        }
+        nb::dict counts;
+        for (int r = 0; r < 6; ++r)
+          counts[std::string(tms::pair_relation_name(static_cast<tms::pair_relation>(r))).c_str()] =
+              g.relation_count[r];
+        nb::dict d;
+        d["sets"] = g.sets;
+        d["set_size"] = g.set_size;
+        d["pairs"] = pairs;
+        d["counts"] = counts;
+        d["collapsed_sets"] = g.collapsed_sets;
+        d["within_max"] = g.within_max;
+        d["within_mean"] = g.within_mean;
+        d["across_max"] = g.across_max;
+        d["across_mean"] = g.across_mean;
+        d["diagonal_min"] = g.diagonal_min;
+        return d;
+      },
+      "W"_a, "set_size"_a,
+      "How W [n, m] places the features of each set of set_size consecutive features (analysis_sets.hpp): "
+      "the relation of every within-set pair (collapsed, side by side, orthogonal, opposed, antipodal, "
+      "unlearned), their counts, the sets wholly collapsed, and |W_i . W_j| within and across sets.");
   nb::class_<tms::phase_cell>(m, "PhaseCell")
       .def_ro("phase", &tms::phase_cell::phase)
       .def_ro("mean_loss", &tms::phase_cell::mean_loss)
@@ -581,13 +647,14 @@ NB_MODULE(_tms, m) {
       "reported_loss_split",
       [](const std::string& model, const array_in<float>& W, const array_in<float>& b,
          const array_in<float>& importance, double density, const std::vector<double>& relative,
-         const std::string& values) -> nb::object {
+         const std::string& values, const std::string& data) -> nb::object {
         auto [n, k] = check_W(W);
         if (b.size() != static_cast<std::size_t>(n) || importance.size() != static_cast<std::size_t>(n))
           throw std::invalid_argument("b, importance: expected " + std::to_string(n) + " entries each");
         tms::loss_split t;
-        if (!tms::reported_loss_split(t, tms::parse_model(model), tms::parse_values(values), W.data(),
-                                      b.data(), importance.data(), density, relative, n, k))
+        if (!tms::reported_loss_split(t, tms::parse_model(model), tms::parse_values(values),
+                                      tms::parse_data(data), W.data(), b.data(), importance.data(), density,
+                                      relative, n, k))
           return nb::none();
         nb::dict d;
         d["feature_benefit"] = t.feature_benefit;
@@ -597,6 +664,7 @@ NB_MODULE(_tms, m) {
         return d;
       },
       "model"_a, "W"_a, "b"_a, "importance"_a, "density"_a, "relative_density"_a, "values"_a = "uniform",
+      "data"_a = "independent",
       "The loss split metrics.json reports (metrics.hpp: reported_loss_split), a dict, or None.");
 
   // Neurons of a privileged hidden basis (analysis_neurons.hpp).

@@ -9,7 +9,7 @@
 The command line is the same engine: `tms train`, `tms analyze`, `tms reproduce` (see `tms --help`).
 """
 from . import _tms
-from .api import Run, defaults, load, make_config, model_tensors, preset_names, train
+from .api import Run, defaults, load, make_config, model_tensors, preset_names, sample, train
 
 __version__ = _tms.__version__
 represented_norm = _tms.represented_norm
@@ -17,7 +17,7 @@ represented_norm = _tms.represented_norm
 _SUBMODULES = ("figures", "report", "reproduce", "claims", "cli", "phase", "nonuniform", "privileged", "science",
                "targets")
 
-__all__ = ["Run", "train", "load", "make_config", "defaults", "preset_names", "model_tensors", *_SUBMODULES, "__version__",
+__all__ = ["Run", "train", "sample", "load", "make_config", "defaults", "preset_names", "model_tensors", *_SUBMODULES, "__version__",
            "represented_norm"]
 
 

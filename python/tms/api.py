@@ -116,6 +116,9 @@ def make_config(
     l1: Optional[float] = None,
     values: Optional[str] = None,
     hidden_bias: Optional[bool] = None,
+    data: Optional[str] = None,
+    set_size: Optional[int] = None,
+    density_of: Optional[str] = None,
     init: Optional[str] = None,
     seed: Optional[int] = None,
     threads: Optional[int] = None,
@@ -127,8 +130,10 @@ def make_config(
     a list, one instance per value. relative_density: n per-feature multipliers (paper E10): feature i of an
     instance with density p has density min(1, p relative_density[i]); an empty list means all 1. values:
     "uniform" ([0, 1)) or "signed" ([-1, 1)); unset, the model's own (signed for abs, as `tms train`).
-    hidden_bias: a bias inside the hidden ReLU (relu-hidden, abs). Raises ValueError with the engine's
-    message for a value out of range.
+    hidden_bias: a bias inside the hidden ReLU (relu-hidden, abs). data: "independent" (the default),
+    "correlated" or "anticorrelated" features in sets of set_size consecutive features (default 2); density_of:
+    for sets, whether 1 - S is the probability that a set is active ("set", the paper's) or that each feature
+    is ("feature", ARENA's). Raises ValueError with the engine's message for a value out of range.
     """
     config = _tms.preset_config(preset)
     if model is not None:
@@ -143,7 +148,13 @@ def make_config(
         if not isinstance(hidden_bias, (bool, np.bool_)):
             raise TypeError("hidden_bias: expected True or False")
         config.hidden_bias = bool(hidden_bias)
-    given = dict(features=features, hidden=hidden, restarts=restarts, steps=steps, batch=batch, threads=threads)
+    if data is not None:
+        config.data = _tms.parse_data(str(data), "data")
+    if density_of is not None:
+        config.density_of = _tms.parse_set_density(str(density_of), "density_of")
+    _tms.check_set_options(config, set_size is not None, density_of is not None)
+    given = dict(features=features, hidden=hidden, restarts=restarts, steps=steps, batch=batch, threads=threads,
+                 set_size=set_size)
     for field, value in given.items():
         if value is not None:
             setattr(config, field, _as_int(field, value))
@@ -479,14 +490,15 @@ def _measure(W: np.ndarray) -> dict:
     return out
 
 
-def _decompose(model: str, W, b, importance, density, relative_density=None, values: str = "uniform") -> Optional[dict]:
+def _decompose(model: str, W, b, importance, density, relative_density=None, values: str = "uniform",
+               data: str = "independent") -> Optional[dict]:
     """The loss split of every instance, by the engine (metrics.hpp: reported_loss_split): see Run."""
     relative = [float(v) for v in relative_density] if relative_density is not None else []
     out = None
     for k in range(W.shape[0]):
         t = _tms.reported_loss_split(model, np.ascontiguousarray(W[k]), np.ascontiguousarray(b[k]),
                                      np.ascontiguousarray(importance[k], dtype=np.float32), float(density[k]),
-                                     relative, values)
+                                     relative, values, data)
         if t is None:
             return None
         if out is None:
@@ -539,7 +551,8 @@ def _assemble(config: dict, weights: dict, density, importance, density_index, i
                stream_seed=stream_seed, loss=loss, loss_curve=loss_curve, curve_steps=curve_steps,
                **_measure(embedding),
                loss_decomposition=_decompose(config["model"], embedding, weights["b"], importance, density,
-                                             config.get("relative_density") or None, config["values"]),
+                                             config.get("relative_density") or None, config["values"],
+                                             config.get("data", "independent")),
                seconds=seconds, threads=threads, init_std=init_std, steps_done=steps_done, first_step=first_step,
                init_from=init_from, path=path, **snapshots)
 
@@ -602,6 +615,18 @@ def snapshot_schedule(snapshots, steps: int) -> list:
     if isinstance(snapshots, (str, bytes, bool)) or isinstance(snapshots, numbers.Real):
         raise TypeError("snapshots: expected a count or a list of steps")
     return [_as_int("snapshots", s) for s in snapshots]
+
+
+def sample(*, samples: int = 1024, seed: int = 0, **settings) -> np.ndarray:
+    """The inputs x [K, samples, n] (float32) of the data a run with these settings trains on: each instance's
+    batches from the engine's data source (density, relative densities, correlated or anticorrelated sets,
+    values), exactly the samples Run.evaluate(samples, seed) scores. settings: those of tms.train (the model
+    and optimiser settings are accepted and play no part). Raises ValueError for a setting out of range."""
+    for name in settings:
+        if name not in _SETTINGS:
+            raise _unknown_setting(name)
+    config = make_config(**settings)
+    return _tms.sample_inputs(config, _as_int("samples", samples), _as_seed(seed))
 
 
 def train(*, progress: Union[bool, Callable[[float, int], Optional[bool]], None] = None,

@@ -103,6 +103,9 @@ def train_settings(problem="2-1", *, r: Optional[Sequence[float]] = None, densit
     """The tms.train settings of phase_diagram's engine call (the arguments as there), so that they can be
     validated (tms.make_config) before anything is trained. Raises ValueError for fewer than 2 models."""
     pb = _problem(problem)
+    if settings.get("data", "independent") != "independent":
+        raise ValueError(f"data: '{settings['data']}'; allowed: independent (the phase theory assumes independent "
+                         "features)")
     n, m = _tms.phase_features(pb), _tms.phase_hidden(pb)
     r, density = _axes(r, density, grid)
     if models < 2:

@@ -19,6 +19,9 @@ live beside the experiment that uses them (tms.targets).
                              a feature, the n = 3 triangle included; not the strict antipodal pair)
     phase_triple_density     1-S of the phase diagrams' triple point (4/7)
     phase_no_superposition_density  1-S from which the closed form has no superposition at any r (4/5)
+    set_orthogonal           two features of a set are orthogonal when |cos| is below this, side by side (or
+                             opposed) from it on
+    set_collapsed            ... and collapsed onto one direction when cos is above this (E13)
     monosemantic_share       a neuron's top share at or above this: monosemantic
     dead_neuron_norm         ||w_j|| below this: a dead neuron
     negative_bias            b_i below this: a negative bias
@@ -40,7 +43,7 @@ from . import _tms
 __all__ = ["ENGINE_NAMES", "effective_density", *(
     "represented_norm", "superposition_shared", "antipodal_pair_cos", "geometry_represented",
     "geometry_interference", "geometry_dimensionality", "geometry_rank", "phase_represented", "phase_orthogonal",
-    "phase_antipodal", "phase_triple_density", "phase_no_superposition_density", "monosemantic_share",
+    "phase_antipodal", "phase_triple_density", "phase_no_superposition_density", "set_orthogonal", "set_collapsed", "monosemantic_share",
     "dead_neuron_norm", "negative_bias", "abs_side_gain", "abs_computed_output", "asymmetric_ratio",
     "asymmetric_path_gain", "inhibition_share")]
 
@@ -58,6 +61,8 @@ phase_orthogonal = _engine.phase_orthogonal
 phase_antipodal = _engine.phase_antipodal
 phase_triple_density = _engine.phase_triple_density
 phase_no_superposition_density = _engine.phase_no_superposition_density
+set_orthogonal = _engine.set_orthogonal
+set_collapsed = _engine.set_collapsed
 monosemantic_share = _engine.monosemantic_share
 dead_neuron_norm = _engine.dead_neuron_norm
 negative_bias = _engine.negative_bias

@@ -41,7 +41,8 @@ int parse_int(const std::string& text, std::string_view field) {
 
 struct train_flags {
   std::string config, preset, model, features, hidden, importance, density, relative_density, restarts, steps,
-      batch, lr, schedule, beta1, beta2, eps, weight_decay, l1, values, init, seed, threads;
+      batch, lr, schedule, beta1, beta2, eps, weight_decay, l1, values, data, set_size, density_of, init,
+      seed, threads;
   std::string out = "runs/latest";
   bool hidden_bias = false;
   bool quiet = false;
@@ -123,6 +124,11 @@ void run_train(const train_flags& f, CLI::App& app) {
   if (!given("--values") && !(doc && io::toml_has(*doc, "values"))) c.values = default_values(c.model);
   if (given("--values")) c.values = parse_values(f.values);
   if (given("--hidden-bias")) c.hidden_bias = f.hidden_bias;
+  if (given("--data")) c.data = parse_data(f.data);
+  if (given("--set-size")) c.set_size = parse_int(f.set_size, "set_size");
+  if (given("--density-of")) c.density_of = parse_set_density(f.density_of);
+  check_set_options(c, given("--set-size") || (doc && io::toml_has(*doc, "set_size")),
+                    given("--density-of") || (doc && io::toml_has(*doc, "density_of")));
   if (given("--init")) c.init = parse_init(f.init);
   if (given("--seed")) {
     const std::int64_t seed = parse_integer(f.seed, "seed");
@@ -206,6 +212,17 @@ command add_train_command(CLI::App& root) {
       fmt_default(d.l1));
   opt("--values", flags->values, "Active features' values: uniform on [0, 1) or signed, uniform on [-1, 1)",
       "uniform; signed for abs", "NAME");
+  opt("--data", flags->data,
+      "Features: independent, or in sets of --set-size consecutive features, correlated (a set is all zero "
+      "or "
+      "all non-zero) or anticorrelated (all zero or exactly one non-zero)",
+      std::string(data_name(d.data)), "NAME");
+  opt("--set-size", flags->set_size, "Features per set (a divisor of n, at least 2), for set data",
+      std::to_string(d.set_size), "INT");
+  opt("--density-of", flags->density_of,
+      "For sets: 1-S is the probability that a set is active (set: the paper's) or that each feature is "
+      "(feature: ARENA's)",
+      std::string(set_density_name(d.density_of)), "NAME");
   app->add_flag("--hidden-bias,!--no-hidden-bias", flags->hidden_bias,
                 "A bias inside the hidden ReLU (relu-hidden, abs): b_hidden [m] in weights.npz");
   opt("--init", flags->init, "Init scale: reference (depends on K), arena, or independent (not on K)",

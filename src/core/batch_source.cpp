@@ -1,30 +1,83 @@
 #include "core/batch_source.hpp"
 
 #include <algorithm>
+#include <cstdint>
 
 #include "core/errors.hpp"
 
 namespace tms {
 
 batch_source::batch_source(const train_config& config)
-    : relative_(config.relative_density), values_(config.values) {}
+    : relative_(config.relative_density), values_(config.values), data_(config.data) {
+  sets_.data = config.data;
+  sets_.set_size = config.set_size;
+  sets_.density_of = config.density_of;
+}
 
 void batch_source::prepare(sparse_batch<float>& rows) const {
   rows.sampler.set_relative(relative_);
   rows.sampler.signed_values = values_ == value_distribution::signed_uniform;
+  if (data_ != data_kind::independent)
+    rows.sampler.sets.reserve(rows.B, rows.n, sets_.set_size, data_ == data_kind::anticorrelated,
+                              values_ == value_distribution::signed_uniform);
 }
 
 void batch_source::prepare(kernels::tied_fast_workspace& tiles) const {
   tiles.sampler.set_relative(relative_);
+  if (data_ != data_kind::independent)
+    tiles.sampler.sets.reserve(tiles.B, tiles.n, sets_.set_size, data_ == data_kind::anticorrelated,
+                               values_ == value_distribution::signed_uniform);
+}
+
+void batch_source::fill_sets(entry_rows rows, batch_sampler& sampler, std::uint64_t seed, std::int64_t step,
+                             double density) const {
+  if (sampler.sets.B == 0) throw run_error("batch_source: a set source fills a layout it did not prepare");
+  sample_sets(sampler.sets, rows, seed, step, set_activation(sets_, density));
 }
 
 void batch_source::fill(sparse_batch<float>& rows, std::uint64_t seed, std::int64_t step,
                         double density) const {
-  sample_sparse_batch(rows, seed, step, density);
+  switch (data_) {
+    case data_kind::independent:
+      sample_sparse_batch(rows, seed, step, density);
+      return;
+    case data_kind::correlated:
+    case data_kind::anticorrelated:
+      fill_sets({rows.offset.data(), rows.index.data(), rows.value.data()}, rows.sampler, seed, step,
+                density);
+      return;
+  }
 }
 
 void batch_source::fill(kernels::tied_fast_workspace& ws, std::uint64_t seed, std::int64_t step,
                         double density) const {
+  if (data_ != data_kind::independent) {
+    // Compressed rows, then placed in the tiles: the rows layout's batch, entry for entry.
+    set_sampler& sp = ws.sampler.sets;
+    fill_sets({sp.row_offset.data(), sp.row_index.data(), sp.row_value.data()}, ws.sampler, seed, step,
+              density);
+    const int B = ws.B, n = ws.n, tiles = ws.tiles;
+    float* X = ws.X.get();
+    if (ws.written.size() == 1 && ws.written[0] < 0)
+      std::fill_n(X, static_cast<std::size_t>(tiles) * n * 16, 0.0f);
+    else
+      for (std::int64_t at : ws.written) X[at] = 0.0f;
+    std::fill(ws.x_nz.begin(), ws.x_nz.end(), std::uint8_t{0});
+    ws.written.clear();
+    for (int s = 0; s < B; ++s)
+      for (int e = sp.row_offset[s]; e < sp.row_offset[s + 1]; ++e) {
+        const int i = sp.row_index[e];
+        const std::int64_t at = (static_cast<std::int64_t>(s / 16) * n + i) * 16 + s % 16;
+        X[at] = sp.row_value[e];
+        ws.x_nz[static_cast<std::size_t>(i) * tiles + s / 16] = 1;
+        ws.written.push_back(at);
+      }
+    // The positions list every entry sample after sample, as the binomial method's do; the wide kernels read
+    // them as entries when the batch is sparse (sample_sets' binomial method), else the tiles.
+    ws.x_listed = sp.method == sampling_method::binomial;
+    ws.last_nnz = sp.row_offset[B];
+    return;
+  }
   const bool signed_values = values_ == value_distribution::signed_uniform;
   const bool kept = ws.sampler.keep_words;
   // Signed values need to know which entries are active (a value 0 is active too): the Bernoulli words,

@@ -13,16 +13,19 @@
 #include <cstdint>
 
 #include "core/config.hpp"
+#include "core/data_sets.hpp"
 #include "core/data_sparse.hpp"
 #include "core/kernels/tied_fast.hpp"
 
 namespace tms {
 
-// Independent features (data_sparse.hpp's stream): x_i = 0 with probability 1 - p_i, else its value
-// (uniform, or signed), p_i the instance's density times the feature's relative density (capped at 1).
+// The config's data: independent features (data_sparse.hpp's stream: x_i = 0 with probability 1 - p_i, else
+// its value, uniform or signed, p_i the instance's density times the feature's relative density, capped at
+// 1), or sets of correlated or anticorrelated features (data_sets.hpp).
 class batch_source {
  public:
   explicit batch_source(const train_config& config);
+  data_kind data() const { return data_; }
 
   // Sizes a layout's sampler state for this source (relative densities, values); once per workspace.
   void prepare(sparse_batch<float>& rows) const;
@@ -33,8 +36,13 @@ class batch_source {
   void fill(kernels::tied_fast_workspace& tiles, std::uint64_t seed, std::int64_t step, double density) const;
 
  private:
+  void fill_sets(entry_rows rows, batch_sampler& sampler, std::uint64_t seed, std::int64_t step,
+                 double density) const;
+
   std::vector<double> relative_;
   value_distribution values_;
+  data_kind data_;
+  train_config sets_;  // the set fields (data, set_size, density_of) for set_activation
 };
 
 }  // namespace tms

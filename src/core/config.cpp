@@ -5,6 +5,7 @@
 #include <cmath>
 #include <limits>
 
+#include "core/data_sparse.hpp"
 #include "core/errors.hpp"
 
 namespace tms {
@@ -97,6 +98,22 @@ void train_config::validate() const {
                                    " entries; allowed: exactly features = " + std::to_string(features) +
                                    " positive numbers, or none");
     for (double r : relative_density) check_real("relative_density", r, 0, true, inf, true);
+  }
+  if (data != data_kind::independent) {
+    check_int("set_size", set_size, 2, features);
+    if (features % set_size != 0)
+      fail("set_size", std::to_string(set_size) + " does not divide features = " + std::to_string(features) +
+                           "; allowed: a divisor of n that is at least 2");
+    if (!relative_density.empty())
+      fail("relative_density",
+           "per-feature densities apply to independent features only; allowed: none with data '" +
+               std::string(data_name(data)) + "'");
+    if (data == data_kind::anticorrelated && density_of == set_density::feature)
+      for (double d : density)
+        if (d * set_size > 1)
+          fail("density", fmt(d) + " with density_of 'feature' needs a set of " + std::to_string(set_size) +
+                              " active with probability " + fmt(d * set_size) +
+                              "; allowed: densities up to 1 / set_size = " + fmt(1.0 / set_size));
   }
   check_int("restarts", restarts, 1, 1000000);
   check_int("steps", steps, 1, 1000000000);
@@ -225,6 +242,66 @@ std::string_view init_name(init_scheme init) {
   return "?";
 }
 
+void check_set_options(const train_config& c, bool set_size_given, bool density_of_given) {
+  if (c.data != data_kind::independent) return;
+  if (set_size_given)
+    fail("set_size", "applies to sets of features only; allowed: with data correlated or anticorrelated");
+  if (density_of_given)
+    fail("density_of", "applies to sets of features only; allowed: with data correlated or anticorrelated");
+}
+
+double marginal_density(const train_config& c, double p, int i) {
+  switch (c.data) {
+    case data_kind::independent:
+      return feature_density(p, c.relative_density, i);
+    case data_kind::correlated:
+      return p;
+    case data_kind::anticorrelated:
+      return c.density_of == set_density::set ? p / c.set_size : p;
+  }
+  return p;
+}
+
+double set_activation(const train_config& c, double p) {
+  return c.data == data_kind::anticorrelated && c.density_of == set_density::feature ? p * c.set_size : p;
+}
+
+std::string_view data_name(data_kind data) {
+  switch (data) {
+    case data_kind::independent:
+      return "independent";
+    case data_kind::correlated:
+      return "correlated";
+    case data_kind::anticorrelated:
+      return "anticorrelated";
+  }
+  return "?";
+}
+
+std::string_view set_density_name(set_density rule) {
+  switch (rule) {
+    case set_density::set:
+      return "set";
+    case set_density::feature:
+      return "feature";
+  }
+  return "?";
+}
+
+data_kind parse_data(std::string_view text, std::string_view field) {
+  if (text == "independent") return data_kind::independent;
+  if (text == "correlated") return data_kind::correlated;
+  if (text == "anticorrelated") return data_kind::anticorrelated;
+  fail(field, "unknown data '" + std::string(text) + "'; allowed: independent, correlated, anticorrelated");
+}
+
+set_density parse_set_density(std::string_view text, std::string_view field) {
+  if (text == "set") return set_density::set;
+  if (text == "feature") return set_density::feature;
+  fail(field, "unknown rule '" + std::string(text) +
+                  "'; allowed: set (1 - S is the probability a set is active), feature (each feature's)");
+}
+
 std::string_view values_name(value_distribution values) {
   switch (values) {
     case value_distribution::uniform:
@@ -270,8 +347,12 @@ double parse_finite(std::string_view text, std::string_view field) {
   if (!t.empty() && t.front() == '+') t.remove_prefix(1);
   double v = 0;
   auto r = std::from_chars(t.data(), t.data() + t.size(), v);
-  if (t.empty() || r.ec != std::errc() || r.ptr != t.data() + t.size() || !std::isfinite(v))
-    fail(field, "'" + std::string(text) + "' is not a finite number");
+  if (t.empty() || r.ec != std::errc() || r.ptr != t.data() + t.size() || !std::isfinite(v)) {
+    // Appended rather than concatenated: GCC 12 warns falsely (-Wrestrict) on the inlined operator+ chain.
+    std::string what = "'";
+    what.append(text).append("' is not a finite number");
+    fail(field, what);
+  }
   return v;
 }
 

@@ -20,6 +20,15 @@ enum class lr_schedule { constant, linear, cosine };
 // The value of an active feature: uniform on [0, 1) (the paper's default) or signed, uniform on [-1, 1)
 // (the absolute-value experiments, E19-E21). data_sparse.hpp defines both from the same stream.
 enum class value_distribution { uniform, signed_uniform };
+// How features co-occur (paper E11-E13, E15; data_sets.hpp draws them): independently, or in sets of
+// set_size consecutive features. A correlated set is all zero or has every feature non-zero (its own value
+// each); an anticorrelated set is all zero or has exactly one non-zero feature, chosen uniformly.
+enum class data_kind { independent, correlated, anticorrelated };
+// What an instance's density 1 - S is the probability of, for sets: that a set is active (the paper's
+// convention: an anticorrelated feature then fires with probability (1 - S) / set_size), or that each feature
+// is (ARENA's: the set is active with probability set_size (1 - S), so each feature's marginal is 1 - S). The
+// two agree for correlated sets.
+enum class set_density { set, feature };
 
 // How W is initialised (all Xavier-normal, differing in the fan used for the standard deviation):
 //   reference:   PyTorch's xavier_normal_ on the stacked [K, n, m] tensor, std = sqrt(2 / (m (n + K))),
@@ -59,6 +68,11 @@ struct train_config {
   double beta2 = 0.999;
   double eps = 1e-8;
   double weight_decay = 0.01;  // decoupled, on W and b (PyTorch's AdamW default)
+
+  // The data: independent features, or sets of set_size consecutive features (n a multiple of it).
+  data_kind data = data_kind::independent;
+  int set_size = 2;
+  set_density density_of = set_density::set;
 
   // L1 penalty on the hidden activations (paper E22): the loss gains l1 x the mean over the batch of
   // sum_j |h_j|. 0: none (and the fast kernels apply).
@@ -102,8 +116,24 @@ std::vector<float> importance_values(const importance_spec& spec, int n);
 // [0, 1) is the identity, nothing to compute), uniform for the rest (the paper's).
 value_distribution default_values(model_kind kind);
 
+// The front doors' rule for the set options: set_size and density_of apply to set data only (given with
+// independent features they are refused, never ignored). Throws usage_error naming the option.
+void check_set_options(const train_config& config, bool set_size_given, bool density_of_given);
+
+// Feature i's marginal density (probability of being non-zero) in an instance of density p: p times its
+// relative density (capped at 1) for independent features; p for correlated sets; p / set_size for
+// anticorrelated sets under the paper's convention, p under ARENA's (density_of = feature).
+double marginal_density(const train_config& config, double p, int i);
+// The probability that a set is active, for set data: p, or set_size p for anticorrelated sets whose
+// density is each feature's (density_of = feature).
+double set_activation(const train_config& config, double p);
+
 // Names used by the CLI, TOML and JSON; the parse functions throw usage_error naming `field`.
 std::string_view model_name(model_kind kind);
+std::string_view data_name(data_kind data);
+std::string_view set_density_name(set_density rule);
+data_kind parse_data(std::string_view text, std::string_view field = "data");
+set_density parse_set_density(std::string_view text, std::string_view field = "density_of");
 std::string_view schedule_name(lr_schedule schedule);
 std::string_view init_name(init_scheme init);
 std::string_view values_name(value_distribution values);

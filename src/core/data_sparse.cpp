@@ -55,19 +55,6 @@ void batch_sampler::set_density(double d) {
   }
 }
 
-namespace {
-
-// The first k with u < table[k] (the last entry, 2^32, ends the scan). A linear scan: where this method is
-// chosen the count is small, and a few well-predicted steps cost less than a binary search's mispredicted
-// ones.
-int binomial_count(std::uint32_t u, const std::vector<std::uint64_t>& table) {
-  int k = 0;
-  while (u >= table[k]) ++k;
-  return k;
-}
-
-}  // namespace
-
 void sample_sparse_batch(sparse_batch<float>& out, std::uint64_t seed, std::int64_t step, double density) {
   const int B = out.B, n = out.n;
   batch_sampler& sp = out.sampler;

@@ -50,6 +50,14 @@ inline sampling_method choose_sampling(double density, int n, bool per_feature) 
 // Inverse-CDF thresholds of Binomial(n, p) on a 32-bit word: c = the first k with u < table[k]. The table
 // ends where the CDF reaches 1 at 32-bit resolution (its last entry is 2^32).
 std::vector<std::uint64_t> binomial_thresholds(int n, double density);
+// The first k with u < table[k] (the last entry, 2^32, ends the scan). A linear scan: where this method is
+// chosen the count is small, and a few well-predicted steps cost less than a binary search's mispredicted
+// ones.
+inline int binomial_count(std::uint32_t u, const std::vector<std::uint64_t>& table) {
+  int k = 0;
+  while (u >= table[k]) ++k;
+  return k;
+}
 
 // Bernoulli method: the threshold on the 32-bit word (33 bits, so that p = 1 is always active) ...
 inline std::uint64_t bernoulli_threshold(double density) {
@@ -63,6 +71,28 @@ inline float bernoulli_value(std::uint32_t u, float scale) {
   const float v = static_cast<float>(u >> 8) * scale;
   return v < 0x1.fffffep-1f ? v : 0x1.fffffep-1f;
 }
+
+// One instance's set-sampler state; sized once (reserve), reused every batch.
+struct set_sampler {
+  int B = 0, n = 0, k = 2, sets = 0;
+  bool anticorrelated = false;
+  bool signed_values = false;
+  double q = -1;  // the activation probability the tables below are for
+  sampling_method method = sampling_method::bernoulli;
+  std::uint64_t threshold = 0;                 // Bernoulli threshold of q (33 bits)
+  std::vector<std::uint64_t> table;            // binomial thresholds over the sets
+  std::vector<std::uint32_t> presence;         // [sets][B] (bernoulli) or [B] counts (binomial)
+  std::vector<std::uint32_t> values, choices;  // [n][B] and [sets][B] (bernoulli)
+  std::vector<int> picked;                     // [sets] the active sets of a sample (binomial)
+  std::vector<float> picked_value;             // [sets] their first value words' values
+  std::vector<std::uint64_t> taken;            // [ceil(sets / 64)] bitmap (binomial)
+  // Compressed-row scratch for the tiled layout, which is filled from rows.
+  std::vector<int> row_offset, row_index;
+  std::vector<float> row_value;
+
+  void reserve(int B, int n, int set_size, bool anticorrelated, bool signed_values);
+  void set_activation(double q);  // recomputes the method and tables when q changes
+};
 
 // Per-instance sampler state: the method, the binomial table and scratch words. Sized once.
 struct batch_sampler {
@@ -91,6 +121,8 @@ struct batch_sampler {
   kernels::isa forced_isa = kernels::isa::machine;
   bool method_forced = false;
   sampling_method forced_method = sampling_method::bernoulli;
+  // Sets of features (data_sets.hpp): sized by a set source only.
+  set_sampler sets;
 
   void reserve(int B_, int n_) {
     B = B_;

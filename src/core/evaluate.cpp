@@ -7,6 +7,7 @@
 #include <string>
 #include <thread>
 
+#include "core/batch_source.hpp"
 #include "core/errors.hpp"
 #include "core/model.hpp"
 
@@ -44,6 +45,7 @@ std::vector<double> evaluate_loss(const train_config& config, const std::vector<
   const std::uint64_t stream = evaluation_seed(seed);
   const std::size_t P = layout.params;
 
+  const batch_source source(config);  // the training data's distribution, on the evaluation stream
   std::vector<double> loss(K, 0.0);
   std::atomic<std::int64_t> next{0};
   std::mutex error_mutex;
@@ -53,15 +55,14 @@ std::vector<double> evaluate_loss(const train_config& config, const std::vector<
     try {
       model_workspace<float> ws;
       ws.reserve(B, n, m);
-      ws.x.sampler.set_relative(config.relative_density);
-      ws.x.sampler.signed_values = config.values == value_distribution::signed_uniform;
+      source.prepare(ws.x);
       std::vector<float> params(P);
       for (std::int64_t k; (k = next.fetch_add(1)) < K;) {
         weights.gather(k, params.data());
         double total = 0;
         for (std::int64_t j = 0; j < batches; ++j) {
           ws.x.B = B;
-          sample_sparse_batch(ws.x, stream, j, instances[k].density);
+          source.fill(ws.x, stream, j, instances[k].density);
           const int used = static_cast<int>(std::min<std::int64_t>(B, samples - j * B));
           ws.x.B = used;  // the last batch keeps its first `used` samples
           total += model_loss(layout, params.data(), instances[k].importance.data(), ws, config.l1) * used;
@@ -81,6 +82,33 @@ std::vector<double> evaluate_loss(const train_config& config, const std::vector<
   for (auto& t : pool) t.join();
   if (error) std::rethrow_exception(error);
   return loss;
+}
+
+std::vector<float> sample_inputs(const train_config& config, std::int64_t samples, std::uint64_t seed) {
+  config.validate();
+  const int n = config.features, B = config.batch;
+  const std::vector<instance_spec> instances = config_instances(config);
+  const auto K = static_cast<std::int64_t>(instances.size());
+  if (samples < 1 || samples > (std::int64_t{1} << 31) / n / K)
+    throw usage_error("samples: " + std::to_string(samples) + " for " + std::to_string(K) + " instances of " +
+                      std::to_string(n) + " features is out of range; allowed: 1 to 2^31 values in all (" +
+                      std::to_string((std::int64_t{1} << 31) / n / K) + " samples here)");
+  const std::uint64_t stream = evaluation_seed(seed);
+  const batch_source source(config);
+  sparse_batch<float> rows;
+  rows.reserve(B, n);
+  source.prepare(rows);
+  std::vector<float> out(static_cast<std::size_t>(K) * samples * n, 0.0f);
+  for (std::int64_t k = 0; k < K; ++k)
+    for (std::int64_t j = 0; j * B < samples; ++j) {
+      source.fill(rows, stream, j, instances[k].density);
+      const std::int64_t used = std::min<std::int64_t>(B, samples - j * B);
+      for (std::int64_t s = 0; s < used; ++s) {
+        float* x = out.data() + (static_cast<std::size_t>(k) * samples + j * B + s) * n;
+        for (int e = rows.offset[s]; e < rows.offset[s + 1]; ++e) x[rows.index[e]] = rows.value[e];
+      }
+    }
+  return out;
 }
 
 }  // namespace tms

@@ -27,4 +27,9 @@ std::vector<double> evaluate_loss(const train_config& config, const model_weight
 std::vector<double> evaluate_loss(const train_config& config, const std::vector<instance_spec>& instances,
                                   const model_weights& weights, std::int64_t samples, std::uint64_t seed);
 
+// The inputs evaluate_loss scores, as a dense [K][samples][n] array: each instance's batches of the stream
+// evaluation_seed(seed) from the config's data source (its density, relative densities, sets and values),
+// the batch of B samples j covering samples [j B, (j + 1) B). Throws usage_error for more than 2^31 values.
+std::vector<float> sample_inputs(const train_config& config, std::int64_t samples, std::uint64_t seed);
+
 }  // namespace tms

@@ -94,14 +94,16 @@ const char* loss_split_total_name(model_kind kind) {
 }
 
 bool has_loss_split(const train_config& c) {
-  if (c.values != value_distribution::uniform || !loss_split_total_name(c.model)) return false;
+  if (c.values != value_distribution::uniform || c.data != data_kind::independent ||
+      !loss_split_total_name(c.model))
+    return false;
   return c.model == model_kind::linear || c.relative_density.empty();
 }
 
-bool reported_loss_split(loss_split& out, model_kind kind, value_distribution values, const float* W,
-                         const float* b, const float* importance, double density,
+bool reported_loss_split(loss_split& out, model_kind kind, value_distribution values, data_kind data,
+                         const float* W, const float* b, const float* importance, double density,
                          const std::vector<double>& relative, int n, int m) {
-  if (values != value_distribution::uniform) return false;
+  if (values != value_distribution::uniform || data != data_kind::independent) return false;
   switch (kind) {
     case model_kind::linear: {
       std::vector<double> per_feature(n, density);

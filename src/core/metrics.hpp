@@ -74,9 +74,10 @@ struct loss_split {
 const char* loss_split_total_name(model_kind kind);
 // `density` is the instance's; `relative` [n] the per-feature multipliers or empty. The ReLU split assumes
 // one density for every feature, so with relative densities it has none; both assume values uniform on
-// [0, 1), so signed values have none. Returns false when there is none.
-bool reported_loss_split(loss_split& out, model_kind kind, value_distribution values, const float* W,
-                         const float* b, const float* importance, double density,
+// [0, 1), so signed values have none; both assume independent features, so set data has none. Returns false
+// when there is none.
+bool reported_loss_split(loss_split& out, model_kind kind, value_distribution values, data_kind data,
+                         const float* W, const float* b, const float* importance, double density,
                          const std::vector<double>& relative, int n, int m);
 // Whether reported_loss_split gives a split for runs of this configuration.
 bool has_loss_split(const train_config& config);

@@ -16,7 +16,13 @@ enum class rng_tag : std::uint32_t {
   binomial = 1,
   init = 2,
   binomial_draws = 3,
-  evaluation = 4
+  evaluation = 4,
+  // Sets of features (data_sets.hpp)
+  set_presence = 5,
+  set_values = 6,
+  set_choices = 7,
+  set_counts = 8,
+  set_draws = 9
 };
 
 class philox {

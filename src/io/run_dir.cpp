@@ -85,6 +85,11 @@ json config_to_json(const train_config& c) {
            {"threads", c.threads}};
   // Written only when set, so runs without one read as before (the weights then hold no b_hidden).
   if (c.hidden_bias) out["hidden_bias"] = true;
+  if (c.data != data_kind::independent) {  // likewise: a run of independent features reads as before
+    out["data"] = data_name(c.data);
+    out["set_size"] = c.set_size;
+    out["density_of"] = set_density_name(c.density_of);
+  }
   return out;
 }
 
@@ -193,6 +198,12 @@ train_config config_from(const json_reader& r, const json& j, const std::string&
   c.eps = as_real("eps");
   c.weight_decay = as_real("weight_decay");
   c.l1 = as_real("l1");
+  if (j.contains("data")) {
+    c.data = as_name("data", [](const std::string& t, const std::string& f) { return parse_data(t, f); });
+    c.set_size = as_int("set_size");
+    c.density_of = as_name(
+        "density_of", [](const std::string& t, const std::string& f) { return parse_set_density(t, f); });
+  }
   if (j.contains("hidden_bias")) {
     const json& hb = j["hidden_bias"];
     if (!hb.is_boolean()) r.fail(key_path(where, "hidden_bias"), "is not true or false");
@@ -261,8 +272,12 @@ json run_to_json(const train_config& c, const train_result& r, const json& files
            {"superposition", rounded(mt.superposition)},
            {"dimensionality", rounded(mt.dimensionality)},
            {"loss_curve", rounded(curve)}};
+    if (c.data != data_kind::independent) {  // every feature's marginal is the same under set data
+      j["feature_density"] = marginal_density(c, inst.density, 0);
+      j["set_activation"] = set_activation(c, inst.density);
+    }
     loss_split t;
-    if (reported_loss_split(t, c.model, c.values, W, b, inst.importance.data(), inst.density,
+    if (reported_loss_split(t, c.model, c.values, c.data, W, b, inst.importance.data(), inst.density,
                             c.relative_density, n, m))
       j["loss_decomposition"] = {{"feature_benefit", rounded(t.feature_benefit)},
                                  {"interference", rounded(t.interference)},

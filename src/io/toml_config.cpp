@@ -19,7 +19,9 @@ namespace {
 
 constexpr const char* allowed_keys =
     "preset, model, features, hidden, density, importance, importances, relative_density, restarts, steps, "
-    "batch, lr, schedule, beta1, beta2, eps, weight_decay, l1, values, hidden_bias, init, seed, threads";
+    "batch, lr, schedule, beta1, beta2, eps, weight_decay, l1, values, data, set_size, density_of, "
+    "hidden_bias, init, seed, "
+    "threads";
 
 [[noreturn]] void fail(const toml_document& doc, std::string_view key, const std::string& what) {
   throw usage_error(std::string(key) + ": " + what + " (in " + doc.source + ")");
@@ -145,6 +147,12 @@ void toml_apply(train_config& c, const toml_document& doc) {
       c.l1 = as_number(doc, key, node);
     else if (key == "values")
       c.values = parse_values(as_string(doc, key, node), key);
+    else if (key == "data")
+      c.data = parse_data(as_string(doc, key, node), key);
+    else if (key == "set_size")
+      c.set_size = as_int(doc, key, node);
+    else if (key == "density_of")
+      c.density_of = parse_set_density(as_string(doc, key, node), key);
     else if (key == "hidden_bias") {
       const auto flag = node.value<bool>();
       if (!node.is_boolean() || !flag) fail(doc, key, "expected true or false");

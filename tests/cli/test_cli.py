@@ -246,6 +246,47 @@ with tempfile.TemporaryDirectory() as tmp:
     expect_error("hidden bias on linear", ["train", "--model", "linear", "--hidden-bias", "--out", bad], 2,
                  "hidden_bias: the model 'linear' has no hidden activation")
 
+    # Set data: correlated or anticorrelated sets, their fields in metrics.json, the rules of the set options.
+    setdir = os.path.join(tmp, "sets")
+    r = run("train", "-n", "6", "-m", "2", "--data", "anticorrelated", "--set-size", "3", "--density-of", "feature",
+            "--density", "0.3,0.1", "--steps", "50", "--batch", "32", "--quiet", "--out", setdir)
+    check("set run", r.returncode == 0, r.stderr)
+    if r.returncode == 0:
+        doc = json.load(open(os.path.join(setdir, "metrics.json")))
+        cfg = doc["config"]
+        check("set config", (cfg["data"], cfg["set_size"], cfg["density_of"]) == ("anticorrelated", 3, "feature"),
+              str(cfg))
+        inst = doc["instances"][0]
+        check("set marginals", abs(inst["feature_density"] - 0.3) < 1e-12 and abs(inst["set_activation"] - 0.9) < 1e-12,
+              str(inst))
+        check("no loss split for sets", "loss_decomposition" not in inst, str(inst.keys()))
+        r = run("analyze", setdir)
+        check("set analyze", r.returncode == 0, r.stderr)
+    plain = json.load(open(os.path.join(out, "metrics.json")))["config"]
+    check("independent runs keep their fields", "data" not in plain and "set_size" not in plain, str(plain))
+    expect_error("set size with independent data", ["train", "--set-size", "3", "--out", bad], 2,
+                 "set_size: applies to sets of features only")
+    expect_error("density-of with independent data", ["train", "--density-of", "feature", "--out", bad], 2,
+                 "density_of: applies to sets")
+    expect_error("set size not a divisor", ["train", "-n", "7", "--data", "correlated", "--set-size", "2", "--out",
+                                            bad], 2, "set_size: 2 does not divide features = 7")
+    expect_error("unknown data", ["train", "--data", "clustered", "--out", bad], 2,
+                 "data: unknown data 'clustered'; allowed: independent, correlated, anticorrelated")
+    expect_error("feature density too high", ["train", "-n", "4", "--data", "anticorrelated", "--density-of",
+                                              "feature", "--density", "0.7", "--out", bad], 2, "density: 0.7")
+    expect_error("relative densities with sets", ["train", "-n", "4", "--data", "correlated", "--relative-density",
+                                                  "1,1,1,2", "--out", bad], 2, "relative_density: per-feature")
+    cfgset = os.path.join(tmp, "sets.toml")
+    with open(cfgset, "w") as f:
+        f.write('features = 4\nhidden = 2\nsteps = 20\nbatch = 16\ndata = "correlated"\nset_size = 2\n')
+    r = run("train", "--config", cfgset, "--quiet", "--out", os.path.join(tmp, "sets_toml"))
+    check("set TOML", r.returncode == 0 and json.load(open(os.path.join(tmp, "sets_toml", "metrics.json")))[
+        "config"]["data"] == "correlated", r.stderr)
+    with open(cfgset, "w") as f:
+        f.write('features = 4\nset_size = 2\n')
+    expect_error("set size in TOML with independent data", ["train", "--config", cfgset, "--out", bad], 2,
+                 "set_size: applies")
+
     expect_error("config is a folder", ["train", "--config", tmp, "--out", bad], 2, "config")
     expect_error("unknown subcommand", ["frobnicate"], 2, "unknown subcommand 'frobnicate'")
 
