@@ -232,6 +232,61 @@ def _draw_vectors(ax, run, k: int, title: Optional[str]):
     return ax
 
 
+def canonical_orientation(W: np.ndarray) -> np.ndarray:
+    """W [n, 2] rotated so that its first represented feature points along +x, then reflected so that the next
+    represented feature off that axis has y > 0: models that differ by a rotation or a reflection of the
+    hidden space (the loss cannot tell them apart) drawn alike (paper E11's figures)."""
+    W = np.asarray(W, dtype=np.float64)
+    norms = np.linalg.norm(W, axis=1)
+    rep = [i for i in range(len(W)) if norms[i] > science.represented_norm]
+    if not rep:
+        return W.copy()
+    a = np.arctan2(W[rep[0], 1], W[rep[0], 0])
+    R = np.array([[np.cos(-a), -np.sin(-a)], [np.sin(-a), np.cos(-a)]])
+    V = W @ R.T
+    for i in rep[1:]:
+        if abs(V[i, 1]) > 1e-3 * norms[i]:
+            if V[i, 1] < 0:
+                V[:, 1] = -V[:, 1]
+            break
+    return V
+
+
+SET_COLORS = ("#d62728", "#2ca02c", "#1f77b4", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf")
+
+
+def set_vectors(panels: Sequence[Tuple[np.ndarray, str]], set_size: int, *, path: Optional[PathLike] = None,
+                suptitle: Optional[str] = None, columns: int = 6) -> Figure:
+    """For m = 2 models of sets of features (paper E11, E13): one panel per (W [n, 2], title), each W in its
+    canonical orientation, a colour per set, its features drawn solid, dashed, dotted … in set order, with the
+    circles of radius 1/√2 (a collapsed pair's norm) and 1 for reference."""
+    rows = (len(panels) + columns - 1) // columns
+    cols = min(columns, len(panels))
+    fig = Figure(figsize=(2.4 * cols + 0.4, 2.5 * rows + 0.5), facecolor="white")
+    axes = fig.subplots(rows, cols, squeeze=False)
+    styles = ("-", "--", ":", "-.")
+    for j, (W, title) in enumerate(panels):
+        ax = axes[j // cols][j % cols]
+        if W.shape[1] != 2:
+            raise ValueError(f"set_vectors: W has m = {W.shape[1]}; allowed: m = 2")
+        V = canonical_orientation(W)
+        t = np.linspace(0, 2 * np.pi, 200)
+        for r in (1 / np.sqrt(2), 1.0):
+            ax.plot(r * np.cos(t), r * np.sin(t), color="0.8", linewidth=0.6, zorder=1)
+        for i in range(len(V)):
+            c = SET_COLORS[(i // set_size) % len(SET_COLORS)]
+            ax.plot([0, V[i, 0]], [0, V[i, 1]], color=c, linewidth=2.0, linestyle=styles[(i % set_size) % 4],
+                    zorder=2)
+            ax.scatter([V[i, 0]], [V[i, 1]], color=[c], s=16, zorder=3)
+        _vector_axes(ax, max(1.3, float(np.abs(V).max()) * 1.1))
+        ax.set_title(title, fontsize=7.5)
+    for j in range(len(panels), rows * cols):
+        axes[j // cols][j % cols].set_visible(False)
+    if suptitle:
+        fig.suptitle(suptitle, fontsize=9)
+    return _finish(fig, path)
+
+
 def _importance_colorbar(fig: Figure, axes, **kwargs):
     sm = cm.ScalarMappable(norm=colors.Normalize(0, 1), cmap=IMPORTANCE_CMAP)
     cb = fig.colorbar(sm, ax=axes, **kwargs)

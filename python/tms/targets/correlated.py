@@ -1,0 +1,364 @@
+"""Correlated and anticorrelated features (paper E11–E13): the ReLU output model on sets of features that fire
+together (correlated: a set is all zero or all non-zero) or exclude each other (anticorrelated: all zero or
+exactly one non-zero), drawn by the engine's set sources (`tms train --data correlated|anticorrelated`).
+
+    correlated   (E11a–c) m = 2: two correlated pairs, two anticorrelated pairs, three correlated pairs
+    local-bases  (E12)    two sets of ten correlated features in m = 10: WᵀW near the identity inside each set
+    collapse     (E13)    three correlated pairs in m = 2 across density: how many sets collapse to (a+b)/√2
+
+Every pair of a set is classified by the engine (analysis_sets.hpp, `tms.science.set_orthogonal`,
+`set_collapsed`, `antipodal_pair_cos`): collapsed, side by side, orthogonal, opposed, antipodal, or unlearned.
+"""
+from __future__ import annotations
+
+import html
+import os
+import time
+from typing import List
+
+import numpy as np
+
+from .. import _tms, api, claims, figures, report, science
+from ..claims import Finding
+from .common import Job, Target, engine_settings, figure_adder, recipe
+
+__all__ = ["TARGETS", "SetModel", "correlated_findings", "local_bases_findings", "collapse_findings",
+           "HEXAGON_TOL", "LOCAL_TOL", "PAPER_COLLAPSE"]
+
+HEXAGON_TOL = 15.0  # degrees: a hexagon's neighbouring features are 60° ± this apart
+LOCAL_TOL = 0.1  # E12: |W_i·W_j| of two features of one set at most this, ‖W_i‖² at least 1 − this: "near the identity"
+# E13's regimes as the paper's figure gives them (1−S ranges) for the number of collapsed sets.
+PAPER_COLLAPSE = ((0, "≤ 0.05"), (1, "0.05–0.15"), (2, "0.15–0.2"), (3, "0.25–0.5"))
+
+
+class SetModel:
+    """One trained model of set data and the engine's reading of its sets (_tms.measure_sets)."""
+
+    def __init__(self, run, k: int):
+        self.k = k
+        self.density = float(run.density[k])
+        self.loss = float(run.loss[k])
+        self.set_size = int(run.config["set_size"])
+        self.W = np.asarray(run.W[k], dtype=np.float64)
+        self.geometry = _tms.measure_sets(np.ascontiguousarray(run.W[k], dtype=np.float32), self.set_size)
+        self.pairs = self.geometry["pairs"]  # [sets][pairs] relation names
+        self.norms = np.linalg.norm(self.W, axis=1)
+
+    def all_pairs(self, relation: str) -> bool:
+        return all(r == relation for s in self.pairs for r in s)
+
+    @property
+    def collapsed_sets(self) -> int:
+        return int(self.geometry["collapsed_sets"])
+
+    def hexagon(self) -> bool:
+        """Every feature represented, the six directions 60° ± HEXAGON_TOL apart, each set's two features
+        neighbours (m = 2)."""
+        if self.W.shape[1] != 2 or not np.all(self.norms > science.represented_norm):
+            return False
+        angle = np.degrees(np.arctan2(self.W[:, 1], self.W[:, 0])) % 360.0
+        order = np.argsort(angle)
+        gaps = np.diff(np.concatenate([angle[order], [angle[order[0]] + 360.0]]))
+        if np.any(np.abs(gaps - 360.0 / len(angle)) > HEXAGON_TOL):
+            return False
+        position = {int(i): j for j, i in enumerate(order)}
+        n = len(angle)
+        return all(abs(position[2 * s] - position[2 * s + 1]) in (1, n - 1) for s in range(n // 2))
+
+    def describe(self) -> str:
+        return "; ".join(f"set {j}: " + ", ".join(s) for j, s in enumerate(self.pairs))
+
+
+def _models(run) -> List[SetModel]:
+    return [SetModel(run, k) for k in range(run.K)]
+
+
+def _best(run) -> List[SetModel]:
+    """The lowest-loss restart per density, densest first."""
+    return [SetModel(run, k) for k in run.best_restart_indices()]
+
+
+# ---- correlated (E11a–c) --------------------------------------------------------------------------------------
+
+_E11 = (("pairs-correlated", "two correlated pairs", "correlated", 4),
+        ("pairs-anticorrelated", "two anticorrelated pairs", "anticorrelated", 4),
+        ("three-correlated", "three correlated pairs", "correlated", 6))
+
+
+def _plan_correlated(target: Target, s: dict) -> list:
+    out = []
+    for folder, _, data, n in _E11:
+        density = s["anticorrelated_density" if data == "anticorrelated" else
+                    "pairs_density" if n == 4 else "three_density"]
+        out.append((folder, dict(model="relu", features=n, hidden=2, importance=1.0, data=data, set_size=2,
+                                 density=[float(d) for d in density], restarts=s["restarts"], lr=s.get("lr"),
+                                 **engine_settings(s))))
+    return out
+
+
+def _share(models, test) -> str:
+    return f"{sum(1 for mo in models if test(mo))} of {len(models)}"
+
+
+def correlated_findings(pairs, anti, three) -> List[Finding]:
+    """E11's claims, each from all models of its run (every density and restart) and its best per density."""
+    out = []
+    for label, (all_models, best), relation, claim, source in (
+            ("two correlated pairs", pairs, "orthogonal",
+             "Models prefer to represent correlated features in orthogonal dimensions.", "E11a"),
+            ("two anticorrelated pairs", anti, "antipodal",
+             "Models prefer to represent anticorrelated features in opposite directions.", "E11b")):
+        ok_best = all(mo.all_pairs(relation) for mo in best)
+        ok_all = sum(1 for mo in all_models if mo.all_pairs(relation))
+        out.append(Finding(
+            claim=claim, source=f"Superposition and correlated features ({source})",
+            found=f"{label}, m = 2: both pairs {relation} in {_share(all_models, lambda mo: mo.all_pairs(relation))} "
+                  "models (every density and restart); the lowest-loss model per density: "
+                  + "; ".join(f"1−S = {mo.density:g}: {mo.describe()}" for mo in best) + ".",
+            verdict=claims.verdict(ok_best and 2 * ok_all > len(all_models), 2 * ok_all > len(all_models))))
+    all_models, best = three
+    hexagons = [mo for mo in all_models if mo.hexagon()]
+    side = [mo for mo in all_models if mo.all_pairs("side by side")]
+    collapsed = [mo for mo in all_models if mo.collapsed_sets > 0]
+    ok_best = all(mo.hexagon() for mo in best)
+    out.append(Finding(
+        claim="Models prefer to arrange correlated features side by side if they can't be orthogonal: three "
+              "correlated pairs in m = 2 form a hexagon with each pair's features adjacent (sometimes a set "
+              "collapses, an optimisation failure).",
+        source="Superposition and correlated features (E11c)",
+        found=f"three correlated pairs, m = 2: every pair side by side (cos ≥ {science.set_orthogonal:g}, ≤ "
+              f"{science.set_collapsed:g}) in {len(side)} of {len(all_models)} models, a hexagon with the pairs "
+              f"adjacent (gaps 60° ± {HEXAGON_TOL:g}°) in {len(hexagons)}, a collapsed set in {len(collapsed)}; "
+              "the lowest-loss model per density: "
+              + "; ".join(f"1−S = {mo.density:g}: {'hexagon' if mo.hexagon() else 'no hexagon'} ({mo.describe()})"
+                          for mo in best) + ".",
+        verdict=claims.verdict(ok_best and 2 * len(hexagons) > len(all_models), 2 * len(side) > len(all_models))))
+    return out
+
+
+def _run_correlated(job: Job) -> dict:
+    start = time.monotonic()
+    target, out, s = job.target, job.out, job.settings
+    os.makedirs(out, exist_ok=True)
+    runs = []
+    for (folder, settings), (_, label, data, n) in zip(job.trainings, _E11):
+        job.log(f"tms reproduce correlated: training {label} ({len(settings['density'])} densities × "
+                f"{settings['restarts']} restarts) -> {os.path.join(out, folder)}")
+        run = api.train(progress=job.progress, **settings)
+        job.log(f"  {run.seconds:.1f} s")
+        runs.append((folder, label, run))
+    for folder, _, run in runs:
+        run.save(os.path.join(out, folder), overwrite=job.overwrite)
+    readings = [(_models(run), _best(run)) for _, _, run in runs]
+    figs: list = []
+    add = figure_adder(os.path.join(out, "figures"), figs)
+    for (folder, label, run), (all_models, _) in zip(runs, readings):
+        panels = [(mo.W, f"1−S = {mo.density:g}, restart {int(run.restart[mo.k])}") for mo in all_models]
+        add(figures.set_vectors(panels, 2, suptitle=f"{label} (n = {run.n}, m = 2, I = 1): every model, "
+                                                     "rotated and reflected to a common orientation"),
+            f"{folder}", f"{label.capitalize()}: W_i of every model (each density, each restart), rotated so that "
+                         "feature 0 points right and reflected so that the next feature is above the axis; one colour "
+                         "per set, its first feature solid, its second dashed; circles of radius 1/√2 and 1.")
+    findings = correlated_findings(*readings)
+    first = runs[0][2]
+    intro = (f"<p>{html.escape(target.about)}</p><p>Paper: {html.escape(target.source)}. Training: "
+             f"{html.escape(recipe(first))}, importance 1, {int(first.config['restarts'])} restarts per density. "
+             "Densities (1−S, the probability that a set is active): "
+             + "; ".join(f"{html.escape(label)}: {', '.join(f'{d:g}' for d in run.config['density'])}"
+                         for _, label, run in runs)
+             + ". An anticorrelated feature then fires with probability (1−S)/2 (the paper's convention). Run "
+             "folders: " + ", ".join(f"<code>{f}/</code>" for f, _, _ in runs) + ".</p>")
+    summary = {folder: dict(density=[float(d) for d in run.config["density"]],
+                            pairs=[mo.pairs for mo in models], collapsed_sets=[mo.collapsed_sets for mo in models],
+                            hexagon=[mo.hexagon() for mo in models] if folder == "three-correlated" else None)
+               for (folder, _, run), (models, _) in zip(runs, readings)}
+    run_entries = [dict(key=folder, name=label, run=run, folder=f"{folder}/", chosen=run.best_restart_indices())
+                   for folder, label, run in runs]
+    return report.write(job, start=start, findings=findings, figures=figs, runs=run_entries, intro_html=intro,
+                        sections=[], summary=summary, numbering="set j holds features 2j and 2j + 1")
+
+
+# ---- local-bases (E12) ----------------------------------------------------------------------------------------
+
+def _plan_local(target: Target, s: dict) -> list:
+    return [("local-bases", dict(model="relu", features=s["features"], hidden=s["hidden"], importance=1.0,
+                                 data="correlated", set_size=s["set_size"],
+                                 density=[float(d) for d in s["density"]], restarts=s["restarts"], lr=s.get("lr"),
+                                 **engine_settings(s)))]
+
+
+def local_bases_findings(best: List[SetModel], m: int) -> List[Finding]:
+    out = []
+    local = [mo for mo in best if mo.geometry["within_max"] <= LOCAL_TOL
+             and mo.geometry["diagonal_min"] >= 1 - LOCAL_TOL and np.all(mo.norms > science.represented_norm)]
+    text = "; ".join(f"1−S = {mo.density:g}: within a set max |W_i·W_j| = {mo.geometry['within_max']:.3f} (mean "
+                     f"{mo.geometry['within_mean']:.3f}), min ‖W_i‖² = {mo.geometry['diagonal_min']:.3f}; across "
+                     f"sets max {mo.geometry['across_max']:.3f} (mean {mo.geometry['across_mean']:.3f}); "
+                     f"‖W‖_F²/m = {float(np.sum(mo.W ** 2)) / m:.2f}" for mo in best)
+    out.append(Finding(
+        claim="Within each set of correlated features, the model creates a local orthogonal basis, having each "
+              "feature be represented orthogonally: WᵀW is near the identity inside each set.",
+        source="Local almost-orthogonal bases (E12, claim 1)",
+        found=f"the lowest-loss model per density: {text}. Near the identity: max |W_i·W_j| ≤ {LOCAL_TOL:g} and "
+              f"‖W_i‖² ≥ {1 - LOCAL_TOL:g} inside every set; {len(local)} of {len(best)} densities.",
+        verdict=claims.verdict(len(local) == len(best), len(local) > 0)))
+    sup = [mo for mo in local if mo.geometry["across_max"] > 2 * LOCAL_TOL]
+    out.append(Finding(
+        claim="Even though the model as a whole is in superposition, the correlated feature sets considered in "
+              "isolation are (nearly) orthogonal.",
+        source="Local almost-orthogonal bases (E12, claim 2)",
+        found=f"of the densities with local bases, {len(sup)} have interference across sets (max |W_i·W_j| > "
+              f"{2 * LOCAL_TOL:g}): n = {best[0].W.shape[0]} features in m = {m} dimensions, the sets sharing them.",
+        verdict=claims.verdict(len(sup) == len(best), len(sup) > 0)))
+    return out
+
+
+def _run_local(job: Job) -> dict:
+    start = time.monotonic()
+    target, out, s = job.target, job.out, job.settings
+    os.makedirs(out, exist_ok=True)
+    (folder, settings), = job.trainings
+    job.log(f"tms reproduce local-bases: training {len(settings['density'])} densities × {settings['restarts']} "
+            f"restarts -> {os.path.join(out, folder)}")
+    run = api.train(progress=job.progress, **settings)
+    job.log(f"  {run.seconds:.1f} s")
+    run.save(os.path.join(out, folder), overwrite=job.overwrite)
+    best = _best(run)
+    figs: list = []
+    add = figure_adder(os.path.join(out, "figures"), figs)
+    chosen = run.best_restart_indices()
+    add(figures.basic_grid(columns=[(run, k, f"1−S = {float(run.density[k]):g}") for k in chosen],
+                           suptitle=f"two sets of {s['set_size']} correlated features, m = {run.m}"), "local_bases",
+        "WᵀW (blue −1, white 0, red +1) of the lowest-loss model per density, with b beside it, above the feature "
+        f"norms: features 0–{s['set_size'] - 1} form one set, the rest the other. The paper's picture: the identity "
+        "inside each diagonal block, the interference in the off-diagonal blocks.")
+    findings = local_bases_findings(best, run.m)
+    intro = (f"<p>{html.escape(target.about)}</p><p>Paper: {html.escape(target.source)}. Training: "
+             f"{html.escape(recipe(run))}, importance 1, densities (the probability a set is active) "
+             f"{', '.join(f'{d:g}' for d in run.config['density'])}, {int(run.config['restarts'])} restarts each "
+             "(the lowest final loss kept). The paper states no density.</p>")
+    summary = dict(density=[mo.density for mo in best], geometry=[{k: v for k, v in mo.geometry.items() if k != "pairs"}
+                                                                  for mo in best])
+    return report.write(job, start=start, findings=findings, figures=figs,
+                        runs=[dict(key=folder, name="two sets of correlated features", run=run, folder=f"{folder}/",
+                                   chosen=chosen)],
+                        intro_html=intro, summary=summary,
+                        numbering=f"set j holds features {s['set_size']}j … {s['set_size']}j + {s['set_size'] - 1}")
+
+
+# ---- collapse (E13) -------------------------------------------------------------------------------------------
+
+def _plan_collapse(target: Target, s: dict) -> list:
+    return [("collapse", dict(model="relu", features=6, hidden=2, importance=1.0, data="correlated", set_size=2,
+                              density=[float(d) for d in s["density"]], restarts=s["restarts"], lr=s.get("lr"),
+                              **engine_settings(s)))]
+
+
+def _pca_like(mo: SetModel) -> bool:
+    """Every set collapsed or unlearned, and the collapsed sets' directions orthogonal to each other."""
+    if any(r not in ("collapsed", "unlearned") for s in mo.pairs for r in s):
+        return False
+    dirs = [mo.W[2 * j] + mo.W[2 * j + 1] for j, s in enumerate(mo.pairs) if s[0] == "collapsed"]
+    cos = claims.cosines(np.array(dirs)) if dirs else np.zeros((0, 0))
+    return all(abs(cos[a, b]) < science.set_orthogonal for a in range(len(dirs)) for b in range(a + 1, len(dirs)))
+
+
+def collapse_findings(best: List[SetModel]) -> List[Finding]:
+    """E13's claims from the lowest-loss model per density (any order)."""
+    best = sorted(best, key=lambda mo: mo.density)
+    counts = [mo.collapsed_sets for mo in best]
+    back = sum(1 for a, b in zip(counts, counts[1:]) if b < a)
+    out = []
+    first = {c: next((mo.density for mo in best if mo.collapsed_sets >= c), None) for c in (1, 2, 3)}
+    out.append(Finding(
+        claim="As density rises, correlated sets collapse one after another onto their principal component "
+              "(a collapsed pair a, b represented by (a+b)/√2): none collapsed when sparse, then one, two, all "
+              "three sets. Paper's regimes (1−S): " + "; ".join(f"{c} collapsed {r}" for c, r in PAPER_COLLAPSE) + ".",
+        source="Collapsing of correlated features (E13)",
+        found="collapsed sets (both features within cos > "
+              f"{science.set_collapsed:g}) per density, the lowest-loss model: "
+              + ", ".join(f"{mo.density:g}: {mo.collapsed_sets}" for mo in best)
+              + "; first density with at least 1 / 2 / 3 collapsed: "
+              + " / ".join(f"{first[c]:g}" if first[c] is not None else "none" for c in (1, 2, 3))
+              + f"; falls against the trend: {back}.",
+        verdict=claims.verdict(counts[0] == 0 and counts[-1] == 3 and back <= 1, counts[-1] > counts[0])))
+    dense = best[-1]
+    out.append(Finding(
+        claim="In very dense regimes, the solution becomes equivalent to PCA.",
+        source="Collapsing of correlated features (E13)",
+        found=f"at the densest, 1−S = {dense.density:g}: {dense.describe()}; PCA-like (every set collapsed or "
+              f"unlearned, the collapsed directions orthogonal): {'yes' if _pca_like(dense) else 'no'}.",
+        verdict=claims.verdict(_pca_like(dense), dense.collapsed_sets > 0)))
+    return out
+
+
+def _run_collapse(job: Job) -> dict:
+    start = time.monotonic()
+    target, out, s = job.target, job.out, job.settings
+    os.makedirs(out, exist_ok=True)
+    (folder, settings), = job.trainings
+    job.log(f"tms reproduce collapse: training {len(settings['density'])} densities × {settings['restarts']} "
+            f"restarts -> {os.path.join(out, folder)}")
+    run = api.train(progress=job.progress, **settings)
+    job.log(f"  {run.seconds:.1f} s")
+    run.save(os.path.join(out, folder), overwrite=job.overwrite)
+    best = sorted(_best(run), key=lambda mo: mo.density)
+    figs: list = []
+    add = figure_adder(os.path.join(out, "figures"), figs)
+    add(figures.set_vectors([(mo.W, f"1−S = {mo.density:.3g}: {mo.collapsed_sets} collapsed") for mo in best], 2,
+                            suptitle="three correlated pairs in m = 2, the lowest-loss model per density"),
+        "collapse_vectors", "W_i of the lowest-loss model per density (sparse first), rotated and reflected to a "
+                            "common orientation, a colour per correlated pair; circles of radius 1/√2 (a collapsed "
+                            "pair's norm) and 1.")
+    add(figures.counts_against_density([mo.density for mo in best],
+                                       {"collapsed sets": [mo.collapsed_sets for mo in best]},
+                                       title="collapsed sets against 1−S", hlines={"all three": 3}),
+        "collapse_counts", "Collapsed sets (a pair within cos > " f"{science.set_collapsed:g}) of the lowest-loss model "
+                           "per density; the paper's regimes are in the findings.")
+    findings = collapse_findings(best)
+    intro = (f"<p>{html.escape(target.about)}</p><p>Paper: {html.escape(target.source)}. Training: "
+             f"{html.escape(recipe(run))}, importance 1, {len(best)} densities (the probability a pair is active) "
+             f"from {best[0].density:g} to {best[-1].density:g}, {int(run.config['restarts'])} restarts each (the "
+             "lowest final loss kept).</p>")
+    summary = dict(density=[mo.density for mo in best], collapsed_sets=[mo.collapsed_sets for mo in best],
+                   pairs=[mo.pairs for mo in best])
+    return report.write(job, start=start, findings=findings, figures=figs,
+                        runs=[dict(key=folder, name="three correlated pairs", run=run, folder=f"{folder}/",
+                                   chosen=run.best_restart_indices())],
+                        intro_html=intro, summary=summary, numbering="pair j holds features 2j and 2j + 1")
+
+
+TARGETS = (
+    Target(name="correlated", title="Correlated and anticorrelated features (m = 2)",
+           source="Elhage et al. 2022, section \"Superposition and correlated features\" (E11)",
+           # The paper states no density; ARENA's exercise uses 0.05 … 0.0025 for correlated pairs and
+           # 0.32 … 0.1 per feature for anticorrelated ones. Ten restarts per density show "several models".
+           defaults=dict(pairs_density=(0.05, 0.02, 0.01), anticorrelated_density=(0.3, 0.1, 0.03),
+                         three_density=(0.03, 0.01, 0.005), restarts=10, steps=10_000, lr=1e-3),
+           quick=dict(pairs_density=(0.05,), anticorrelated_density=(0.3,), three_density=(0.03,), restarts=2,
+                      steps=300, batch=256, lr=1e-3),
+           about="The ReLU output model with m = 2 on sets of two features, importance 1: two correlated pairs "
+                 "(n = 4), two anticorrelated pairs (n = 4) and three correlated pairs (n = 6), several models each. "
+                 "The paper: correlated features go to orthogonal dimensions, anticorrelated ones to opposite "
+                 "directions, and three correlated pairs that cannot be orthogonal sit side by side in a hexagon.",
+           plan=_plan_correlated, run=_run_correlated),
+    Target(name="local-bases", title="Local almost-orthogonal bases (two sets of ten correlated features, m = 10)",
+           source="Elhage et al. 2022, section \"Superposition and correlated features\" (E12)",
+           defaults=dict(features=20, hidden=10, set_size=10, density=(0.1, 0.03), restarts=4, steps=10_000,
+                         lr=1e-3),
+           quick=dict(features=20, hidden=10, set_size=10, density=(0.1,), restarts=1, steps=300, batch=256,
+                      lr=1e-3),
+           about="The ReLU output model with n = 20 features in two sets of ten correlated features, m = 10, "
+                 "importance 1. The paper: inside each set the model builds an orthogonal basis (WᵀW near the "
+                 "identity in each diagonal block), while the model as a whole is in superposition.",
+           plan=_plan_local, run=_run_local),
+    Target(name="collapse", title="Collapse of correlated features (three correlated pairs, m = 2, across density)",
+           source="Elhage et al. 2022, section \"Superposition and correlated features\" (E13)",
+           defaults=dict(density=tuple(float(v) for v in np.round(np.geomspace(0.01, 0.7, 14), 4)), restarts=10,
+                         steps=10_000, lr=1e-3),
+           quick=dict(density=(0.01, 0.1, 0.5), restarts=2, steps=300, batch=256, lr=1e-3),
+           about="The ReLU output model with m = 2 on three correlated pairs (n = 6), importance 1, across density. "
+                 "The paper: sparse, the pairs sit side by side in a hexagon; denser, the sets collapse one after "
+                 "another onto their principal component (a + b)/√2, until the solution is PCA-like.",
+           plan=_plan_collapse, run=_run_collapse),
+)
