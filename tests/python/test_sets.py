@@ -131,10 +131,20 @@ def test_collapse_claims_follow_the_counts():
         return ct.SetModel(_Fake([np.array(rows)], [d]), 0)
 
     rising = [model(0.01, 0), model(0.1, 1), model(0.2, 2), model(0.5, 3)]
-    verdicts = [f.verdict for f in ct.collapse_findings(rising)]
-    assert verdicts[0] == "agrees"
+    verdicts = [f.verdict for f in ct.collapse_findings(rising, [0.2, 0.4, 0.7, 0.99])]
+    assert verdicts == ["agrees", "agrees"]
     flat = [model(d, 0) for d in (0.01, 0.1, 0.5)]
-    assert ct.collapse_findings(flat)[0].verdict == "differs"
+    verdicts = [f.verdict for f in ct.collapse_findings(flat, [0.2, 0.3, 0.5])]
+    assert verdicts == ["differs", "partly"]
+
+
+def test_pca_loss_is_the_dropped_variance():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(200_000, 3)) * np.array([3.0, 2.0, 1.0]) + 5.0
+    # Rank 2 keeps the two largest variances (9, 4): the loss is the third's, 1, over n = 3.
+    assert ct.pca_loss(x, np.ones(3), 2) == pytest.approx(1 / 3, rel=0.02)
+    # Importance rescales: I = (1, 1, 100) makes the third feature the one kept first.
+    assert ct.pca_loss(x, np.array([1.0, 1.0, 100.0]), 2) == pytest.approx(4 / 3, rel=0.02)
 
 
 def test_local_bases_claims():
