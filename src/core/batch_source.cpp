@@ -52,8 +52,17 @@ void batch_source::fill(sparse_batch<float>& rows, std::uint64_t seed, std::int6
 void batch_source::fill(kernels::tied_fast_workspace& ws, std::uint64_t seed, std::int64_t step,
                         double density) const {
   if (data_ != data_kind::independent) {
-    // Compressed rows, then placed in the tiles: the rows layout's batch, entry for entry.
     set_sampler& sp = ws.sampler.sets;
+    if (sp.B == 0) throw run_error("batch_source: a set source fills a layout it did not prepare");
+    // The Bernoulli method writes every tile; the binomial method's rows are placed entry by entry.
+    const std::int64_t tiled =
+        sample_sets_tiled(sp, ws.X.get(), ws.x_nz.data(), seed, step, set_activation(sets_, density));
+    if (tiled >= 0) {
+      ws.written.assign(1, -1);  // every entry written: the next fill that places rows clears all
+      ws.x_listed = false;
+      ws.last_nnz = tiled;
+      return;
+    }
     fill_sets({sp.row_offset.data(), sp.row_index.data(), sp.row_value.data()}, ws.sampler, seed, step,
               density);
     const int B = ws.B, n = ws.n, tiles = ws.tiles;
@@ -72,9 +81,9 @@ void batch_source::fill(kernels::tied_fast_workspace& ws, std::uint64_t seed, st
         ws.x_nz[static_cast<std::size_t>(i) * tiles + s / 16] = 1;
         ws.written.push_back(at);
       }
-    // The positions list every entry sample after sample, as the binomial method's do; the wide kernels read
-    // them as entries when the batch is sparse (sample_sets' binomial method), else the tiles.
-    ws.x_listed = sp.method == sampling_method::binomial;
+    // The positions list every entry sample after sample, as the independent binomial method's do: the wide
+    // kernels read them as entries.
+    ws.x_listed = true;
     ws.last_nnz = sp.row_offset[B];
     return;
   }

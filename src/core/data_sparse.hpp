@@ -79,13 +79,14 @@ struct set_sampler {
   bool signed_values = false;
   double q = -1;  // the activation probability the tables below are for
   sampling_method method = sampling_method::bernoulli;
-  std::uint64_t threshold = 0;                 // Bernoulli threshold of q (33 bits)
-  std::vector<std::uint64_t> table;            // binomial thresholds over the sets
-  std::vector<std::uint32_t> presence;         // [sets][B] (bernoulli) or [B] counts (binomial)
-  std::vector<std::uint32_t> values, choices;  // [n][B] and [sets][B] (bernoulli)
-  std::vector<int> picked;                     // [sets] the active sets of a sample (binomial)
-  std::vector<float> picked_value;             // [sets] their first value words' values
-  std::vector<std::uint64_t> taken;            // [ceil(sets / 64)] bitmap (binomial)
+  std::uint64_t threshold = 0;          // Bernoulli threshold of q (33 bits)
+  std::vector<std::uint64_t> table;     // binomial thresholds over the sets
+  std::vector<std::uint32_t> presence;  // [sets][B] (bernoulli) or [B] counts (binomial)
+  std::vector<std::uint32_t> values;    // [n][B] (correlated) or [sets][B] (anticorrelated), bernoulli
+  double pick_scale = 0;                // k / min(threshold, 2^32): an active presence word's feature
+  std::vector<int> picked;              // [sets] the active sets of a sample (binomial)
+  std::vector<float> picked_value;      // [sets] their first value words' values
+  std::vector<std::uint64_t> taken;     // [ceil(sets / 64)] bitmap (binomial)
   // Compressed-row scratch for the tiled layout, which is filled from rows.
   std::vector<int> row_offset, row_index;
   std::vector<float> row_value;
