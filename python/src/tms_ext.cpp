@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "cli/cli_main.hpp"
+#include "core/analysis_adversarial.hpp"
 #include "core/analysis_geometry.hpp"
 #include "core/analysis_loss.hpp"
 #include "core/analysis_neurons.hpp"
@@ -413,6 +414,39 @@ NB_MODULE(_tms, m) {
       },
       "config"_a, "instances"_a, "weights"_a, "samples"_a, "seed"_a);
   m.def("evaluation_seed", &tms::evaluation_seed, "seed"_a);
+  m.attr("adversarial_relative_norm") = tms::adversarial_relative_norm;
+  m.def(
+      "adversarial_vulnerability",
+      [](const tms::train_config& c, const std::vector<tms::instance_spec>& instances, nb::dict weights,
+         std::int64_t samples, std::uint64_t seed, double relative_norm) {
+        std::vector<tms::adversarial_result> r;
+        {
+          const auto K = static_cast<std::int64_t>(instances.size());
+          const tms::model_weights w = weights_from_dict(c, K, weights, {K}, "weights");
+          nb::gil_scoped_release release;
+          r = tms::adversarial_vulnerability(c, instances, w, samples, seed, relative_norm);
+        }
+        const std::size_t K = r.size();
+        auto column = [&](auto get) {
+          std::vector<double> v(K);
+          for (std::size_t k = 0; k < K; ++k) v[k] = get(r[k]);
+          return to_numpy(std::move(v), {K});
+        };
+        nb::dict d;
+        d["input_norm"] = column([](const auto& a) { return a.input_norm; });
+        d["attack_norm"] = column([](const auto& a) { return a.attack_norm; });
+        d["clean"] = column([](const auto& a) { return a.clean; });
+        d["attacked"] = column([](const auto& a) { return a.attacked; });
+        d["feature"] = column([](const auto& a) { return double(a.feature); });
+        d["sign"] = column([](const auto& a) { return double(a.sign); });
+        d["reference_clean"] = column([](const auto& a) { return a.reference_clean; });
+        d["reference_attacked"] = column([](const auto& a) { return a.reference_attacked; });
+        d["vulnerability"] = column([](const auto& a) { return a.vulnerability; });
+        d["features_per_dimension"] = column([](const auto& a) { return a.features_per_dimension; });
+        return d;
+      },
+      "config"_a, "instances"_a, "weights"_a, "samples"_a, "seed"_a, "relative_norm"_a,
+      "E16's analytic L2 attack per instance (analysis_adversarial.hpp): a dict of [K] arrays.");
   m.def(
       "sample_inputs",
       [](const tms::train_config& c, std::int64_t samples, std::uint64_t seed) {

@@ -358,6 +358,28 @@ class Run:
         return _tms.evaluate_loss(config, instances, _float32_tensors(self.weights), _as_int("samples", samples),
                                   _as_seed(seed))
 
+    def adversarial(self, samples: int = 100_000, seed: int = 0, relative_norm: Optional[float] = None) -> dict:
+        """Paper E16, by the engine (analysis_adversarial.hpp), per instance of a linear or relu run: the analytic
+        optimal L2 attack on every feature (the input moved by ±λ (WᵀW)_i/‖(WᵀW)_i‖, λ = relative_norm × the mean
+        input norm, the paper's 0.1 by default), the worst one taken, on `samples` samples of the evaluation
+        stream of `seed` (those of Run.evaluate). A dict of [K] arrays: input_norm, attack_norm, clean and
+        attacked losses, feature and sign of the worst attack, the reference model's (the m most important
+        features on orthonormal directions, the rest dropped) reference_clean and reference_attacked, the
+        vulnerability (L' − L)/(L'_0 − L_0), and features_per_dimension ‖W‖_F²/m."""
+        config = config_from_dict(self.config)
+        instances = []
+        for k in range(self.K):
+            inst = _tms.InstanceSpec()
+            inst.density = float(self.density[k])
+            inst.importance = [float(v) for v in self.importance[k]]
+            instances.append(inst)
+        norm = _tms.adversarial_relative_norm if relative_norm is None else _as_real("relative_norm", relative_norm)
+        out = _tms.adversarial_vulnerability(config, instances, _float32_tensors(self.weights),
+                                             _as_int("samples", samples), _as_seed(seed), norm)
+        out["feature"] = out["feature"].astype(np.int64)
+        out["sign"] = out["sign"].astype(np.int64)
+        return out
+
     def to_dataframe(self):
         """One row per instance (pandas): density, importance index, restart, loss, the measurements and the
         loss split. Needs pandas."""

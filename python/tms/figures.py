@@ -1101,6 +1101,31 @@ def counts_against_density(density, series: dict, *, ax=None, path: Optional[Pat
     return _finish(fig, path)
 
 
+def adversarial(density, vulnerability, features_per_dimension, *, path: Optional[PathLike] = None,
+                suptitle: Optional[str] = None) -> Figure:
+    """Paper E16: left, the vulnerability (L' − L)/(L'_0 − L_0) and the features per dimension ‖W‖_F²/m against
+    1−S (log x, dense at the right); right, one against the other."""
+    fig = Figure(figsize=(10.0, 3.8), facecolor="white")
+    left, right = fig.subplots(1, 2)
+    d = np.asarray(density, dtype=np.float64)
+    v = np.asarray(vulnerability, dtype=np.float64)
+    f = np.asarray(features_per_dimension, dtype=np.float64)
+    left.plot(d, v, "o-", color="#d62728", markersize=4, label="vulnerability (L' − L)/(L'₀ − L₀)")
+    twin = left.twinx()
+    twin.plot(d, f, "s--", color="#1f77b4", markersize=4, label="features per dimension ‖W‖²_F/m")
+    _log_density_axes(left, d, "against 1−S", "vulnerability")
+    twin.set_ylabel("features per dimension", fontsize=8)
+    left.legend(fontsize=7, frameon=False, loc="upper right")
+    twin.legend(fontsize=7, frameon=False, loc="center right")
+    right.scatter(f, v, color="#d62728", s=18)
+    right.set_xlabel("features per dimension ‖W‖²_F/m", fontsize=8)
+    right.set_ylabel("vulnerability", fontsize=8)
+    right.set_title("vulnerability against features per dimension", fontsize=9)
+    if suptitle:
+        fig.suptitle(suptitle, fontsize=9)
+    return _finish(fig, path)
+
+
 def asymmetric_motifs(run, k: int, motifs: Sequence, *, path: Optional[PathLike] = None,
                       suptitle: Optional[str] = None) -> Figure:
     """The E21 motif as the paper diagrams it, one panel per motif (an asymmetric neuron j of the engine's

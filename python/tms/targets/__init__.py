@@ -10,6 +10,7 @@ report.html and findings.json). Each module exposes TARGETS, a tuple of common.T
     geometry          geometry (E7, E8)
     nonuniform        nonuniform (E10)
     correlated        correlated, local-bases, collapse (E11, E12, E13)
+    adversarial       adversarial (E16)
     dynamics          dynamics (E14)
     privileged_basis  privileged-basis (E18)
     abs_small         abs-small (E19)
@@ -30,7 +31,7 @@ from .common import Job, Target
 
 __all__ = ["TARGETS", "MODULES", "Target", "Job"]
 
-MODULES = ("basic", "phase", "geometry", "nonuniform", "correlated", "dynamics", "privileged_basis", "abs_small", "computation",
+MODULES = ("basic", "phase", "geometry", "nonuniform", "correlated", "adversarial", "dynamics", "privileged_basis", "abs_small", "computation",
            "l1")
 
 

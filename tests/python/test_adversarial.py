@@ -1,0 +1,61 @@
+"""E16 from Python: Run.adversarial (the engine's attack) on hand-made models, the `adversarial` target's claim
+checks, and the target end to end on a quick run."""
+import json
+
+import numpy as np
+import pytest
+
+import tms
+from tms.targets import adversarial as adv
+
+
+def _run(W, b, density=0.1, model="relu"):
+    """A Run of hand-made tied models W [K, n, m], b [K, n] (I = 1), one density each."""
+    W = np.asarray(W, dtype=np.float32)
+    K, n, m = W.shape
+    base = tms.train(model=model, features=n, hidden=m, importance=1.0, density=density, restarts=K, steps=1)
+    base.W = W
+    base.b = np.asarray(b, dtype=np.float32)
+    return base
+
+
+def test_superposition_is_more_vulnerable_than_its_reference():
+    reference = np.zeros((4, 2), dtype=np.float32)
+    reference[0, 0] = reference[1, 1] = 1  # features 0 and 1 on their own directions, b = 0
+    square = np.array([[1, 0], [0, 1], [-1, 0], [0, -1]], dtype=np.float32)  # antipodal pairs
+    run = _run([reference, square], np.zeros((2, 4)))
+    a = run.adversarial(samples=20_000, seed=3)
+    assert a["vulnerability"][0] == pytest.approx(1.0)
+    assert a["vulnerability"][1] > 1.5
+    assert np.all(a["attacked"] >= a["clean"]) and np.all(a["attack_norm"] > 0)
+    assert a["features_per_dimension"].tolist() == pytest.approx([1.0, 2.0])
+    again = run.adversarial(samples=20_000, seed=3)
+    assert np.array_equal(a["vulnerability"], again["vulnerability"])
+    # Twice the attack norm: the loss rises more.
+    assert run.adversarial(samples=20_000, seed=3, relative_norm=0.2)["attacked"][1] > a["attacked"][1]
+
+
+def test_the_attack_is_refused_where_it_is_not_defined():
+    run = tms.train(model="abs", features=3, hidden=4, density=0.5, steps=1)
+    with pytest.raises(ValueError, match="model: the adversarial attack is defined for"):
+        run.adversarial(samples=100)
+
+
+def test_the_claims_follow_the_numbers():
+    d = [1.0, 0.3, 0.1, 0.03]
+    found = adv.adversarial_findings(d, [1.0, 2.0, 4.0, 5.0], [1.0, 2.0, 3.0, 3.8])
+    assert [f.verdict for f in found] == ["agrees", "agrees"]
+    found = adv.adversarial_findings(d, [1.0, 1.2, 1.1, 1.3], [1.0, 2.0, 3.0, 3.8])
+    assert found[0].verdict == "differs"
+    found = adv.adversarial_findings(d, [1.0, 5.0, 2.0, 1.0], [1.0, 2.0, 3.0, 4.0])
+    assert found[1].verdict != "agrees"
+
+
+def test_the_quick_target(tmp_path):
+    out = tmp_path / "adversarial"
+    result = tms.reproduce.reproduce("adversarial", str(out), quick=True, log=lambda message: None)
+    findings = json.loads((out / "findings.json").read_text())
+    assert findings["target"] == "adversarial" and findings["meaningful"] is False and len(findings["findings"]) == 2
+    assert len(findings["vulnerability"]) == len(adv.TARGETS[0].quick["density"])
+    assert (out / "figures" / "adversarial.png").exists() and "Per density" in (out / "report.html").read_text()
+    assert tms.load(out / "adversarial").K == result["runs"]["adversarial"].K
