@@ -120,6 +120,7 @@ def make_config(
     set_size: Optional[int] = None,
     density_of: Optional[str] = None,
     init: Optional[str] = None,
+    init_scale: Optional[float] = None,
     seed: Optional[int] = None,
     threads: Optional[int] = None,
 ) -> "_tms.TrainConfig":
@@ -133,7 +134,7 @@ def make_config(
     hidden_bias: a bias inside the hidden ReLU (relu-hidden, abs). data: "independent" (the default),
     "correlated" or "anticorrelated" features in sets of set_size consecutive features (default 2); density_of:
     for sets, whether 1 - S is the probability that a set is active ("set", the paper's) or that each feature
-    is ("feature", ARENA's). Raises ValueError with the engine's message for a value out of range.
+    is ("feature", ARENA's). init_scale: a factor on the init's standard deviation. Raises ValueError with the engine's message for a value out of range.
     """
     config = _tms.preset_config(preset)
     if model is not None:
@@ -158,7 +159,7 @@ def make_config(
     for field, value in given.items():
         if value is not None:
             setattr(config, field, _as_int(field, value))
-    given = dict(lr=lr, beta1=beta1, beta2=beta2, eps=eps, weight_decay=weight_decay, l1=l1)
+        given = dict(lr=lr, beta1=beta1, beta2=beta2, eps=eps, weight_decay=weight_decay, l1=l1, init_scale=init_scale)
     for field, value in given.items():
         if value is not None:
             setattr(config, field, _as_real(field, value))

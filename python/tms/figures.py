@@ -1101,6 +1101,33 @@ def counts_against_density(density, series: dict, *, ax=None, path: Optional[Pat
     return _finish(fig, path)
 
 
+REGIME_COLORS = {"small": "#bbbbbb", "collapsed": "#ff7f0e", "transition": "#9467bd", "octahedron": "#2ca02c"}
+
+
+def regime_curve(steps, loss, labels, *, reference: Optional[dict] = None, path: Optional[PathLike] = None,
+                 title: str = "") -> Figure:
+    """A loss curve at snapshot steps (log-log; step 0 drawn at 1), each point coloured by its regime label;
+    reference: label -> a loss level drawn dotted."""
+    fig, ax = _new_figure(8.0, 3.8)
+    x = np.maximum(np.asarray(steps, dtype=np.float64), 1.0)
+    y = np.asarray(loss, dtype=np.float64)
+    ax.plot(x, y, color="0.6", linewidth=1.0, zorder=1)
+    for lab in dict.fromkeys(labels):
+        idx = [j for j, v in enumerate(labels) if v == lab]
+        ax.scatter(x[idx], y[idx], s=18, color=REGIME_COLORS.get(lab, "black"), label=lab, zorder=2)
+    for label, level in (reference or {}).items():
+        ax.axhline(level, color="0.4", linestyle=":", linewidth=1.0)
+        ax.text(x.min(), level, label, fontsize=7, color="0.3", va="bottom")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("training step (log)", fontsize=8)
+    ax.set_ylabel("loss", fontsize=8)
+    ax.tick_params(labelsize=7)
+    ax.legend(fontsize=7, frameon=False)
+    ax.set_title(title, fontsize=9)
+    return _finish(fig, path)
+
+
 def adversarial(density, vulnerability, features_per_dimension, *, path: Optional[PathLike] = None,
                 suptitle: Optional[str] = None) -> Figure:
     """Paper E16: left, the vulnerability (L' − L)/(L'_0 − L_0) and the features per dimension ‖W‖_F²/m against

@@ -42,7 +42,7 @@ int parse_int(const std::string& text, std::string_view field) {
 struct train_flags {
   std::string config, preset, model, features, hidden, importance, density, relative_density, restarts, steps,
       batch, lr, schedule, beta1, beta2, eps, weight_decay, l1, values, data, set_size, density_of, init,
-      seed, threads;
+      init_scale, seed, threads;
   std::string out = "runs/latest";
   bool hidden_bias = false;
   bool quiet = false;
@@ -130,6 +130,7 @@ void run_train(const train_flags& f, CLI::App& app) {
   check_set_options(c, given("--set-size") || (doc && io::toml_has(*doc, "set_size")),
                     given("--density-of") || (doc && io::toml_has(*doc, "density_of")));
   if (given("--init")) c.init = parse_init(f.init);
+  if (given("--init-scale")) c.init_scale = parse_finite(f.init_scale, "init_scale");
   if (given("--seed")) {
     const std::int64_t seed = parse_integer(f.seed, "seed");
     if (seed < 0) throw usage_error("seed: " + f.seed + " is negative; allowed: an integer >= 0");
@@ -227,6 +228,8 @@ command add_train_command(CLI::App& root) {
                 "A bias inside the hidden ReLU (relu-hidden, abs): b_hidden [m] in weights.npz");
   opt("--init", flags->init, "Init scale: reference (depends on K), arena, or independent (not on K)",
       std::string(init_name(d.init)), "NAME");
+  opt("--init-scale", flags->init_scale, "A factor on the init's standard deviation (E14, E15 start small)",
+      fmt_default(d.init_scale));
   opt("--seed", flags->seed, "Random seed (restart r uses seed + r)", std::to_string(d.seed), "INT");
   opt("--threads", flags->threads, "Threads; 0 = all cores (never changes a result)",
       std::to_string(d.threads), "INT");

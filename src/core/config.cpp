@@ -127,6 +127,7 @@ void train_config::validate() const {
   if (hidden_bias && model != model_kind::relu_hidden && model != model_kind::abs)
     fail("hidden_bias", "the model '" + std::string(model_name(model)) +
                             "' has no hidden activation to bias; allowed: relu-hidden, abs");
+  check_real("init_scale", init_scale, 0, true, 1000, false);
   check_int("threads", threads, 0, 1024);
   if (instance_count() > 10000000)
     fail("instances", std::to_string(instance_count()) +

@@ -84,6 +84,9 @@ struct train_config {
   bool hidden_bias = false;
 
   init_scheme init = init_scheme::reference;
+  // A factor on the init scheme's standard deviation (1: the scheme's own); the learning-dynamics experiments
+  // (E14, E15) start small to separate the regimes.
+  double init_scale = 1.0;
   std::uint64_t seed = 0;
   int threads = 0;  // 0: all hardware threads. Never changes a result.
 

@@ -320,7 +320,7 @@ train_result train(const train_config& config, const train_options& options) {
   out.m = m;
   out.instances = config_instances(config);
   for (const auto& inst : out.instances) out.stream_seed.push_back(instance_stream_seed(config, inst));
-  out.init_std = init_std(config.init, n, m, K);
+  out.init_std = init_std(config.init, n, m, K) * config.init_scale;
   out.first_step = options.first_step;
   out.initialised = from_weights;
   out.snapshot_step = options.snapshot_steps;

@@ -85,6 +85,7 @@ json config_to_json(const train_config& c) {
            {"threads", c.threads}};
   // Written only when set, so runs without one read as before (the weights then hold no b_hidden).
   if (c.hidden_bias) out["hidden_bias"] = true;
+  if (c.init_scale != 1.0) out["init_scale"] = c.init_scale;  // likewise
   if (c.data != data_kind::independent) {  // likewise: a run of independent features reads as before
     out["data"] = data_name(c.data);
     out["set_size"] = c.set_size;
@@ -198,6 +199,7 @@ train_config config_from(const json_reader& r, const json& j, const std::string&
   c.eps = as_real("eps");
   c.weight_decay = as_real("weight_decay");
   c.l1 = as_real("l1");
+  if (j.contains("init_scale")) c.init_scale = as_real("init_scale");
   if (j.contains("data")) {
     c.data = as_name("data", [](const std::string& t, const std::string& f) { return parse_data(t, f); });
     c.set_size = as_int("set_size");

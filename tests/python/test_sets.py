@@ -157,7 +157,7 @@ def test_local_bases_claims():
     assert ct.local_bases_findings([bad], 3)[0].verdict == "differs"
 
 
-@pytest.mark.parametrize("name", ["correlated", "local-bases", "collapse"])
+@pytest.mark.parametrize("name", ["correlated", "local-bases", "collapse", "dynamics-correlated"])
 def test_the_quick_targets_write_their_reports(tmp_path, name):
     out = tmp_path / name
     result = tms.reproduce.reproduce(name, str(out), quick=True, log=lambda message: None)
@@ -167,3 +167,32 @@ def test_the_quick_targets_write_their_reports(tmp_path, name):
     for key, run in result["runs"].items():
         assert run.config["data"] in ("correlated", "anticorrelated")
         assert tms.load(out / key).K == run.K
+
+
+def test_the_octahedron_and_the_regimes():
+    e = np.eye(3)
+    octa = np.array([e[0], e[1], e[2], -e[1], -e[0], -e[2]])  # each antipodal partner in the other set
+    assert ct.octahedron(octa, 3) and ct.regime(octa, 3) == "octahedron"
+    same_set = np.array([e[0], -e[0], e[1], e[2], -e[1], -e[2]])  # 0 and 1 antipodal inside set 0
+    assert not ct.octahedron(same_set, 3)
+    collapsed = np.array([e[0] * 0.6] * 3 + [-e[0] * 0.6] * 3)
+    assert ct.regime(collapsed, 3) == "collapsed" and ct.regime(collapsed * 0.1, 3) == "small"
+    steps = [0, 10, 100, 200, 400, 800, 1600, 3200, 6400]
+    labels = ["small", "small", "collapsed", "collapsed", "collapsed", "transition", "octahedron", "octahedron",
+              "octahedron"]
+    loss = [1.0, 0.9, 0.3, 0.29, 0.28, 0.1, 0.02, 0.02, 0.02]
+    assert [f.verdict for f in ct.dynamics_findings(steps, labels, loss, 0.2, 4, 4)] == ["agrees"] * 3
+    # No collapsed (PCA-like) regime first, and a final transition: the claims do not hold.
+    labels = ["small", "small", "transition", "transition", "transition", "transition", "octahedron",
+              "octahedron", "transition"]
+    assert all(f.verdict != "agrees" for f in ct.dynamics_findings(steps, labels, loss, 0.2, 0, 4))
+
+
+def test_init_scale_scales_the_init():
+    a = tms.train(features=6, hidden=3, steps=1, snapshots=[0])
+    b = tms.train(features=6, hidden=3, steps=1, snapshots=[0], init_scale=0.1)
+    assert b.init_std == pytest.approx(0.1 * a.init_std)
+    assert np.allclose(b.snapshot_W[0], 0.1 * a.snapshot_W[0], rtol=1e-5, atol=0)
+    assert b.config["init_scale"] == 0.1 and "init_scale" not in a.config
+    with pytest.raises(ValueError, match="init_scale"):
+        tms.make_config(init_scale=0)

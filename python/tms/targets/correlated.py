@@ -5,6 +5,7 @@ exactly one non-zero), drawn by the engine's set sources (`tms train --data corr
     correlated   (E11a–c) m = 2: two correlated pairs, two anticorrelated pairs, three correlated pairs
     local-bases  (E12)    two sets of ten correlated features in m = 10: WᵀW near the identity inside each set
     collapse     (E13)    three correlated pairs in m = 2 across density: how many sets collapse to (a+b)/√2
+    dynamics-correlated (E15) two sets of three correlated features in m = 3 through training: the regimes
 
 Every pair of a set is classified by the engine (analysis_sets.hpp, `tms.science.set_orthogonal`,
 `set_collapsed`, `antipodal_pair_cos`): collapsed, side by side, orthogonal, opposed, antipodal, or unlearned.
@@ -23,6 +24,7 @@ from ..claims import Finding
 from .common import Job, Target, engine_settings, figure_adder, recipe
 
 __all__ = ["TARGETS", "SetModel", "correlated_findings", "local_bases_findings", "collapse_findings", "pca_loss",
+           "dynamics_findings", "regime", "octahedron", "PLATEAU",
            "HEXAGON_TOL", "LOCAL_TOL", "PAPER_COLLAPSE", "PCA_EQUIVALENT", "EVAL_SAMPLES"]
 
 HEXAGON_TOL = 15.0  # degrees: a hexagon's neighbouring features are 60° ± this apart
@@ -33,6 +35,8 @@ PAPER_COLLAPSE = ((0, "≤ 0.05"), (1, "0.05–0.15"), (2, "0.15–0.2"), (3, "0
 # of the importance-weighted data, with the mean as its bias), which no model in superposition comes near.
 PCA_EQUIVALENT = 0.95
 EVAL_SAMPLES = 200_000  # fresh samples for each density's model loss and PCA loss
+PLATEAU = 0.15  # E15: a regime is a plateau of the loss curve when its loss falls by less than e^this per doubling
+# of the step (about 14%), against a few-fold fall per doubling between regimes
 
 
 def pca_loss(x: np.ndarray, importance: np.ndarray, m: int) -> float:
@@ -352,6 +356,137 @@ def _run_collapse(job: Job) -> dict:
                         intro_html=intro, summary=summary, numbering="pair j holds features 2j and 2j + 1")
 
 
+# ---- dynamics-correlated (E15) --------------------------------------------------------------------------------
+
+def octahedron(W: np.ndarray, set_size: int) -> bool:
+    """Every feature represented, the features of a set orthogonal, each feature antipodal to exactly one
+    feature of another set and orthogonal to the rest: an octahedron of antipodal pairs across sets (m = 3,
+    two sets of three)."""
+    W = np.asarray(W, dtype=np.float64)
+    n = len(W)
+    if not np.all(np.linalg.norm(W, axis=1) > science.represented_norm):
+        return False
+    c = claims.cosines(W)
+    for i in range(n):
+        partners = [j for j in range(n) if j != i and c[i, j] < science.antipodal_pair_cos]
+        if len(partners) != 1 or partners[0] // set_size == i // set_size:
+            return False
+        if any(abs(c[i, j]) >= science.set_orthogonal for j in range(n) if j != i and j != partners[0]):
+            return False
+    return True
+
+
+def regime(W: np.ndarray, set_size: int) -> str:
+    """The geometry of one snapshot: "small" (no feature represented), "collapsed" (every set on one direction:
+    its principal component), "octahedron", or "transition"."""
+    W = np.asarray(W, dtype=np.float32)
+    if not np.any(np.linalg.norm(W, axis=1) > science.represented_norm):
+        return "small"
+    g = _tms.measure_sets(np.ascontiguousarray(W), set_size)
+    if g["collapsed_sets"] == g["sets"]:
+        return "collapsed"
+    return "octahedron" if octahedron(W, set_size) else "transition"
+
+
+def dynamics_findings(steps, labels, loss, pca: float, final_octahedra: int, restarts: int) -> List[Finding]:
+    """E15's claims for the lowest-loss restart: its snapshot steps, regime labels and evaluated losses, PCA's
+    rank-m loss on the same data, and how many restarts end in an octahedron."""
+    runs = []  # (label, first index, last index)
+    for j, lab in enumerate(labels):
+        if runs and runs[-1][0] == lab:
+            runs[-1][2] = j
+        else:
+            runs.append([lab, j, j])
+    def rate(r):  # the fall of the log loss per doubling of the step over a regime
+        s0, s1 = max(steps[r[1]], 1), max(steps[r[2]], 1)
+        return np.log(loss[r[1]] / loss[r[2]]) / np.log2(s1 / s0) if s1 > s0 else float("inf")
+
+    def flat(r):
+        return r[2] > r[1] and abs(rate(r)) < PLATEAU
+    plateaus = [r for r in runs if r[0] in ("collapsed", "octahedron") and flat(r)]
+    order = [r[0] for r in runs]
+    collapsed_then_octa = ("collapsed" in order and order[-1] == "octahedron"
+                           and order.index("collapsed") < len(order) - 1)
+    text = "; ".join(f"{r[0]} from step {steps[r[1]]:,} to {steps[r[2]]:,} (loss {loss[r[1]]:.3g} → {loss[r[2]]:.3g}, "
+                     f"{loss[r[2]] / pca:.2f}× PCA's; falling {rate(r):.2f} per doubling of the step)" for r in runs)
+    out = [
+        Finding(claim="Learning proceeds in distinct regimes visible in the loss curve, each a distinct geometric "
+                      "transformation.",
+                source="Learning dynamics: geometric transformations (E15, claim 1)",
+                found=f"the lowest-loss restart's snapshots by geometry: {text}. Plateaus (the log loss falling "
+                      f"less than {PLATEAU:g} per doubling over a regime of several snapshots): "
+                      + (", ".join(r[0] for r in plateaus) if plateaus else "none") + ".",
+                verdict=claims.verdict(len(plateaus) >= 2 and collapsed_then_octa, len(plateaus) >= 1)),
+        Finding(claim="The final solution is an octahedron with features from different correlated sets arranged in "
+                      "antipodal pairs.",
+                source="Learning dynamics: geometric transformations (E15, claim 2)",
+                found=f"the lowest-loss restart ends as {labels[-1]}; {final_octahedra} of {restarts} restarts end "
+                      "in an octahedron.",
+                verdict=claims.verdict(labels[-1] == "octahedron", final_octahedra > 0)),
+        Finding(claim="The network learns a linear PCA solution (each correlated set on its principal component) "
+                      "before moving to a better nonlinear solution.",
+                source="Learning dynamics: geometric transformations (E15, claim 3)",
+                found="regimes in order: " + " → ".join(order) + f"; PCA's rank-{3} loss on this data {pca:.3g}.",
+                verdict=claims.verdict(collapsed_then_octa, "collapsed" in order)),
+    ]
+    return out
+
+
+def _plan_dynamics(target: Target, s: dict) -> list:
+    return [("dynamics", dict(model="relu", features=6, hidden=3, importance=1.0, data="correlated", set_size=3,
+                              density=[float(s["density"])], restarts=s["restarts"], lr=s.get("lr"),
+                              init_scale=s["init_scale"], **engine_settings(s)))]
+
+
+def _run_dynamics(job: Job) -> dict:
+    start = time.monotonic()
+    target, out, s = job.target, job.out, job.settings
+    os.makedirs(out, exist_ok=True)
+    (folder, settings), = job.trainings
+    path = os.path.join(out, folder)
+    job.log(f"tms reproduce dynamics-correlated: training {settings['restarts']} restarts with {s['snapshots']} "
+            f"log-spaced snapshots -> {path}")
+    run = api.train(progress=job.progress, snapshots=int(s["snapshots"]), **settings)
+    job.log(f"  {run.seconds:.1f} s")
+    run.save(path, overwrite=job.overwrite)
+    k = int(np.argmin(run.loss))
+    steps = [int(v) for v in run.snapshot_steps]
+    labels = [regime(run.snapshot_W[j, k], 3) for j in range(len(steps))]
+    snap = run.select([k] * len(steps))
+    snap.W = np.ascontiguousarray(run.snapshot_W[:, k])
+    snap.b = np.ascontiguousarray(run.snapshot_b[:, k])
+    loss = [float(v) for v in snap.evaluate(samples=50_000, seed=2)]
+    x = api.sample(features=6, data="correlated", set_size=3, density=float(s["density"]), samples=EVAL_SAMPLES,
+                   seed=1, batch=run.config["batch"])[0]
+    pca = pca_loss(x, run.importance[k], run.m)
+    finals = sum(1 for r in range(run.K) if octahedron(run.W[r], 3))
+    figs: list = []
+    add = figure_adder(os.path.join(out, "figures"), figs)
+    add(figures.regime_curve(steps, loss, labels, reference={"PCA's rank-3 loss": pca},
+                             title="the lowest-loss restart: evaluated loss at each snapshot, by geometry"),
+        "dynamics_loss", "The loss of the lowest-loss restart at each log-spaced snapshot (50,000 fresh samples), "
+                         "each point coloured by the snapshot's geometry (small, collapsed: each set on its principal "
+                         "component, transition, octahedron); dotted: the best rank-3 linear reconstruction's loss.")
+    picks = []
+    for lab in ("collapsed", "transition", "octahedron"):
+        idx = [j for j, v in enumerate(labels) if v == lab]
+        if idx:
+            picks.append(idx[len(idx) // 2] if lab != "octahedron" else idx[-1])
+    add(figures.basic_grid(columns=[(snap, j, f"step {steps[j]:,}: {labels[j]}") for j in sorted(picks)],
+                           suptitle="WᵀW through training (features 0–2: set 0, 3–5: set 1)"), "dynamics_gram",
+        "WᵀW (blue −1, white 0, red +1) with b and the feature norms at a snapshot of each regime.")
+    findings = dynamics_findings(steps, labels, loss, pca, finals, run.K)
+    intro = (f"<p>{html.escape(target.about)}</p><p>Paper: {html.escape(target.source)}. Training: "
+             f"{html.escape(recipe(run))}, 1−S = {float(s['density']):g}, importance 1, the init's standard deviation "
+             f"× {float(s['init_scale']):g} (the learning-dynamics convention: a small start separates the "
+             f"regimes), {run.K} restarts, snapshots at {len(steps)} log-spaced steps.</p>")
+    summary = dict(snapshot_steps=steps, regimes=labels, loss=loss, pca_loss=pca, final_octahedra=finals)
+    return report.write(job, start=start, findings=findings, figures=figs,
+                        runs=[dict(key=folder, name="two sets of three correlated features", run=run,
+                                   folder=f"{folder}/", chosen=[k])],
+                        intro_html=intro, summary=summary, numbering="set 0 holds features 0–2, set 1 features 3–5")
+
+
 TARGETS = (
     Target(name="correlated", title="Correlated and anticorrelated features (m = 2)",
            source="Elhage et al. 2022, section \"Superposition and correlated features\" (E11)",
@@ -385,4 +520,15 @@ TARGETS = (
                  "The paper: sparse, the pairs sit side by side in a hexagon; denser, the sets collapse one after "
                  "another onto their principal component (a + b)/√2, until the solution is PCA-like.",
            plan=_plan_collapse, run=_run_collapse),
+    Target(name="dynamics-correlated",
+           title="Learning dynamics as geometric transformations (two sets of three correlated features, m = 3)",
+           source="Elhage et al. 2022, section \"Superposition and learning dynamics\" (E15)",
+           # Keltin's companion starts its dynamics at 0.1 × the init; 1−S = 0.05 ends in the octahedron.
+           defaults=dict(density=0.05, init_scale=0.1, restarts=4, steps=30_000, snapshots=60, lr=1e-3),
+           quick=dict(density=0.05, init_scale=0.1, restarts=1, steps=400, snapshots=20, batch=256, lr=1e-3),
+           about="The ReLU output model with m = 3 on two sets of three correlated features (n = 6), importance 1, "
+                 "from a small init, its weights saved at log-spaced steps. The paper: the loss curve shows distinct "
+                 "regimes, each a geometric transformation, from a PCA-like solution to an octahedron whose "
+                 "antipodal pairs join features of different sets.",
+           plan=_plan_dynamics, run=_run_dynamics),
 )
