@@ -1101,7 +1101,7 @@ def counts_against_density(density, series: dict, *, ax=None, path: Optional[Pat
     return _finish(fig, path)
 
 
-REGIME_COLORS = {"small": "#bbbbbb", "collapsed": "#ff7f0e", "transition": "#9467bd", "octahedron": "#2ca02c"}
+GEOMETRY_COLORS = {"small": "#bbbbbb", "collapsed": "#ff7f0e", "transition": "#9467bd", "octahedron": "#2ca02c"}
 
 
 def regime_curve(steps, loss, labels, *, reference: Optional[dict] = None, path: Optional[PathLike] = None,
@@ -1114,7 +1114,7 @@ def regime_curve(steps, loss, labels, *, reference: Optional[dict] = None, path:
     ax.plot(x, y, color="0.6", linewidth=1.0, zorder=1)
     for lab in dict.fromkeys(labels):
         idx = [j for j, v in enumerate(labels) if v == lab]
-        ax.scatter(x[idx], y[idx], s=18, color=REGIME_COLORS.get(lab, "black"), label=lab, zorder=2)
+        ax.scatter(x[idx], y[idx], s=18, color=GEOMETRY_COLORS.get(lab, "black"), label=lab, zorder=2)
     for label, level in (reference or {}).items():
         ax.axhline(level, color="0.4", linestyle=":", linewidth=1.0)
         ax.text(x.min(), level, label, fontsize=7, color="0.3", va="bottom")

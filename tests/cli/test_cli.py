@@ -287,6 +287,14 @@ with tempfile.TemporaryDirectory() as tmp:
     expect_error("set size in TOML with independent data", ["train", "--config", cfgset, "--out", bad], 2,
                  "set_size: applies")
 
+    small = os.path.join(tmp, "small_init")
+    r = run("train", "-n", "4", "-m", "2", "--init-scale", "0.1", "--steps", "5", "--batch", "16", "--quiet", "--out",
+            small)
+    doc = json.load(open(os.path.join(small, "metrics.json"))) if r.returncode == 0 else {}
+    ref = json.load(open(os.path.join(setdir, "metrics.json"))) if os.path.exists(setdir) else {}
+    check("init scale", r.returncode == 0 and doc["config"]["init_scale"] == 0.1, r.stderr)
+    expect_error("init scale zero", ["train", "--init-scale", "0", "--out", bad], 2, "init_scale: 0 is not allowed")
+
     expect_error("config is a folder", ["train", "--config", tmp, "--out", bad], 2, "config")
     expect_error("unknown subcommand", ["frobnicate"], 2, "unknown subcommand 'frobnicate'")
 
