@@ -344,19 +344,23 @@ class Run:
         fields["path"] = None
         return Run(**fields)
 
+    def _instance_specs(self) -> list:
+        """The run's own instances for the engine (a selection of a run has fewer than its configuration
+        describes): each one's density and importance."""
+        out = []
+        for k in range(self.K):
+            inst = _tms.InstanceSpec()
+            inst.density = float(self.density[k])
+            inst.importance = [float(v) for v in self.importance[k]]
+            out.append(inst)
+        return out
+
     def evaluate(self, samples: int = 100_000, seed: int = 0) -> np.ndarray:
         """Each instance's loss [K] on `samples` fresh samples of its own distribution (density, importance,
         relative densities), by the training loss's definition, computed by the engine. The samples come from
         an evaluation stream of `seed` that no training run draws from, shared by all instances."""
         config = config_from_dict(self.config)
-        # The run's own instances (a selection of a run has fewer than its configuration describes).
-        instances = []
-        for k in range(self.K):
-            inst = _tms.InstanceSpec()
-            inst.density = float(self.density[k])
-            inst.importance = [float(v) for v in self.importance[k]]
-            instances.append(inst)
-        return _tms.evaluate_loss(config, instances, _float32_tensors(self.weights), _as_int("samples", samples),
+        return _tms.evaluate_loss(config, self._instance_specs(), _float32_tensors(self.weights), _as_int("samples", samples),
                                   _as_seed(seed))
 
     def adversarial(self, samples: int = 100_000, seed: int = 0, relative_norm: Optional[float] = None) -> dict:
@@ -368,12 +372,7 @@ class Run:
         features on orthonormal directions, the rest dropped) reference_clean and reference_attacked, the
         vulnerability (L' − L)/(L'_0 − L_0), and features_per_dimension ‖W‖_F²/m."""
         config = config_from_dict(self.config)
-        instances = []
-        for k in range(self.K):
-            inst = _tms.InstanceSpec()
-            inst.density = float(self.density[k])
-            inst.importance = [float(v) for v in self.importance[k]]
-            instances.append(inst)
+        instances = self._instance_specs()
         norm = _tms.adversarial_relative_norm if relative_norm is None else _as_real("relative_norm", relative_norm)
         out = _tms.adversarial_vulnerability(config, instances, _float32_tensors(self.weights),
                                              _as_int("samples", samples), _as_seed(seed), norm)

@@ -13,6 +13,7 @@
 #include "core/batch_source.hpp"
 #include "core/errors.hpp"
 #include "core/evaluate.hpp"
+#include "core/instance_workers.hpp"
 
 namespace tms {
 
@@ -111,91 +112,75 @@ std::vector<adversarial_result> adversarial_vulnerability(const train_config& co
   const std::uint64_t stream = evaluation_seed(seed);
   const batch_source source(config);
   std::vector<adversarial_result> out(K);
-  std::atomic<std::int64_t> next{0};
-  std::mutex error_mutex;
-  std::exception_ptr error;
-  auto worker = [&]() {
-    try {
-      sparse_batch<float> rows;
-      rows.reserve(B, n);
-      source.prepare(rows);
-      std::vector<double> W(static_cast<std::size_t>(n) * m), W0(W.size(), 0.0), x(n), z(n), z0(n),
-          scratch(n);
-      attack_losses model, reference;
-      for (std::int64_t k; (k = next.fetch_add(1)) < K;) {
-        const float* Wk = weights.of(layout.embedding, k);
-        const float* bk = weights.of("b", k);
-        for (std::size_t e = 0; e < W.size(); ++e) W[e] = Wk[e];
-        const float* I = instances[k].importance.data();
-        // The reference: the m most important features (ties: the lower index) on orthonormal directions.
-        std::vector<int> order(n);
-        std::iota(order.begin(), order.end(), 0);
-        std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return I[a] > I[b]; });
-        std::fill(W0.begin(), W0.end(), 0.0);
-        for (int r = 0; r < std::min(n, m); ++r) W0[order[r] * m + r] = 1.0;
-        prepare(model, W, n, m);
-        prepare(reference, W0, n, m);
-        // Two passes over the same samples: the mean input norm first (it sets lambda), then the losses.
-        double norm_sum = 0;
-        for (std::int64_t j = 0; j * B < samples; ++j) {
-          source.fill(rows, stream, j, instances[k].density);
-          const std::int64_t used = std::min<std::int64_t>(B, samples - j * B);
-          for (std::int64_t s = 0; s < used; ++s) {
-            double sq = 0;
-            for (int e = rows.offset[s]; e < rows.offset[s + 1]; ++e)
-              sq += double(rows.value[e]) * rows.value[e];
-            norm_sum += std::sqrt(sq);
-          }
+  run_instance_workers(K, config.threads, [&](std::atomic<std::int64_t>& next) {
+    sparse_batch<float> rows;
+    rows.reserve(B, n);
+    source.prepare(rows);
+    std::vector<double> W(static_cast<std::size_t>(n) * m), W0(W.size(), 0.0), x(n), z(n), z0(n), scratch(n);
+    attack_losses model, reference;
+    for (std::int64_t k; (k = next.fetch_add(1)) < K;) {
+      const float* Wk = weights.of(layout.embedding, k);
+      const float* bk = weights.of("b", k);
+      for (std::size_t e = 0; e < W.size(); ++e) W[e] = Wk[e];
+      const float* I = instances[k].importance.data();
+      // The reference: the m most important features (ties: the lower index) on orthonormal directions.
+      std::vector<int> order(n);
+      std::iota(order.begin(), order.end(), 0);
+      std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return I[a] > I[b]; });
+      std::fill(W0.begin(), W0.end(), 0.0);
+      for (int r = 0; r < std::min(n, m); ++r) W0[order[r] * m + r] = 1.0;
+      prepare(model, W, n, m);
+      prepare(reference, W0, n, m);
+      // Two passes over the same samples: the mean input norm first (it sets lambda), then the losses.
+      double norm_sum = 0;
+      for (std::int64_t j = 0; j * B < samples; ++j) {
+        source.fill(rows, stream, j, instances[k].density);
+        const std::int64_t used = std::min<std::int64_t>(B, samples - j * B);
+        for (std::int64_t s = 0; s < used; ++s) {
+          double sq = 0;
+          for (int e = rows.offset[s]; e < rows.offset[s + 1]; ++e)
+            sq += double(rows.value[e]) * rows.value[e];
+          norm_sum += std::sqrt(sq);
         }
-        adversarial_result& r = out[k];
-        r.input_norm = norm_sum / static_cast<double>(samples);
-        r.attack_norm = relative_norm * r.input_norm;
-        for (std::int64_t j = 0; j * B < samples; ++j) {
-          source.fill(rows, stream, j, instances[k].density);
-          const std::int64_t used = std::min<std::int64_t>(B, samples - j * B);
-          for (std::int64_t s = 0; s < used; ++s) {
-            std::fill(x.begin(), x.end(), 0.0);
-            for (int e = rows.offset[s]; e < rows.offset[s + 1]; ++e) x[rows.index[e]] = rows.value[e];
-            for (int i = 0; i < n; ++i) {  // z = G x + b, z0 = G0 x
-              double a = bk[i], a0 = 0;
-              for (int e = rows.offset[s]; e < rows.offset[s + 1]; ++e) {
-                a += model.G[i * n + rows.index[e]] * rows.value[e];
-                a0 += reference.G[i * n + rows.index[e]] * rows.value[e];
-              }
-              z[i] = a, z0[i] = a0;
-            }
-            add_sample(model, z, x.data(), I, relu, r.attack_norm, scratch);
-            add_sample(reference, z0, x.data(), I, relu, r.attack_norm, scratch);
-          }
-        }
-        const double per =
-            static_cast<double>(samples) * n;  // the training loss's mean over samples and features
-        r.clean = model.clean / per;
-        r.attacked = model.attacked / per;
-        for (int d = 0; d < 2 * n; ++d)
-          if (model.worst_count[d] > 0 &&
-              (r.feature < 0 || model.worst_count[d] > model.worst_count[2 * r.feature + (r.sign < 0)]))
-            r.feature = d / 2, r.sign = d % 2 ? -1 : 1;
-        r.reference_clean = reference.clean / per;
-        r.reference_attacked = reference.attacked / per;
-        const double base = r.reference_attacked - r.reference_clean;
-        r.vulnerability = base > 0 ? (r.attacked - r.clean) / base : std::numeric_limits<double>::quiet_NaN();
-        double fro = 0;
-        for (double w : W) fro += w * w;
-        r.features_per_dimension = fro / m;
       }
-    } catch (...) {
-      std::lock_guard<std::mutex> lock(error_mutex);
-      if (!error) error = std::current_exception();
+      adversarial_result& r = out[k];
+      r.input_norm = norm_sum / static_cast<double>(samples);
+      r.attack_norm = relative_norm * r.input_norm;
+      for (std::int64_t j = 0; j * B < samples; ++j) {
+        source.fill(rows, stream, j, instances[k].density);
+        const std::int64_t used = std::min<std::int64_t>(B, samples - j * B);
+        for (std::int64_t s = 0; s < used; ++s) {
+          std::fill(x.begin(), x.end(), 0.0);
+          for (int e = rows.offset[s]; e < rows.offset[s + 1]; ++e) x[rows.index[e]] = rows.value[e];
+          for (int i = 0; i < n; ++i) {  // z = G x + b, z0 = G0 x
+            double a = bk[i], a0 = 0;
+            for (int e = rows.offset[s]; e < rows.offset[s + 1]; ++e) {
+              a += model.G[i * n + rows.index[e]] * rows.value[e];
+              a0 += reference.G[i * n + rows.index[e]] * rows.value[e];
+            }
+            z[i] = a, z0[i] = a0;
+          }
+          add_sample(model, z, x.data(), I, relu, r.attack_norm, scratch);
+          add_sample(reference, z0, x.data(), I, relu, r.attack_norm, scratch);
+        }
+      }
+      const double per =
+          static_cast<double>(samples) * n;  // the training loss's mean over samples and features
+      r.clean = model.clean / per;
+      r.attacked = model.attacked / per;
+      for (int d = 0; d < 2 * n; ++d)
+        if (model.worst_count[d] > 0 &&
+            (r.feature < 0 || model.worst_count[d] > model.worst_count[2 * r.feature + (r.sign < 0)]))
+          r.feature = d / 2, r.sign = d % 2 ? -1 : 1;
+      r.reference_clean = reference.clean / per;
+      r.reference_attacked = reference.attacked / per;
+      const double base = r.reference_attacked - r.reference_clean;
+      r.vulnerability = base > 0 ? (r.attacked - r.clean) / base : std::numeric_limits<double>::quiet_NaN();
+      double fro = 0;
+      for (double w : W) fro += w * w;
+      r.features_per_dimension = fro / m;
     }
-  };
-  int threads = config.threads > 0 ? config.threads : static_cast<int>(std::thread::hardware_concurrency());
-  threads = static_cast<int>(std::clamp<std::int64_t>(threads, 1, K));
-  std::vector<std::thread> pool;
-  for (int w = 1; w < threads; ++w) pool.emplace_back(worker);
-  worker();
-  for (auto& t : pool) t.join();
-  if (error) std::rethrow_exception(error);
+  });
   return out;
 }
 

@@ -9,6 +9,7 @@
 
 #include "core/batch_source.hpp"
 #include "core/errors.hpp"
+#include "core/instance_workers.hpp"
 #include "core/model.hpp"
 
 namespace tms {
@@ -47,40 +48,25 @@ std::vector<double> evaluate_loss(const train_config& config, const std::vector<
 
   const batch_source source(config);  // the training data's distribution, on the evaluation stream
   std::vector<double> loss(K, 0.0);
-  std::atomic<std::int64_t> next{0};
-  std::mutex error_mutex;
-  std::exception_ptr error;
   // One instance per task, its batches summed in order: the result does not depend on the thread count.
-  auto worker = [&]() {
-    try {
-      model_workspace<float> ws;
-      ws.reserve(B, n, m);
-      source.prepare(ws.x);
-      std::vector<float> params(P);
-      for (std::int64_t k; (k = next.fetch_add(1)) < K;) {
-        weights.gather(k, params.data());
-        double total = 0;
-        for (std::int64_t j = 0; j < batches; ++j) {
-          ws.x.B = B;
-          source.fill(ws.x, stream, j, instances[k].density);
-          const int used = static_cast<int>(std::min<std::int64_t>(B, samples - j * B));
-          ws.x.B = used;  // the last batch keeps its first `used` samples
-          total += model_loss(layout, params.data(), instances[k].importance.data(), ws, config.l1) * used;
-        }
-        loss[k] = total / static_cast<double>(samples);
+  run_instance_workers(K, config.threads, [&](std::atomic<std::int64_t>& next) {
+    model_workspace<float> ws;
+    ws.reserve(B, n, m);
+    source.prepare(ws.x);
+    std::vector<float> params(P);
+    for (std::int64_t k; (k = next.fetch_add(1)) < K;) {
+      weights.gather(k, params.data());
+      double total = 0;
+      for (std::int64_t j = 0; j < batches; ++j) {
+        ws.x.B = B;
+        source.fill(ws.x, stream, j, instances[k].density);
+        const int used = static_cast<int>(std::min<std::int64_t>(B, samples - j * B));
+        ws.x.B = used;  // the last batch keeps its first `used` samples
+        total += model_loss(layout, params.data(), instances[k].importance.data(), ws, config.l1) * used;
       }
-    } catch (...) {
-      std::lock_guard<std::mutex> lock(error_mutex);
-      if (!error) error = std::current_exception();
+      loss[k] = total / static_cast<double>(samples);
     }
-  };
-  int threads = config.threads > 0 ? config.threads : static_cast<int>(std::thread::hardware_concurrency());
-  threads = static_cast<int>(std::clamp<std::int64_t>(threads, 1, K));
-  std::vector<std::thread> pool;
-  for (int w = 1; w < threads; ++w) pool.emplace_back(worker);
-  worker();
-  for (auto& t : pool) t.join();
-  if (error) std::rethrow_exception(error);
+  });
   return loss;
 }
 

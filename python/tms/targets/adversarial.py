@@ -18,7 +18,7 @@ from typing import List
 
 import numpy as np
 
-from .. import api, claims, figures, report
+from .. import claims, figures, report
 from ..claims import Finding
 from .common import Job, Target, engine_settings, figure_adder, recipe, train_single
 

@@ -21,7 +21,7 @@ import numpy as np
 
 from .. import _tms, api, claims, figures, report, science
 from ..claims import Finding
-from .common import Job, Target, engine_settings, figure_adder, recipe
+from .common import Job, Target, engine_settings, figure_adder, recipe, train_single
 
 __all__ = ["TARGETS", "SetModel", "correlated_findings", "local_bases_findings", "collapse_findings", "pca_loss",
            "dynamics_findings", "regime", "octahedron", "PLATEAU",
@@ -237,11 +237,7 @@ def _run_local(job: Job) -> dict:
     target, out, s = job.target, job.out, job.settings
     os.makedirs(out, exist_ok=True)
     (folder, settings), = job.trainings
-    job.log(f"tms reproduce local-bases: training {len(settings['density'])} densities × {settings['restarts']} "
-            f"restarts -> {os.path.join(out, folder)}")
-    run = api.train(progress=job.progress, **settings)
-    job.log(f"  {run.seconds:.1f} s")
-    run.save(os.path.join(out, folder), overwrite=job.overwrite)
+    run = train_single(job, f"{len(settings['density'])} densities × {settings['restarts']} restarts")
     best = _best(run)
     figs: list = []
     add = figure_adder(os.path.join(out, "figures"), figs)
@@ -315,11 +311,7 @@ def _run_collapse(job: Job) -> dict:
     target, out, s = job.target, job.out, job.settings
     os.makedirs(out, exist_ok=True)
     (folder, settings), = job.trainings
-    job.log(f"tms reproduce collapse: training {len(settings['density'])} densities × {settings['restarts']} "
-            f"restarts -> {os.path.join(out, folder)}")
-    run = api.train(progress=job.progress, **settings)
-    job.log(f"  {run.seconds:.1f} s")
-    run.save(os.path.join(out, folder), overwrite=job.overwrite)
+    run = train_single(job, f"{len(settings['density'])} densities × {settings['restarts']} restarts")
     best = sorted(_best(run), key=lambda mo: mo.density)
     chosen = sorted(run.best_restart_indices(), key=lambda k: float(run.density[k]))
     model_loss = run.select(chosen).evaluate(samples=EVAL_SAMPLES, seed=1)
