@@ -233,7 +233,21 @@ def science(build, seeds, steps, configs):
     return out
 
 
-def write_results(path, info, rows, sci, reps, seeds):
+def sampling(build, reps=3):
+    """bench_sample: each data source filling the fast kernels' tiles at the same marginal densities (n = 100,
+    B = 1024, sets of 2, one thread); the median of `reps` runs per case."""
+    runs = {}
+    for _ in range(reps):
+        out = subprocess.run([os.path.join(build, "bench_sample"), "-n", "100", "--batches", "300"],
+                             capture_output=True, text=True, check=True).stdout
+        for line in out.splitlines():
+            j = json.loads(line)
+            runs.setdefault((j["density"], j["data"]), []).append(j)
+    return [dict(density=d, data=data, us=statistics.median(r["us_per_batch"] for r in rs),
+                 ns=statistics.median(r["ns_per_nonzero"] for r in rs)) for (d, data), rs in runs.items()]
+
+
+def write_results(path, info, rows, sci, reps, seeds, samp=()):
     L = ["# Benchmark results", "",
          f"Produced by `python bench/run.py` on {datetime.date.today()}, {reps} alternating repetitions per "
          "configuration (medians).", "",
@@ -291,6 +305,19 @@ def write_results(path, info, rows, sci, reps, seeds):
                  f"{r['floor_ms']:.2f} | {t / r['floor_ms']:.1f}× | {j / r['floor_ms']:.1f}× | "
                  f"{r['floor_sample_ms']:.2f} | {t / r['floor_sample_ms']:.1f}× | {j / r['floor_sample_ms']:.1f}× | "
                  f"{r['target']}× {PEER_NAMES[r['target_peer']]} |")
+    if samp:
+        densities = sorted({r["density"] for r in samp}, reverse=True)
+        cell = {(r["density"], r["data"]): r for r in samp}
+        sources = ("independent", "correlated", "anticorrelated")
+        L += ["", "Sampling (bench_sample, one thread): a batch source filling the tiles of B = 1024 samples of n = "
+              "100 features, at the same marginal density per feature (sets of 2; anticorrelated by ARENA's rule, "
+              "each feature at 1−S, so up to 1−S = 0.5); µs per batch and ns per non-zero value.", "",
+              "| 1−S | " + " | ".join(f"{s} µs/batch | ns/non-zero" for s in sources) + " |",
+              "|---|" + "---|---|" * len(sources)]
+        for d in densities:
+            L.append(f"| {d:g} | " + " | ".join(
+                f"{cell[(d, s)]['us']:.1f} | {cell[(d, s)]['ns']:.2f}" if (d, s) in cell else "– | –"
+                for s in sources) + " |")
     for name, steps, srows in sci:
         L += ["", f"## Science check ({name}): {steps} steps, {seeds} seeds, mean ± sd", "",
               "Agree: tms's mean loss within twice the larger spread of the peer's.", "",
@@ -347,7 +374,8 @@ def main():
     info = machine()
     sci = [] if a.no_science else science(a.build, a.seeds, {"a": a.science_steps_a, "b": a.science_steps_b},
                                           [c for c in configs if c.name in ("a", "b")])
-    write_results(a.out, info, rows, sci, a.reps, a.seeds)
+    samp = sampling(a.build) if not a.no_tms else []
+    write_results(a.out, info, rows, sci, a.reps, a.seeds, samp)
     print(f"wrote {a.out}")
 
 
