@@ -2,7 +2,7 @@
 issues: the tied models (a-e) and the models with a privileged hidden basis, relu-hidden (f) and abs (g).
 
 For each configuration the three run alternately (--reps times each): tms through bench_step (all cores), PyTorch
-through torch_reference.py and JAX through jax_reference.py, each peer at its best thread count (measured first).
+through torch_reference.py and JAX through jax_reference.py, each peer at 1 and at 2 threads every repetition, the better median reported.
 Prints and writes bench/results.md: median seconds per step, the ratios, tms's peak memory, the dense part's
 GFLOP/s against the measured FMA peak, and (unless --no-science) the science check: final loss and represented
 features per density over 5 seeds, tms against both peers.
@@ -139,24 +139,21 @@ def timing(build, reps, quick, configs, peers, with_tms):
         tms_steps, peer_steps = c.tms_steps, c.peer_steps
         if quick:
             tms_steps, peer_steps = max(20, tms_steps // 10), max(4, peer_steps // 4)
-        peer_threads = {}
-        for peer in peers:
-            best = None
-            for threads in (1, 2):
-                # The better of two probes: one probe alone picked 1 thread for abs under momentary load, where
-                # 2 threads are 1.6x faster run after run.
-                s = min(run_json(peer_cmd(peer, c, max(4, peer_steps // 2), threads))["seconds_per_step"]
-                        for _ in range(2))
-                if best is None or s < best[1]:
-                    best = (threads, s)
-            peer_threads[peer] = best[0]
-        tms_runs, peer_runs, last = [], {peer: [] for peer in peers}, None
+        # Each peer runs at 1 and at 2 threads in every repetition, and its better median is reported: a probe
+        # before the runs once picked 1 thread for abs's JAX under momentary load, where 2 are 1.6x faster run
+        # after run.
+        tms_runs, last = [], None
+        peer_runs = {(peer, threads): [] for peer in peers for threads in (1, 2)}
         for _ in range(reps):  # alternate, so that machine noise hits all three
             if with_tms:
                 last = run_json(tms_cmd(build, c, tms_steps))
                 tms_runs.append(last["seconds_per_step"])
             for peer in peers:
-                peer_runs[peer].append(run_json(peer_cmd(peer, c, peer_steps, peer_threads[peer]))["seconds_per_step"])
+                for threads in (1, 2):
+                    peer_runs[(peer, threads)].append(
+                        run_json(peer_cmd(peer, c, peer_steps, threads))["seconds_per_step"])
+        peer_threads = {peer: min((1, 2), key=lambda t: statistics.median(peer_runs[(peer, t)])) for peer in peers}
+        peer_runs = {peer: peer_runs[(peer, peer_threads[peer])] for peer in peers}
         peer_ms = {peer: statistics.median(peer_runs[peer]) * 1e3 for peer in peers}
         row = dict(name=c.name, desc=c.desc, model=c.model, K=instance_count(c), n=c.n, m=c.m, peer_ms=peer_ms,
                    peer_threads=peer_threads, peer_steps=peer_steps, target=c.target, target_peer=c.target_peer,
