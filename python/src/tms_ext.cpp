@@ -298,6 +298,7 @@ NB_MODULE(_tms, m) {
       .def_rw("density_of", &tms::train_config::density_of)
       .def_rw("init", &tms::train_config::init)
       .def_rw("init_scale", &tms::train_config::init_scale)
+      .def_rw("adversarial_samples", &tms::train_config::adversarial_samples)
       .def_rw("seed", &tms::train_config::seed)
       .def_rw("threads", &tms::train_config::threads)
       .def("validate", &tms::train_config::validate)

@@ -120,7 +120,8 @@ def make_config(
     set_size: Optional[int] = None,
     density_of: Optional[str] = None,
     init: Optional[str] = None,
-    init_scale: Optional[float] = None,
+        init_scale: Optional[float] = None,
+    adversarial_samples: Optional[int] = None,
     seed: Optional[int] = None,
     threads: Optional[int] = None,
 ) -> "_tms.TrainConfig":
@@ -134,7 +135,8 @@ def make_config(
     hidden_bias: a bias inside the hidden ReLU (relu-hidden, abs). data: "independent" (the default),
     "correlated" or "anticorrelated" features in sets of set_size consecutive features (default 2); density_of:
     for sets, whether 1 - S is the probability that a set is active ("set", the paper's) or that each feature
-    is ("feature", ARENA's). init_scale: a factor on the init's standard deviation. Raises ValueError with the engine's message for a value out of range.
+    is ("feature", ARENA's). init_scale: a factor on the init's standard deviation. adversarial_samples: N > 0 writes each instance's
+    adversarial vulnerability (E16, as Run.adversarial(N, seed)) into metrics.json. Raises ValueError with the engine's message for a value out of range.
     """
     config = _tms.preset_config(preset)
     if model is not None:
@@ -155,7 +157,7 @@ def make_config(
         config.density_of = _tms.parse_set_density(str(density_of), "density_of")
     _tms.check_set_options(config, set_size is not None, density_of is not None)
     given = dict(features=features, hidden=hidden, restarts=restarts, steps=steps, batch=batch, threads=threads,
-                 set_size=set_size)
+                                  set_size=set_size, adversarial_samples=adversarial_samples)
     for field, value in given.items():
         if value is not None:
             setattr(config, field, _as_int(field, value))

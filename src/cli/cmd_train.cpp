@@ -42,7 +42,7 @@ int parse_int(const std::string& text, std::string_view field) {
 struct train_flags {
   std::string config, preset, model, features, hidden, importance, density, relative_density, restarts, steps,
       batch, lr, schedule, beta1, beta2, eps, weight_decay, l1, values, data, set_size, density_of, init,
-      init_scale, seed, threads;
+      init_scale, adversarial_samples, seed, threads;
   std::string out = "runs/latest";
   bool hidden_bias = false;
   bool quiet = false;
@@ -131,6 +131,8 @@ void run_train(const train_flags& f, CLI::App& app) {
                     given("--density-of") || (doc && io::toml_has(*doc, "density_of")));
   if (given("--init")) c.init = parse_init(f.init);
   if (given("--init-scale")) c.init_scale = parse_finite(f.init_scale, "init_scale");
+  if (given("--adversarial-samples"))
+    c.adversarial_samples = parse_integer(f.adversarial_samples, "adversarial_samples");
   if (given("--seed")) {
     const std::int64_t seed = parse_integer(f.seed, "seed");
     if (seed < 0) throw usage_error("seed: " + f.seed + " is negative; allowed: an integer >= 0");
@@ -230,6 +232,10 @@ command add_train_command(CLI::App& root) {
       std::string(init_name(d.init)), "NAME");
   opt("--init-scale", flags->init_scale, "A factor on the init's standard deviation (E14, E15 start small)",
       fmt_default(d.init_scale));
+  opt("--adversarial-samples", flags->adversarial_samples,
+      "Measure each instance's adversarial vulnerability (E16) on this many samples into metrics.json (0: "
+      "no)",
+      std::to_string(d.adversarial_samples), "INT");
   opt("--seed", flags->seed, "Random seed (restart r uses seed + r)", std::to_string(d.seed), "INT");
   opt("--threads", flags->threads, "Threads; 0 = all cores (never changes a result)",
       std::to_string(d.threads), "INT");

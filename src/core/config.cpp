@@ -128,6 +128,12 @@ void train_config::validate() const {
     fail("hidden_bias", "the model '" + std::string(model_name(model)) +
                             "' has no hidden activation to bias; allowed: relu-hidden, abs");
   check_real("init_scale", init_scale, 0, true, 1000, false);
+  check_int("adversarial_samples", adversarial_samples, 0, std::int64_t{1} << 30);
+  if (adversarial_samples > 0 && model != model_kind::linear && model != model_kind::relu_output)
+    fail("adversarial_samples",
+         "the attack is defined for x' = act(W^T W x + b); allowed: with the models linear, "
+         "relu (not '" +
+             std::string(model_name(model)) + "')");
   check_int("threads", threads, 0, 1024);
   if (instance_count() > 10000000)
     fail("instances", std::to_string(instance_count()) +

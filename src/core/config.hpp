@@ -79,6 +79,10 @@ struct train_config {
   double l1 = 0;
   // The input values; the front doors set default_values(model) unless the user names one.
   value_distribution values = value_distribution::uniform;
+  // Samples for E16's adversarial measurement of each instance in metrics.json (analysis_adversarial.hpp, on
+  // the
+  // evaluation stream of `seed`); 0: not measured. Linear and relu models only.
+  std::int64_t adversarial_samples = 0;
   // A bias inside the hidden ReLU (b_hidden [m]), for the kinds that have one (relu_hidden, abs). The paper
   // (E18): given one, the ReLU hidden-layer model sets it positive and stays linear.
   bool hidden_bias = false;

@@ -12,6 +12,7 @@
 #include <limits>
 #include <sstream>
 
+#include "core/analysis_adversarial.hpp"
 #include "core/errors.hpp"
 #include "core/metrics.hpp"
 #include "core/version.hpp"
@@ -86,6 +87,7 @@ json config_to_json(const train_config& c) {
   // Written only when set, so runs without one read as before (the weights then hold no b_hidden).
   if (c.hidden_bias) out["hidden_bias"] = true;
   if (c.init_scale != 1.0) out["init_scale"] = c.init_scale;  // likewise
+  if (c.adversarial_samples > 0) out["adversarial_samples"] = c.adversarial_samples;
   if (c.data != data_kind::independent) {  // likewise: a run of independent features reads as before
     out["data"] = data_name(c.data);
     out["set_size"] = c.set_size;
@@ -200,6 +202,7 @@ train_config config_from(const json_reader& r, const json& j, const std::string&
   c.weight_decay = as_real("weight_decay");
   c.l1 = as_real("l1");
   if (j.contains("init_scale")) c.init_scale = as_real("init_scale");
+  if (j.contains("adversarial_samples")) c.adversarial_samples = as_int("adversarial_samples");
   if (j.contains("data")) {
     c.data = as_name("data", [](const std::string& t, const std::string& f) { return parse_data(t, f); });
     c.set_size = as_int("set_size");
@@ -251,6 +254,11 @@ json run_to_json(const train_config& c, const train_result& r, const json& files
   const int points = static_cast<int>(r.curve_step.size());
   json instances = json::array();
   const model_layout& L = r.weights.layout;
+  // E16's measurement when asked for (adversarial_samples): on the evaluation stream of the run's seed.
+  const std::vector<adversarial_result> attack =
+      c.adversarial_samples > 0
+          ? adversarial_vulnerability(c, r.instances, r.weights, c.adversarial_samples, c.seed)
+          : std::vector<adversarial_result>{};
   for (std::int64_t k = 0; k < r.K(); ++k) {
     // The geometry of the features' directions in the hidden space; the output bias of every kind.
     const float* W = r.weights.of(L.embedding, k);
@@ -285,6 +293,19 @@ json run_to_json(const train_config& c, const train_result& r, const json& files
                                  {"interference", rounded(t.interference)},
                                  {"bias", rounded(t.bias)},
                                  {t.total_name, rounded(t.total)}};
+    if (!attack.empty()) {
+      const adversarial_result& a = attack[k];
+      j["adversarial"] = {{"input_norm", rounded(a.input_norm)},
+                          {"attack_norm", rounded(a.attack_norm)},
+                          {"clean", rounded(a.clean)},
+                          {"attacked", rounded(a.attacked)},
+                          {"feature", a.feature},
+                          {"sign", a.sign},
+                          {"reference_clean", rounded(a.reference_clean)},
+                          {"reference_attacked", rounded(a.reference_attacked)},
+                          {"vulnerability", rounded(a.vulnerability)},
+                          {"features_per_dimension", rounded(a.features_per_dimension)}};
+    }
     instances.push_back(std::move(j));
   }
   json run{{"instances", r.K()},     {"threads", r.threads},       {"seconds", r.seconds},

@@ -293,6 +293,15 @@ with tempfile.TemporaryDirectory() as tmp:
     doc = json.load(open(os.path.join(small, "metrics.json"))) if r.returncode == 0 else {}
     ref = json.load(open(os.path.join(setdir, "metrics.json"))) if os.path.exists(setdir) else {}
     check("init scale", r.returncode == 0 and doc["config"]["init_scale"] == 0.1, r.stderr)
+    advdir = os.path.join(tmp, "adv")
+    r = run("train", "-n", "6", "-m", "2", "--density", "1,0.1", "--steps", "50", "--batch", "32",
+            "--adversarial-samples", "2000", "--quiet", "--out", advdir)
+    doc = json.load(open(os.path.join(advdir, "metrics.json"))) if r.returncode == 0 else {"instances": [{}]}
+    a = doc["instances"][0].get("adversarial", {})
+    check("adversarial in metrics.json", r.returncode == 0 and a.get("attacked", 0) >= a.get("clean", 1)
+          and "vulnerability" in a and doc["config"]["adversarial_samples"] == 2000, r.stderr + str(a))
+    expect_error("adversarial on abs", ["train", "--model", "abs", "--adversarial-samples", "100", "--out", bad], 2,
+                 "adversarial_samples: the attack is defined for")
     expect_error("init scale zero", ["train", "--init-scale", "0", "--out", bad], 2, "init_scale: 0 is not allowed")
 
     expect_error("config is a folder", ["train", "--config", tmp, "--out", bad], 2, "config")

@@ -59,3 +59,16 @@ def test_the_quick_target(tmp_path):
     assert len(findings["vulnerability"]) == len(adv.TARGETS[0].quick["density"])
     assert (out / "figures" / "adversarial.png").exists() and "Per density" in (out / "report.html").read_text()
     assert tms.load(out / "adversarial").K == result["runs"]["adversarial"].K
+
+
+def test_metrics_json_holds_the_vulnerability_when_asked(tmp_path):
+    run = tms.train(features=6, hidden=2, density=[1.0, 0.1], steps=50, batch=64, adversarial_samples=3000)
+    run.save(tmp_path / "r")
+    doc = json.loads((tmp_path / "r" / "metrics.json").read_text())
+    a = run.adversarial(samples=3000, seed=run.config["seed"])
+    for k, inst in enumerate(doc["instances"]):
+        assert inst["adversarial"]["vulnerability"] == pytest.approx(a["vulnerability"][k], rel=1e-5)
+    assert tms.load(tmp_path / "r").config["adversarial_samples"] == 3000
+    plain = tms.train(features=6, hidden=2, steps=5, batch=16)
+    plain.save(tmp_path / "p")
+    assert "adversarial" not in json.loads((tmp_path / "p" / "metrics.json").read_text())["instances"][0]
