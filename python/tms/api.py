@@ -217,12 +217,12 @@ _HINTS = {
 }
 
 
-def _unknown_setting(name: str) -> TypeError:
+def _unknown_setting(name: str, where: str = "train()") -> TypeError:
     hint = _HINTS.get(name)
     if hint is None:
-        return TypeError(f"train() got an unexpected keyword argument '{name}'; allowed: "
+        return TypeError(f"{where} got an unexpected keyword argument '{name}'; allowed: "
                          + ", ".join(sorted(_SETTINGS)))
-    return TypeError(f"train() got an unexpected keyword argument '{name}'; the tms setting is {hint}")
+    return TypeError(f"{where} got an unexpected keyword argument '{name}'; the tms setting is {hint}")
 
 
 _SETTINGS = frozenset(inspect.signature(make_config).parameters)
@@ -648,7 +648,7 @@ def sample(*, samples: int = 1024, seed: int = 0, **settings) -> np.ndarray:
     and optimiser settings are accepted and play no part). Raises ValueError for a setting out of range."""
     for name in settings:
         if name not in _SETTINGS:
-            raise _unknown_setting(name)
+            raise _unknown_setting(name, "sample()")
     config = make_config(**settings)
     return _tms.sample_inputs(config, _as_int("samples", samples), _as_seed(seed))
 

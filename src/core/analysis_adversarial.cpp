@@ -3,12 +3,9 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
-#include <exception>
 #include <limits>
-#include <mutex>
 #include <numeric>
 #include <string>
-#include <thread>
 
 #include "core/batch_source.hpp"
 #include "core/errors.hpp"

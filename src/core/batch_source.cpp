@@ -8,7 +8,7 @@
 namespace tms {
 
 batch_source::batch_source(const train_config& config)
-    : relative_(config.relative_density), values_(config.values), data_(config.data) {
+    : relative_(config.relative_density), values_(config.values) {
   sets_.data = config.data;
   sets_.set_size = config.set_size;
   sets_.density_of = config.density_of;
@@ -17,15 +17,15 @@ batch_source::batch_source(const train_config& config)
 void batch_source::prepare(sparse_batch<float>& rows) const {
   rows.sampler.set_relative(relative_);
   rows.sampler.signed_values = values_ == value_distribution::signed_uniform;
-  if (data_ != data_kind::independent)
-    rows.sampler.sets.reserve(rows.B, rows.n, sets_.set_size, data_ == data_kind::anticorrelated,
+  if (sets_.data != data_kind::independent)
+    rows.sampler.sets.reserve(rows.B, rows.n, sets_.set_size, sets_.data == data_kind::anticorrelated,
                               values_ == value_distribution::signed_uniform);
 }
 
 void batch_source::prepare(kernels::tied_fast_workspace& tiles) const {
   tiles.sampler.set_relative(relative_);
-  if (data_ != data_kind::independent)
-    tiles.sampler.sets.reserve(tiles.B, tiles.n, sets_.set_size, data_ == data_kind::anticorrelated,
+  if (sets_.data != data_kind::independent)
+    tiles.sampler.sets.reserve(tiles.B, tiles.n, sets_.set_size, sets_.data == data_kind::anticorrelated,
                                values_ == value_distribution::signed_uniform);
 }
 
@@ -37,7 +37,7 @@ void batch_source::fill_sets(entry_rows rows, batch_sampler& sampler, std::uint6
 
 void batch_source::fill(sparse_batch<float>& rows, std::uint64_t seed, std::int64_t step,
                         double density) const {
-  switch (data_) {
+  switch (sets_.data) {
     case data_kind::independent:
       sample_sparse_batch(rows, seed, step, density);
       return;
@@ -51,7 +51,7 @@ void batch_source::fill(sparse_batch<float>& rows, std::uint64_t seed, std::int6
 
 void batch_source::fill(kernels::tied_fast_workspace& ws, std::uint64_t seed, std::int64_t step,
                         double density) const {
-  if (data_ != data_kind::independent) {
+  if (sets_.data != data_kind::independent) {
     set_sampler& sp = ws.sampler.sets;
     if (sp.B == 0) throw run_error("batch_source: a set source fills a layout it did not prepare");
     // The Bernoulli method writes every tile; the binomial method's rows are placed entry by entry.

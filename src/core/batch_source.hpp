@@ -25,7 +25,7 @@ namespace tms {
 class batch_source {
  public:
   explicit batch_source(const train_config& config);
-  data_kind data() const { return data_; }
+  data_kind data() const { return sets_.data; }
 
   // Sizes a layout's sampler state for this source (relative densities, values); once per workspace.
   void prepare(sparse_batch<float>& rows) const;
@@ -41,8 +41,7 @@ class batch_source {
 
   std::vector<double> relative_;
   value_distribution values_;
-  data_kind data_;
-  train_config sets_;  // the set fields (data, set_size, density_of) for set_activation
+  train_config sets_;  // the data fields (data, set_size, density_of), read by set_activation
 };
 
 }  // namespace tms

@@ -70,7 +70,6 @@ namespace {
 typedef float v16f __attribute__((vector_size(64)));
 typedef std::uint32_t v16u __attribute__((vector_size(64)));
 typedef std::int32_t v16i __attribute__((vector_size(64)));
-typedef std::uint64_t v8u64 __attribute__((vector_size(64)));
 
 #define TMS_INLINE inline __attribute__((always_inline))
 

@@ -2,10 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
-#include <exception>
-#include <mutex>
 #include <string>
-#include <thread>
 
 #include "core/batch_source.hpp"
 #include "core/errors.hpp"

@@ -20,7 +20,6 @@ enum class rng_tag : std::uint32_t {
   // Sets of features (data_sets.hpp)
   set_presence = 5,
   set_values = 6,
-  set_choices = 7,  // unused: reserved
   set_counts = 8,
   set_draws = 9
 };
