@@ -299,6 +299,7 @@ NB_MODULE(_tms, m) {
       .def_rw("init", &tms::train_config::init)
       .def_rw("init_scale", &tms::train_config::init_scale)
       .def_rw("adversarial_samples", &tms::train_config::adversarial_samples)
+      .def_rw("adversarial_training", &tms::train_config::adversarial_training)
       .def_rw("seed", &tms::train_config::seed)
       .def_rw("threads", &tms::train_config::threads)
       .def("validate", &tms::train_config::validate)

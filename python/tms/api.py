@@ -120,8 +120,9 @@ def make_config(
     set_size: Optional[int] = None,
     density_of: Optional[str] = None,
     init: Optional[str] = None,
-        init_scale: Optional[float] = None,
+    init_scale: Optional[float] = None,
     adversarial_samples: Optional[int] = None,
+    adversarial_training: Optional[float] = None,
     seed: Optional[int] = None,
     threads: Optional[int] = None,
 ) -> "_tms.TrainConfig":
@@ -135,8 +136,11 @@ def make_config(
     hidden_bias: a bias inside the hidden ReLU (relu-hidden, abs). data: "independent" (the default),
     "correlated" or "anticorrelated" features in sets of set_size consecutive features (default 2); density_of:
     for sets, whether 1 - S is the probability that a set is active ("set", the paper's) or that each feature
-    is ("feature", ARENA's). init_scale: a factor on the init's standard deviation. adversarial_samples: N > 0 writes each instance's
-    adversarial vulnerability (E16, as Run.adversarial(N, seed)) into metrics.json. Raises ValueError with the engine's message for a value out of range.
+    is ("feature", ARENA's). init_scale: a factor on the init's standard deviation. adversarial_samples: N > 0
+    writes each instance's adversarial vulnerability (E16, as Run.adversarial(N, seed)) into metrics.json.
+    adversarial_training: f > 0 trains on attacked inputs (E17): each sample moved by the analytic attack on a
+    random feature, at f × the batch's mean input norm, the loss taken against the clean sample (linear and relu
+    models). Raises ValueError with the engine's message for a value out of range.
     """
     config = _tms.preset_config(preset)
     if model is not None:
@@ -157,11 +161,12 @@ def make_config(
         config.density_of = _tms.parse_set_density(str(density_of), "density_of")
     _tms.check_set_options(config, set_size is not None, density_of is not None)
     given = dict(features=features, hidden=hidden, restarts=restarts, steps=steps, batch=batch, threads=threads,
-                                  set_size=set_size, adversarial_samples=adversarial_samples)
+                 set_size=set_size, adversarial_samples=adversarial_samples)
     for field, value in given.items():
         if value is not None:
             setattr(config, field, _as_int(field, value))
-        given = dict(lr=lr, beta1=beta1, beta2=beta2, eps=eps, weight_decay=weight_decay, l1=l1, init_scale=init_scale)
+    given = dict(lr=lr, beta1=beta1, beta2=beta2, eps=eps, weight_decay=weight_decay, l1=l1, init_scale=init_scale,
+                 adversarial_training=adversarial_training)
     for field, value in given.items():
         if value is not None:
             setattr(config, field, _as_real(field, value))

@@ -1153,6 +1153,37 @@ def adversarial(density, vulnerability, features_per_dimension, *, path: Optiona
     return _finish(fig, path)
 
 
+def adversarial_training(attack_norm, features_per_dimension, in_superposition, vulnerability, *,
+                         path: Optional[PathLike] = None, suptitle: Optional[str] = None) -> Figure:
+    """Paper E17: against the training attack's norm (a multiple of the mean input norm), left, the features per
+    dimension ‖W‖_F²/m and the features in superposition; right, the trained model's vulnerability to E16's
+    attack (0.1 × the mean input norm)."""
+    fig = Figure(figsize=(10.0, 3.8), facecolor="white")
+    left, right = fig.subplots(1, 2, gridspec_kw=dict(wspace=0.45))
+    a = np.asarray(attack_norm, dtype=np.float64)
+    left.plot(a, np.asarray(features_per_dimension, dtype=np.float64), "s-", color="#1f77b4", markersize=4,
+              label="features per dimension ‖W‖²_F/m")
+    left.axhline(1.0, color="0.6", linewidth=0.8, linestyle=":")
+    twin = left.twinx()
+    twin.plot(a, np.asarray(in_superposition, dtype=np.float64), "o--", color="#ff7f0e", markersize=4,
+              label="features in superposition")
+    left.set_xlabel("training attack norm (× mean input norm)", fontsize=8)
+    left.set_ylabel("features per dimension", fontsize=8)
+    twin.set_ylabel("features in superposition", fontsize=8)
+    left.set_title("superposition against the training attack", fontsize=9)
+    left.legend(fontsize=7, frameon=False, loc="upper right")
+    twin.legend(fontsize=7, frameon=False, loc="center right")
+    right.plot(a, np.asarray(vulnerability, dtype=np.float64), "o-", color="#d62728", markersize=4)
+    right.set_xlabel("training attack norm (× mean input norm)", fontsize=8)
+    right.set_ylabel("vulnerability (L' − L)/(L'₀ − L₀)", fontsize=8)
+    right.set_title("vulnerability to the 0.1 attack after training", fontsize=9)
+    for ax in (left, twin, right):
+        ax.tick_params(labelsize=7)
+    if suptitle:
+        fig.suptitle(suptitle, fontsize=9)
+    return _finish(fig, path)
+
+
 def asymmetric_motifs(run, k: int, motifs: Sequence, *, path: Optional[PathLike] = None,
                       suptitle: Optional[str] = None) -> Figure:
     """The E21 motif as the paper diagrams it, one panel per motif (an asymmetric neuron j of the engine's

@@ -42,7 +42,7 @@ int parse_int(const std::string& text, std::string_view field) {
 struct train_flags {
   std::string config, preset, model, features, hidden, importance, density, relative_density, restarts, steps,
       batch, lr, schedule, beta1, beta2, eps, weight_decay, l1, values, data, set_size, density_of, init,
-      init_scale, adversarial_samples, seed, threads;
+      init_scale, adversarial_samples, adversarial_training, seed, threads;
   std::string out = "runs/latest";
   bool hidden_bias = false;
   bool quiet = false;
@@ -133,6 +133,8 @@ void run_train(const train_flags& f, CLI::App& app) {
   if (given("--init-scale")) c.init_scale = parse_finite(f.init_scale, "init_scale");
   if (given("--adversarial-samples"))
     c.adversarial_samples = parse_integer(f.adversarial_samples, "adversarial_samples");
+  if (given("--adversarial-training"))
+    c.adversarial_training = parse_finite(f.adversarial_training, "adversarial_training");
   if (given("--seed")) {
     const std::int64_t seed = parse_integer(f.seed, "seed");
     if (seed < 0) throw usage_error("seed: " + f.seed + " is negative; allowed: an integer >= 0");
@@ -236,6 +238,10 @@ command add_train_command(CLI::App& root) {
       "Measure each instance's adversarial vulnerability (E16) on this many samples into metrics.json (0: "
       "no)",
       std::to_string(d.adversarial_samples), "INT");
+  opt("--adversarial-training", flags->adversarial_training,
+      "Train on attacked inputs (E17): each sample moved by the analytic attack on a random feature at this "
+      "multiple of the batch's mean input norm (0: no)",
+      fmt_default(d.adversarial_training));
   opt("--seed", flags->seed, "Random seed (restart r uses seed + r)", std::to_string(d.seed), "INT");
   opt("--threads", flags->threads, "Threads; 0 = all cores (never changes a result)",
       std::to_string(d.threads), "INT");

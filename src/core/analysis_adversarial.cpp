@@ -7,6 +7,7 @@
 #include <numeric>
 #include <string>
 
+#include "core/attack.hpp"
 #include "core/batch_source.hpp"
 #include "core/errors.hpp"
 #include "core/evaluate.hpp"
@@ -41,9 +42,7 @@ void prepare(attack_losses& a, const std::vector<double>& W, int n, int m) {
   a.push.assign(static_cast<std::size_t>(2) * n * n, 0.0);
   a.has.assign(n, 0);
   for (int i = 0; i < n; ++i) {
-    double norm = 0;
-    for (int j = 0; j < n; ++j) norm += a.G[i * n + j] * a.G[i * n + j];
-    norm = std::sqrt(norm);
+    const double norm = gram_row_norm(a.G.data(), n, i);
     if (!(norm > 0)) continue;
     a.has[i] = 1;
     for (int r = 0; r < n; ++r) {

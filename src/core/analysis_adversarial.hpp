@@ -1,8 +1,8 @@
 // Adversarial vulnerability (paper E16): the analytic optimal L2 attack on a tied model x' = act(W^T W x + b)
 // and how much more it hurts a model in superposition than one without.
 //
-// The attack on feature i moves the input along the i-th row of the Gram matrix G = W W^T (G_ij = W_i . W_j
-// in the [n][m] layout): delta = +-lambda G_i / ||G_i||, lambda = relative_norm x the mean input norm E||x||
+// The attack on feature i (attack.hpp, the home of its definition) moves the input along the i-th row of the
+// Gram matrix G = W W^T: delta = +-lambda G_i / ||G_i||, lambda = relative_norm x the mean input norm E||x||
 // (the paper: 0.1, "the analytic optimal L2 attack for each feature ... the one that most harms model
 // performance"). Each sample takes its own worst: both signs of every feature with G_i != 0 are tried on it
 // and the one that raises its loss most is kept (the attack is per example, its norm the same for all). The

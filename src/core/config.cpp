@@ -134,6 +134,11 @@ void train_config::validate() const {
          "the attack is defined for x' = act(W^T W x + b); allowed: with the models linear, "
          "relu (not '" +
              std::string(model_name(model)) + "')");
+  check_real("adversarial_training", adversarial_training, 0, false, 100, false);
+  if (adversarial_training > 0 && model != model_kind::linear && model != model_kind::relu_output)
+    fail("adversarial_training",
+         "the attack is defined for x' = act(W^T W x + b); allowed: with the models linear, relu (not '" +
+             std::string(model_name(model)) + "')");
   check_int("threads", threads, 0, 1024);
   if (instance_count() > 10000000)
     fail("instances", std::to_string(instance_count()) +

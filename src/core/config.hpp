@@ -83,6 +83,10 @@ struct train_config {
   // the
   // evaluation stream of `seed`); 0: not measured. Linear and relu models only.
   std::int64_t adversarial_samples = 0;
+  // Adversarial training (paper E17, attack.hpp): each training sample is attacked on a random feature at
+  // this multiple of the batch's mean input norm before the step (the loss compares the output of the
+  // attacked input with the clean one). 0: off. Linear and relu models only; the reference path trains it.
+  double adversarial_training = 0;
   // A bias inside the hidden ReLU (b_hidden [m]), for the kinds that have one (relu_hidden, abs). The paper
   // (E18): given one, the ReLU hidden-layer model sets it positive and stays linear.
   bool hidden_bias = false;

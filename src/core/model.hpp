@@ -80,25 +80,28 @@ double hidden_l1_penalty(const model_workspace<T>& ws, int m, double l1) {
 }
 
 // The training loss of the batch in ws.x: the weighted MSE against the model's target (loss_weighted_mse.hpp)
-// plus the L1 penalty. Forward only (ws.r holds the residual afterwards).
+// plus the L1 penalty. Forward only (ws.r holds the residual afterwards). The target is built from ws.x, or
+// from `clean` when given (adversarial training: ws.x holds the attacked inputs, `clean` the samples they
+// were made from, with the same B and n).
 template <class T>
 double model_loss(const model_layout& L, const T* params, const T* importance, model_workspace<T>& ws,
-                  double l1 = 0) {
+                  double l1 = 0, const sparse_batch<T>* clean = nullptr) {
   model_forward(L, params, ws);
-  return weighted_mse_forward(ws.r.data(), ws.x_hat.data(), ws.x, importance, L.n,
+  return weighted_mse_forward(ws.r.data(), ws.x_hat.data(), clean ? *clean : ws.x, importance, L.n,
                               L.target == model_target::absolute) +
          hidden_l1_penalty(ws, L.m, l1);
 }
 
-// model_loss, and its gradient accumulated (+=) into grad (laid out as params).
+// model_loss, and its gradient accumulated (+=) into grad (laid out as params). With `clean`, the gradient
+// holds the attacked inputs ws.x fixed (they are data to the step).
 template <class T>
 double model_loss_and_grad(const model_layout& L, T* grad, const T* params, const T* importance,
-                           model_workspace<T>& ws, double l1 = 0) {
+                           model_workspace<T>& ws, double l1 = 0, const sparse_batch<T>* clean = nullptr) {
   const int n = L.n, m = L.m;
   const auto at = [&](const char* name) { return params + L.at(name).offset; };
   const auto grad_of = [&](const char* name) { return grad + L.at(name).offset; };
   T* db_hidden = L.hidden_bias ? grad_of("b_hidden") : nullptr;
-  const double loss = model_loss(L, params, importance, ws, l1);
+  const double loss = model_loss(L, params, importance, ws, l1, clean);
   weighted_mse_backward(ws.r.data(), ws.r.data(), importance, ws.x.B, n);
   const T l1_scale = static_cast<T>(l1 / ws.x.B);
   switch (L.kind) {

@@ -21,7 +21,9 @@ enum class rng_tag : std::uint32_t {
   set_presence = 5,
   set_values = 6,
   set_counts = 8,
-  set_draws = 9
+  set_draws = 9,
+  // Adversarial training (attack.hpp): each sample's attacked feature
+  attack_feature = 10
 };
 
 class philox {

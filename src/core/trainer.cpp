@@ -249,7 +249,9 @@ std::int64_t train_memory_bytes(const train_config& c, std::size_t snapshot_coun
   // and the compressed batch, about 4 B (3 n + 2 m) + 12 B n bytes.)
   const double per_worker = tiles * 16 * (4 * (3 * n + 2 * m) + 8 * n + 8 * n + 2 * n + 4 * (n + 1)) +
                             4 * B * n + 4 * 16 * (n + 1) * (m + 1) + 16 * 4 * np +
-                            (m >= 16 ? 4 * (2 * n * mp + 2 * tiles * 16 * mp) : 0) + 4 * P;
+                            (m >= 16 ? 4 * (2 * n * mp + 2 * tiles * 16 * mp) : 0) + 4 * P +
+                            // adversarial training: the clean batch beside the attacked one, the Gram matrix
+                            (c.adversarial_training > 0 ? 8 * B * n + 8 * n * n : 0);
   // Training states (parameters and AdamW's two moments): every instance's with on_step; otherwise the
   // running groups', each capped at 256 MiB by training_groups (but a lock-step group may hold most of K).
   // Each state also holds its step's gradient (4 P floats with the three of params and moments).

@@ -88,6 +88,7 @@ json config_to_json(const train_config& c) {
   if (c.hidden_bias) out["hidden_bias"] = true;
   if (c.init_scale != 1.0) out["init_scale"] = c.init_scale;  // likewise
   if (c.adversarial_samples > 0) out["adversarial_samples"] = c.adversarial_samples;
+  if (c.adversarial_training > 0) out["adversarial_training"] = c.adversarial_training;
   if (c.data != data_kind::independent) {  // likewise: a run of independent features reads as before
     out["data"] = data_name(c.data);
     out["set_size"] = c.set_size;
@@ -203,6 +204,7 @@ train_config config_from(const json_reader& r, const json& j, const std::string&
   c.l1 = as_real("l1");
   if (j.contains("init_scale")) c.init_scale = as_real("init_scale");
   if (j.contains("adversarial_samples")) c.adversarial_samples = as_int("adversarial_samples");
+  if (j.contains("adversarial_training")) c.adversarial_training = as_real("adversarial_training");
   if (j.contains("data")) {
     c.data = as_name("data", [](const std::string& t, const std::string& f) { return parse_data(t, f); });
     c.set_size = as_int("set_size");

@@ -20,7 +20,7 @@ namespace {
 constexpr const char* allowed_keys =
     "preset, model, features, hidden, density, importance, importances, relative_density, restarts, steps, "
     "batch, lr, schedule, beta1, beta2, eps, weight_decay, l1, values, data, set_size, density_of, "
-    "hidden_bias, init, init_scale, adversarial_samples, seed, threads";
+    "hidden_bias, init, init_scale, adversarial_samples, adversarial_training, seed, threads";
 
 [[noreturn]] void fail(const toml_document& doc, std::string_view key, const std::string& what) {
   throw usage_error(std::string(key) + ": " + what + " (in " + doc.source + ")");
@@ -162,6 +162,8 @@ void toml_apply(train_config& c, const toml_document& doc) {
       c.init_scale = as_number(doc, key, node);
     else if (key == "adversarial_samples")
       c.adversarial_samples = as_integer(doc, key, node);
+    else if (key == "adversarial_training")
+      c.adversarial_training = as_number(doc, key, node);
     else if (key == "seed") {
       const std::int64_t seed = as_integer(doc, key, node);
       if (seed < 0) fail(doc, key, "must be >= 0");

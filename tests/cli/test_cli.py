@@ -303,6 +303,24 @@ with tempfile.TemporaryDirectory() as tmp:
     expect_error("adversarial on abs", ["train", "--model", "abs", "--adversarial-samples", "100", "--out", bad], 2,
                  "adversarial_samples: the attack is defined for")
     expect_error("init scale zero", ["train", "--init-scale", "0", "--out", bad], 2, "init_scale: 0 is not allowed")
+    advtrain = os.path.join(tmp, "adv_train")
+    r = run("train", "-n", "6", "-m", "2", "--density", "0.2", "--steps", "30", "--batch", "32",
+            "--adversarial-training", "0.5", "--quiet", "--out", advtrain)
+    doc = json.load(open(os.path.join(advtrain, "metrics.json"))) if r.returncode == 0 else {"config": {}}
+    check("adversarial training", r.returncode == 0 and doc["config"].get("adversarial_training") == 0.5, r.stderr)
+    cfgadv = os.path.join(tmp, "adv.toml")
+    with open(cfgadv, "w") as f:
+        f.write('features = 6\nhidden = 2\nsteps = 10\nbatch = 16\nadversarial_training = 0.25\n')
+    r = run("train", "--config", cfgadv, "--quiet", "--out", os.path.join(tmp, "adv_toml"))
+    check("adversarial training in TOML", r.returncode == 0 and json.load(open(os.path.join(
+        tmp, "adv_toml", "metrics.json")))["config"]["adversarial_training"] == 0.25, r.stderr)
+    for label, args, needle in (
+            ("adversarial training negative", ["--adversarial-training", "-0.5"], "adversarial_training: -0.5 is not"),
+            ("adversarial training not a number", ["--adversarial-training", "big"], "adversarial_training"),
+            ("adversarial training nan", ["--adversarial-training", "nan"], "adversarial_training"),
+            ("adversarial training on relu-hidden", ["--model", "relu-hidden", "--adversarial-training", "0.3"],
+             "adversarial_training: the attack is defined for")):
+        expect_error(label, ["train", *args, "--out", bad], 2, needle)
 
     expect_error("config is a folder", ["train", "--config", tmp, "--out", bad], 2, "config")
     expect_error("unknown subcommand", ["frobnicate"], 2, "unknown subcommand 'frobnicate'")

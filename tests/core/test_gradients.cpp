@@ -144,6 +144,47 @@ TEST(Gradients, L1PenaltyMatchesFiniteDifferences) {
   check_gradient(model_kind::relu_hidden, 15, 10, 5, 8, 2.0);
 }
 
+// Adversarial training's step (model_loss_and_grad with `clean`): the model reads one batch (the attacked
+// inputs, here a dense one) and is scored against another (the clean samples), the inputs held fixed.
+TEST(Gradients, LossAgainstACleanTargetMatchesFiniteDifferences) {
+  for (model_kind kind : {model_kind::linear, model_kind::relu_output}) {
+    const int n = 6, m = 3, B = 5;
+    problem p = make_problem(kind, 21, n, m, B);
+    const problem target = make_problem(kind, 22, n, m, B);
+    // A dense input batch: every entry listed, values from the two problems' batches and a shift.
+    std::mt19937 gen(23);
+    std::uniform_real_distribution<double> shift(-0.4, 0.4);
+    for (int s = 0; s < B; ++s) {
+      p.ws.x.offset[s] = s * n;
+      for (int i = 0; i < n; ++i) p.ws.x.index[s * n + i] = i, p.ws.x.value[s * n + i] = shift(gen);
+    }
+    p.ws.x.offset[B] = B * n;
+    auto loss = [&](const std::vector<double>& params) {
+      std::vector<double> scratch(params.size(), 0.0);
+      return model_loss_and_grad(model_tensors(kind, n, m), scratch.data(), params.data(),
+                                 p.importance.data(), p.ws, 0.0, &target.ws.x);
+    };
+    std::vector<double> grad(p.params.size(), 0.0);
+    const double at = model_loss_and_grad(model_tensors(kind, n, m), grad.data(), p.params.data(),
+                                          p.importance.data(), p.ws, 0.0, &target.ws.x);
+    std::vector<double> ignored(p.params.size(), 0.0);
+    EXPECT_NE(at, model_loss_and_grad(kind, ignored.data(), p.params.data(), p.importance.data(), n, m, p.ws))
+        << "the clean target must change the loss";
+    if (kind == model_kind::relu_output) {  // away from the kink
+      model_forward(model_kind::linear, p.params.data(), n, m, p.ws);
+      for (double z : p.ws.x_hat) ASSERT_GT(std::abs(z), 1e-4);
+    }
+    const double h = 1e-6;
+    for (std::size_t j = 0; j < p.params.size(); ++j) {
+      auto plus = p.params, minus = p.params;
+      plus[j] += h;
+      minus[j] -= h;
+      const double fd = (loss(plus) - loss(minus)) / (2 * h);
+      EXPECT_NEAR(grad[j], fd, 1e-7 + 1e-6 * std::abs(fd)) << model_name(kind) << ", parameter " << j;
+    }
+  }
+}
+
 // The float path used for training computes the same gradient as the double path, to float accuracy.
 TEST(Gradients, FloatPathMatchesDouble) {
   for (model_kind kind : {model_kind::linear, model_kind::relu_output, model_kind::relu_hidden}) {

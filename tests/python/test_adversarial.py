@@ -1,5 +1,6 @@
-"""E16 from Python: Run.adversarial (the engine's attack) on hand-made models, the `adversarial` target's claim
-checks, and the target end to end on a quick run."""
+"""E16 and E17 from Python: Run.adversarial (the engine's attack) on hand-made models, adversarial training as a
+training option, the `adversarial` and `adversarial-training` targets' claim checks, and both targets end to end on
+quick runs."""
 import json
 
 import numpy as np
@@ -72,3 +73,39 @@ def test_metrics_json_holds_the_vulnerability_when_asked(tmp_path):
     plain = tms.train(features=6, hidden=2, steps=5, batch=16)
     plain.save(tmp_path / "p")
     assert "adversarial" not in json.loads((tmp_path / "p" / "metrics.json").read_text())["instances"][0]
+
+
+def test_adversarial_training_is_a_training_option_checked_and_recorded(tmp_path):
+    run = tms.train(model="relu", features=6, hidden=2, density=0.2, steps=40, batch=64, adversarial_training=0.5)
+    run.save(tmp_path / "r")
+    assert tms.load(tmp_path / "r").config["adversarial_training"] == 0.5
+    plain = tms.train(model="relu", features=6, hidden=2, density=0.2, steps=40, batch=64)
+    assert not np.array_equal(run.W, plain.W)  # the attack changed the training
+    assert "adversarial_training" not in plain.config  # written only when set
+    for bad, message in ((-1.0, "adversarial_training: -1 is not allowed"), (float("nan"), "adversarial_training")):
+        with pytest.raises(ValueError, match=message):
+            tms.make_config(adversarial_training=bad)
+    with pytest.raises(ValueError, match="adversarial_training: the attack is defined for"):
+        tms.make_config(model="relu-hidden", adversarial_training=0.3)
+
+
+def test_adversarial_training_findings_judge_reduction_and_the_elimination_norm():
+    norms = [0.0, 0.2, 0.5, 0.8, 1.2]
+    found = adv.adversarial_training_findings(norms, [5.0, 4.5, 3.0, 2.0, 1.0], [20, 18, 10, 4, 0])
+    assert [f.verdict for f in found] == ["agrees", "agrees"]
+    found = adv.adversarial_training_findings(norms, [5.0, 4.5, 3.0, 2.0, 1.0], [20, 0, 0, 0, 0])
+    assert found[1].verdict != "agrees"  # eliminated by a small attack (0.2): not "unreasonably large"
+    found = adv.adversarial_training_findings(norms, [5.0, 5.1, 4.9, 5.0, 5.0], [20, 20, 20, 20, 20])
+    assert [f.verdict for f in found] == ["differs", "differs"]
+
+
+def test_adversarial_training_target_quick_writes_its_report(tmp_path):
+    out = tmp_path / "e17"
+    result = tms.reproduce.reproduce("adversarial-training", str(out), quick=True, log=lambda message: None)
+    findings = json.loads((out / "findings.json").read_text())
+    assert findings["target"] == "adversarial-training" and len(findings["findings"]) == 2
+    assert findings["attack_norm"] == [0.0, 0.8, 1.5]
+    assert (out / "figures" / "adversarial_training.png").exists()
+    assert "Per training attack norm" in (out / "report.html").read_text()
+    assert tms.load(out / "attack-0.8").config["adversarial_training"] == 0.8
+    assert set(result["runs"]) == {"attack-0", "attack-0.8", "attack-1.5"}

@@ -11,7 +11,7 @@ from tms import reproduce, targets
 from tms.targets.common import Target, resolve_settings
 
 NAMES = ["intro", "basic", "basic-large", "phase-2-1", "phase-3-2", "geometry", "nonuniform", "correlated",
-         "local-bases", "collapse", "dynamics-correlated", "adversarial", "dynamics",
+         "local-bases", "collapse", "dynamics-correlated", "adversarial", "adversarial-training", "dynamics",
          "privileged-basis", "abs-small", "computation", "l1"]
 
 

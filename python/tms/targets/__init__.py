@@ -9,8 +9,8 @@ report.html and findings.json). Each module exposes TARGETS, a tuple of common.T
     phase             phase-2-1, phase-3-2 (E5, E6)
     geometry          geometry (E7, E8)
     nonuniform        nonuniform (E10)
-    correlated        correlated, local-bases, collapse (E11, E12, E13)
-    adversarial       adversarial (E16)
+    correlated        correlated, local-bases, collapse, dynamics-correlated (E11, E12, E13, E15)
+    adversarial       adversarial, adversarial-training (E16, E17)
     dynamics          dynamics (E14)
     privileged_basis  privileged-basis (E18)
     abs_small         abs-small (E19)
@@ -31,8 +31,8 @@ from .common import Job, Target
 
 __all__ = ["TARGETS", "MODULES", "Target", "Job"]
 
-MODULES = ("basic", "phase", "geometry", "nonuniform", "correlated", "adversarial", "dynamics", "privileged_basis", "abs_small", "computation",
-           "l1")
+MODULES = ("basic", "phase", "geometry", "nonuniform", "correlated", "adversarial", "dynamics", "privileged_basis",
+           "abs_small", "computation", "l1")
 
 
 def _collect() -> dict:

@@ -102,10 +102,12 @@ struct tied_fast_workspace {
 bool tied_fast_supports(model_kind kind, int n, int m);
 
 // Whether training this config can take the kernel: a supported kind, no hidden bias, no L1 penalty (it
-// computes neither), and uniform values, or for abs either (the batch source fills signed tiles; the tied
+// computes neither), no adversarial training (its inputs are dense, and not the loss's targets), and uniform
+// values, or for abs either (the batch source fills signed tiles; the tied
 // kinds keep the reference path for signed values, as their runs always had).
 inline bool tied_fast_supports(const train_config& c) {
   return tied_fast_supports(c.model, c.features, c.hidden) && !c.hidden_bias && c.l1 == 0 &&
+         c.adversarial_training == 0 &&
          (c.values == value_distribution::uniform || c.model == model_kind::abs);
 }
 
