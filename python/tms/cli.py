@@ -8,8 +8,12 @@ import sys
 import tempfile
 from typing import Optional, Sequence
 
-REPRODUCE_HELP = ("Reproduce a paper experiment (intro, basic, basic-large, phase-2-1, phase-3-2, geometry, "
-                  "nonuniform, dynamics, privileged-basis, abs-small, computation, l1): runs, figures, report.html")
+
+
+def _reproduce_help() -> str:
+    from .targets import TARGETS
+
+    return f"Reproduce a paper experiment ({', '.join(TARGETS)}): runs, figures, report.html"
 
 
 def _help() -> int:
@@ -29,7 +33,7 @@ def _help() -> int:
         text = captured.read().decode("utf-8", "replace")
     lines = text.rstrip("\n").split("\n")
     subcommands = [i for i, line in enumerate(lines) if line.startswith("  analyze") or line.startswith("  train")]
-    entry = f"  {'reproduce':<28}{REPRODUCE_HELP}"
+    entry = f"  {'reproduce':<28}{_reproduce_help()}"
     if subcommands:
         lines.insert(subcommands[-1] + 1, entry)
     else:
