@@ -23,6 +23,8 @@ import subprocess
 import sys
 from typing import NamedTuple, Optional
 
+import numpy as np
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
@@ -209,8 +211,8 @@ def science(build, seeds, steps, configs):
             subprocess.run([os.path.join(build, "tms"), "train", "-n", str(n), "-m", str(m), "--density",
                             fmt_list(dens), "--importance", f"{imps[0]:.9g}", "--steps", str(steps[name]), "--seed",
                             str(seed), "--quiet", "--overwrite", "--out", f"/tmp/tms-bench-science-{name}"], check=True)
-            doc = json.load(open(f"/tmp/tms-bench-science-{name}/metrics.json"))
-            tms.append(([i["loss"] for i in doc["instances"]], [i["represented"] for i in doc["instances"]]))
+            cols = np.load(f"/tmp/tms-bench-science-{name}/instances.npz")
+            tms.append((cols["loss"].tolist(), cols["represented"].tolist()))
             for peer, script in PEERS.items():
                 t = run_json([sys.executable, os.path.join(HERE, script), "--features", str(n), "--hidden", str(m),
                               "--density", fmt_list(dens), "--importance", f"{imps[0]:.9g}", "--steps",

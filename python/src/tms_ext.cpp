@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <iostream>
 #include <stdexcept>
 #include <string>
@@ -53,6 +54,30 @@ array_out<T> to_numpy(std::vector<T> values, std::vector<std::size_t> shape) {
 template <class T>
 std::vector<T> from_numpy(const array_in<T>& a) {
   return std::vector<T>(a.data(), a.data() + a.size());
+}
+
+// One column of instances.npz as a NumPy array of its dtype (read_run has checked names, dtypes, shapes).
+template <class T>
+nb::object column_as(const tms::io::npy_array& a) {
+  std::vector<T> v(a.bytes.size() / sizeof(T));
+  std::memcpy(v.data(), a.bytes.data(), a.bytes.size());
+  std::vector<std::size_t> shape(a.shape.begin(), a.shape.end());
+  return nb::cast(to_numpy(std::move(v), shape));
+}
+
+nb::dict columns_to_dict(const std::vector<tms::io::npy_array>& columns) {
+  nb::dict out;
+  for (const auto& a : columns) {
+    if (a.descr == "<f8")
+      out[a.name.c_str()] = column_as<double>(a);
+    else if (a.descr == "<i8")
+      out[a.name.c_str()] = column_as<std::int64_t>(a);
+    else if (a.descr == "<u8")
+      out[a.name.c_str()] = column_as<std::uint64_t>(a);
+    else
+      throw tms::run_error("read_run: column " + a.name + " has dtype " + a.descr);
+  }
+  return out;
 }
 
 // The tensors of `w` as a dict name -> array [lead..., shape...] (copies), in table order.
@@ -284,6 +309,7 @@ NB_MODULE(_tms, m) {
       .def_rw("relative_density", &tms::train_config::relative_density)
       .def_rw("steps", &tms::train_config::steps)
       .def_rw("batch", &tms::train_config::batch)
+      .def_rw("loss_curve_points", &tms::train_config::loss_curve_points)
       .def_rw("lr", &tms::train_config::lr)
       .def_rw("schedule", &tms::train_config::schedule)
       .def_rw("beta1", &tms::train_config::beta1)
@@ -375,7 +401,7 @@ NB_MODULE(_tms, m) {
           [](tms::train_result& r, const array_in<double>& a) { r.snapshot_loss = from_numpy(a); },
           nb::rv_policy::move);
   m.def("log_spaced_steps", &tms::log_spaced_steps, "steps"_a, "count"_a);
-  m.def("curve_points", &tms::curve_points, "steps"_a);
+  m.def("curve_points", &tms::curve_points, "config"_a);
 
   m.def(
       "train", &train_with_signals, "config"_a, "progress"_a = nb::none(),
@@ -835,6 +861,7 @@ NB_MODULE(_tms, m) {
         arrays["density"] = to_numpy(std::move(f.density), {K});
         arrays["importance"] = to_numpy(std::move(f.importance), {K, n});
         arrays["restart"] = to_numpy(std::move(f.restart), {K});
+        arrays["instances"] = columns_to_dict(f.instances);
         if (!f.snapshot_step.empty()) {
           const std::size_t S = f.snapshot_step.size();
           arrays["snapshot_steps"] = to_numpy(std::move(f.snapshot_step), {S});

@@ -123,6 +123,7 @@ def make_config(
     init_scale: Optional[float] = None,
     adversarial_samples: Optional[int] = None,
     adversarial_training: Optional[float] = None,
+    loss_curve_points: Optional[int] = None,
     seed: Optional[int] = None,
     threads: Optional[int] = None,
 ) -> "_tms.TrainConfig":
@@ -137,10 +138,11 @@ def make_config(
     "correlated" or "anticorrelated" features in sets of set_size consecutive features (default 2); density_of:
     for sets, whether 1 - S is the probability that a set is active ("set", the paper's) or that each feature
     is ("feature", ARENA's). init_scale: a factor on the init's standard deviation. adversarial_samples: N > 0
-    writes each instance's adversarial vulnerability (E16, as Run.adversarial(N, seed)) into metrics.json.
+    writes each instance's adversarial vulnerability (E16, as Run.adversarial(N, seed)) into instances.npz.
     adversarial_training: f > 0 trains on attacked inputs (E17): each sample moved by the analytic attack on a
     random feature, at f × the batch's mean input norm, the loss taken against the clean sample (linear and relu
-    models). Raises ValueError with the engine's message for a value out of range.
+    models). loss_curve_points: the loss curve's points per instance (200; 0: none, for large sweeps). Raises
+    ValueError with the engine's message for a value out of range.
     """
     config = _tms.preset_config(preset)
     if model is not None:
@@ -161,7 +163,7 @@ def make_config(
         config.density_of = _tms.parse_set_density(str(density_of), "density_of")
     _tms.check_set_options(config, set_size is not None, density_of is not None)
     given = dict(features=features, hidden=hidden, restarts=restarts, steps=steps, batch=batch, threads=threads,
-                 set_size=set_size, adversarial_samples=adversarial_samples)
+                 set_size=set_size, adversarial_samples=adversarial_samples, loss_curve_points=loss_curve_points)
     for field, value in given.items():
         if value is not None:
             setattr(config, field, _as_int(field, value))
@@ -763,10 +765,6 @@ def _snapshots_of(r: "_tms.TrainResult") -> Optional[dict]:
                 snapshot_loss=r.snapshot_loss)
 
 
-def _num(v) -> float:
-    return float("nan") if v is None else float(v)
-
-
 def load(path: Union[str, os.PathLike]) -> Run:
     """The run in a folder written by `tms train`, tms.train(...).save() or `tms reproduce`.
 
@@ -779,7 +777,7 @@ def load(path: Union[str, os.PathLike]) -> Run:
     text, arrays = _tms.read_run(path)
     doc = json.loads(text)
     config = doc["config"]
-    insts = doc["instances"]
+    columns = arrays["instances"]  # instances.npz, checked by the engine's reader
     run = doc["run"]
     snapshots = None
     if "snapshot_steps" in arrays:
@@ -790,13 +788,12 @@ def load(path: Union[str, os.PathLike]) -> Run:
         weights=arrays["weights"],
         density=arrays["density"],
         importance=arrays["importance"],
-        density_index=np.array([i["density_index"] for i in insts], dtype=np.int64),
-        importance_index=np.array([i["importance_index"] for i in insts], dtype=np.int64),
+        density_index=columns["density_index"],
+        importance_index=columns["importance_index"],
         restart=arrays["restart"],
-        stream_seed=np.array([i["stream_seed"] for i in insts], dtype=np.uint64),
-        loss=np.array([_num(i["loss"]) for i in insts], dtype=np.float64),
-        loss_curve=np.array([[_num(v) for v in i["loss_curve"]] for i in insts], dtype=np.float64).reshape(
-            len(insts), len(doc["curve_steps"])),
+        stream_seed=columns["stream_seed"],
+        loss=columns["loss"],
+        loss_curve=columns["loss_curve"],
         curve_steps=np.array(doc["curve_steps"], dtype=np.int64),
         seconds=float(run["seconds"]),
         threads=int(run["threads"]),

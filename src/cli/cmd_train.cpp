@@ -42,7 +42,7 @@ int parse_int(const std::string& text, std::string_view field) {
 struct train_flags {
   std::string config, preset, model, features, hidden, importance, density, relative_density, restarts, steps,
       batch, lr, schedule, beta1, beta2, eps, weight_decay, l1, values, data, set_size, density_of, init,
-      init_scale, adversarial_samples, adversarial_training, seed, threads;
+      init_scale, adversarial_samples, adversarial_training, curve_points, seed, threads;
   std::string out = "runs/latest";
   bool hidden_bias = false;
   bool quiet = false;
@@ -113,6 +113,7 @@ void run_train(const train_flags& f, CLI::App& app) {
   if (given("--restarts")) c.restarts = parse_int(f.restarts, "restarts");
   if (given("--steps")) c.steps = parse_int(f.steps, "steps");
   if (given("--batch")) c.batch = parse_int(f.batch, "batch");
+  if (given("--curve-points")) c.loss_curve_points = parse_int(f.curve_points, "loss_curve_points");
   if (given("--lr")) c.lr = parse_finite(f.lr, "lr");
   if (given("--schedule")) c.schedule = parse_schedule(f.schedule);
   if (given("--beta1")) c.beta1 = parse_finite(f.beta1, "beta1");
@@ -204,6 +205,9 @@ command add_train_command(CLI::App& root) {
       std::to_string(d.restarts), "INT");
   opt("--steps", flags->steps, "Training steps", std::to_string(d.steps), "INT");
   opt("--batch", flags->batch, "Batch size B (a fresh batch every step)", std::to_string(d.batch), "INT");
+  opt("--curve-points", flags->curve_points,
+      "Loss-curve points per instance (window means); 0: none, only the final loss (large sweeps)",
+      std::to_string(d.loss_curve_points), "INT");
   opt("--lr", flags->lr, "AdamW learning rate", fmt_default(d.lr));
   opt("--schedule", flags->schedule, "Learning-rate schedule: constant, linear or cosine",
       std::string(schedule_name(d.schedule)), "NAME");

@@ -118,6 +118,7 @@ void train_config::validate() const {
   check_int("restarts", restarts, 1, 1000000);
   check_int("steps", steps, 1, 1000000000);
   check_int("batch", batch, 1, 1 << 20);
+  check_int("loss_curve_points", loss_curve_points, 0, 100000);
   check_real("lr", lr, 0, true, inf, true);
   check_real("beta1", beta1, 0, false, 1, true);
   check_real("beta2", beta2, 0, false, 1, true);

@@ -60,6 +60,9 @@ struct train_config {
 
   int steps = 10000;
   int batch = 1024;  // B
+  // The loss curve: the mean loss over each of this many windows of steps (fewer when steps is smaller);
+  // 0: none (a sweep of a million instances keeps only each instance's final loss).
+  int loss_curve_points = 200;
 
   // AdamW with PyTorch's semantics; weight_decay = 0 is exactly Adam.
   double lr = 1e-3;
@@ -79,9 +82,8 @@ struct train_config {
   double l1 = 0;
   // The input values; the front doors set default_values(model) unless the user names one.
   value_distribution values = value_distribution::uniform;
-  // Samples for E16's adversarial measurement of each instance in metrics.json (analysis_adversarial.hpp, on
-  // the
-  // evaluation stream of `seed`); 0: not measured. Linear and relu models only.
+  // Samples for E16's adversarial measurement of each instance in instances.npz (analysis_adversarial.hpp, on
+  // the evaluation stream of `seed`); 0: not measured. Linear and relu models only.
   std::int64_t adversarial_samples = 0;
   // Adversarial training (paper E17, attack.hpp): each training sample is attacked on a random feature at
   // this multiple of the batch's mean input norm before the step (the loss compares the output of the

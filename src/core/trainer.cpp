@@ -21,8 +21,8 @@
 
 namespace tms {
 
-int curve_points(int steps) {
-  return std::min(steps, 200);
+int curve_points(const train_config& config) {
+  return std::min(config.steps, config.loss_curve_points);
 }
 
 std::uint64_t instance_stream_seed(const train_config& config, const instance_spec& instance) {
@@ -86,7 +86,7 @@ void start_instance(instance_state& is, std::int64_t k, const train_config& c, t
     from.init->gather(k, is.params.data());
   else
     init_params(is.params.data(), st.layout, out.stream_seed[k], out.init_std);
-  is.curve = out.curve_loss.data() + k * curve_points(c.steps);
+  is.curve = out.curve_loss.data() + k * curve_points(c);
   is.window_sum = is.tail_sum = 0;
   is.window = is.window_count = 0;
   is.next_snapshot = 0;
@@ -101,7 +101,7 @@ void update_instance(instance_state& is, int t, double loss, const train_config&
   const int steps = c.steps;
   const std::size_t P = is.params.size();
   const adamw_settings opt{c.beta1, c.beta2, c.eps, c.weight_decay};
-  const int points = curve_points(steps);
+  const int points = curve_points(c);
   const int tail = std::max(1, steps / 100);  // the final loss averages the last 1% of steps
 
   if (!std::isfinite(loss))
@@ -236,7 +236,7 @@ std::int64_t physical_memory_bytes() {
 
 std::int64_t train_memory_bytes(const train_config& c, std::size_t snapshot_count, bool every_state) {
   const double K = static_cast<double>(c.instance_count()), n = c.features, m = c.hidden, B = c.batch,
-               P = static_cast<double>(model_tensors(c).params), points = curve_points(c.steps),
+               P = static_cast<double>(model_tensors(c).params), points = curve_points(c),
                S = static_cast<double>(snapshot_count);
   const double tiles = std::ceil(B / 16), mp = 16 * std::ceil(m / 16), np = 16 * std::ceil(n / 16);
   const int threads = c.threads > 0 ? c.threads : static_cast<int>(std::thread::hardware_concurrency());
@@ -334,7 +334,7 @@ train_result train(const train_config& config, const train_options& options) {
   out.snapshot_loss.assign(S * K, 0.0);
   out.weights.assign(layout, K);
   out.final_loss.assign(K, 0.0);
-  const int points = curve_points(config.steps);
+  const int points = curve_points(config);
   out.curve_loss.assign(static_cast<std::size_t>(K) * points, 0.0);
   for (int p = 0; p < points; ++p)
     out.curve_step.push_back((static_cast<std::int64_t>(p + 1) * config.steps + points - 1) / points);

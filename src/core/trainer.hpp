@@ -70,8 +70,8 @@ struct train_result {
   std::int64_t K() const { return static_cast<std::int64_t>(instances.size()); }
 };
 
-// Number of loss-curve points (windows) recorded for a run of `steps` steps.
-int curve_points(int steps);
+// Number of loss-curve points (windows) recorded for a run: min(steps, loss_curve_points).
+int curve_points(const train_config& config);
 
 // The stream seed of an instance: seed + restart. Instances that differ only in density or importance share
 // their random numbers (common random numbers), and a model trained alone with --seed s + r is bit-identical

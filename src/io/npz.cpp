@@ -34,6 +34,9 @@ npy_array npy_f64(std::string name, std::vector<std::int64_t> shape, const std::
 npy_array npy_i64(std::string name, std::vector<std::int64_t> shape, const std::vector<std::int64_t>& data) {
   return make(std::move(name), std::move(shape), "<i8", data);
 }
+npy_array npy_u64(std::string name, std::vector<std::int64_t> shape, const std::vector<std::uint64_t>& data) {
+  return make(std::move(name), std::move(shape), "<u8", data);
+}
 
 std::string npy_encode(const npy_array& a) {
   // Python tuple syntax: (), (7,), (7, 20, 5)

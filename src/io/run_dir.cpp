@@ -17,6 +17,7 @@
 #include "core/metrics.hpp"
 #include "core/version.hpp"
 #include "io/atomic_file.hpp"
+#include "io/instance_table.hpp"
 #include "io/npz.hpp"
 
 namespace tms::io {
@@ -28,6 +29,7 @@ namespace {
 constexpr const char* weights_file = "weights.npz";
 constexpr const char* snapshots_file = "snapshots.npz";
 constexpr const char* metrics_file = "metrics.json";
+constexpr const char* instances_file = "instances.npz";
 
 // Measurements are float32 quantities; writing them at float precision keeps metrics.json readable.
 json rounded(double v) {
@@ -89,6 +91,7 @@ json config_to_json(const train_config& c) {
   if (c.init_scale != 1.0) out["init_scale"] = c.init_scale;  // likewise
   if (c.adversarial_samples > 0) out["adversarial_samples"] = c.adversarial_samples;
   if (c.adversarial_training > 0) out["adversarial_training"] = c.adversarial_training;
+  if (c.loss_curve_points != 200) out["loss_curve_points"] = c.loss_curve_points;
   if (c.data != data_kind::independent) {  // likewise: a run of independent features reads as before
     out["data"] = data_name(c.data);
     out["set_size"] = c.set_size;
@@ -205,6 +208,7 @@ train_config config_from(const json_reader& r, const json& j, const std::string&
   if (j.contains("init_scale")) c.init_scale = as_real("init_scale");
   if (j.contains("adversarial_samples")) c.adversarial_samples = as_int("adversarial_samples");
   if (j.contains("adversarial_training")) c.adversarial_training = as_real("adversarial_training");
+  if (j.contains("loss_curve_points")) c.loss_curve_points = as_int("loss_curve_points");
   if (j.contains("data")) {
     c.data = as_name("data", [](const std::string& t, const std::string& f) { return parse_data(t, f); });
     c.set_size = as_int("set_size");
@@ -251,65 +255,27 @@ train_config config_from_json(const json& j, std::string_view field) {
 // ---------------------------------------------------------------------------------------------------------
 // Writing
 
+namespace {
+
+// metrics.json's summary of the instances' final losses (min, median, max; empty with no instances).
+json summary_json(std::vector<double> loss) {
+  json summary = json::object();
+  if (loss.empty()) return summary;
+  std::sort(loss.begin(), loss.end());
+  summary["loss"] = {{"min", rounded(loss.front())},
+                     {"median", rounded(loss[loss.size() / 2])},
+                     {"max", rounded(loss.back())}};
+  return summary;
+}
+
+}  // namespace
+
 json run_to_json(const train_config& c, const train_result& r, const json& files) {
-  const int n = r.n, m = r.m;
-  const int points = static_cast<int>(r.curve_step.size());
-  json instances = json::array();
-  const model_layout& L = r.weights.layout;
-  // E16's measurement when asked for (adversarial_samples): on the evaluation stream of the run's seed.
-  const std::vector<adversarial_result> attack =
-      c.adversarial_samples > 0
-          ? adversarial_vulnerability(c, r.instances, r.weights, c.adversarial_samples, c.seed)
-          : std::vector<adversarial_result>{};
-  for (std::int64_t k = 0; k < r.K(); ++k) {
-    // The geometry of the features' directions in the hidden space; the output bias of every kind.
-    const float* W = r.weights.of(L.embedding, k);
-    const float* b = r.weights.of("b", k);
-    const auto& inst = r.instances[k];
-    const instance_metrics mt = measure(W, n, m);
-    std::vector<double> bias(b, b + n);
-    std::vector<double> curve(r.curve_loss.begin() + k * points, r.curve_loss.begin() + (k + 1) * points);
-    json j{{"index", k},
-           {"density", inst.density},
-           {"density_index", inst.density_index},
-           {"importance_index", inst.importance_index},
-           {"restart", inst.restart},
-           {"stream_seed", r.stream_seed[k]},
-           {"loss", rounded(r.final_loss[k])},
-           {"frobenius_sq", rounded(mt.frobenius_sq)},
-           {"dims_per_feature", rounded(mt.dims_per_feature)},
-           {"represented", mt.represented},
-           {"norms", rounded(mt.norms)},
-           {"bias", rounded(bias)},
-           {"superposition", rounded(mt.superposition)},
-           {"dimensionality", rounded(mt.dimensionality)},
-           {"loss_curve", rounded(curve)}};
-    if (c.data != data_kind::independent) {  // every feature's marginal is the same under set data
-      j["feature_density"] = marginal_density(c, inst.density, 0);
-      j["set_activation"] = set_activation(c, inst.density);
-    }
-    loss_split t;
-    if (reported_loss_split(t, c.model, c.values, c.data, W, b, inst.importance.data(), inst.density,
-                            c.relative_density, n, m))
-      j["loss_decomposition"] = {{"feature_benefit", rounded(t.feature_benefit)},
-                                 {"interference", rounded(t.interference)},
-                                 {"bias", rounded(t.bias)},
-                                 {t.total_name, rounded(t.total)}};
-    if (!attack.empty()) {
-      const adversarial_result& a = attack[k];
-      j["adversarial"] = {{"input_norm", rounded(a.input_norm)},
-                          {"attack_norm", rounded(a.attack_norm)},
-                          {"clean", rounded(a.clean)},
-                          {"attacked", rounded(a.attacked)},
-                          {"feature", a.feature},
-                          {"sign", a.sign},
-                          {"reference_clean", rounded(a.reference_clean)},
-                          {"reference_attacked", rounded(a.reference_attacked)},
-                          {"vulnerability", rounded(a.vulnerability)},
-                          {"features_per_dimension", rounded(a.features_per_dimension)}};
-    }
-    instances.push_back(std::move(j));
-  }
+  // The per-instance results are instances.npz's columns (instance_table.hpp); here, what describes them and
+  // a summary a reader can take in at a glance.
+  json columns = json::object();
+  for (const column_spec& col : instance_columns(c)) columns[col.name] = col.meaning;
+  const json summary = summary_json(r.final_loss);
   json run{{"instances", r.K()},     {"threads", r.threads},       {"seconds", r.seconds},
            {"init_std", r.init_std}, {"steps_done", r.steps_done}, {"first_step", r.first_step},
            {"files", files}};
@@ -319,7 +285,8 @@ json run_to_json(const train_config& c, const train_result& r, const json& files
               {"run", run},
               {"represented_norm", represented_norm},
               {"curve_steps", r.curve_step},
-              {"instances", instances}};
+              {"instance_columns", columns},
+              {"summary", summary}};
 }
 
 run_dir_claim::run_dir_claim(const std::filesystem::path& dir, bool overwrite, std::string_view field)
@@ -363,13 +330,13 @@ run_dir_claim::~run_dir_claim() {
 }
 
 std::int64_t run_write_memory_bytes(const train_config& c, std::size_t snapshot_count) {
-  // metrics.json: per instance about 5 n + P + 20 numbers, each a JSON node (~16 bytes, plus its vector
-  // slot) and ~24 characters of indented text; the npz encodings copy W, b and the snapshots once.
+  // The instance table three times (its columns, their npy_array copies, the encoded entries), and the npz
+  // encodings of W, b and the snapshots (each copied twice).
   const double K = static_cast<double>(c.instance_count()), n = c.features;
-  const double values = K * (5 * n + curve_points(c.steps) + 20);
   const double P = static_cast<double>(model_tensors(c).params);
   const double arrays = K * (P + 2 * n + 2) * 4 * 2 + snapshot_count * K * (P + 2) * 4 * 2;
-  return static_cast<std::int64_t>(std::min(9.0e18, values * 64 + arrays));
+  return static_cast<std::int64_t>(
+      std::min(9.0e18, 3.0 * static_cast<double>(instance_table_bytes(c)) + arrays));
 }
 
 void check_run_fits(const train_config& c, std::size_t snapshot_count) {
@@ -444,6 +411,9 @@ void write_run(const run_dir_claim& claim, const train_config& c, const train_re
       temporaries.push_back(snapshots_tmp);
       files[snapshots_file] = digest_json(digest_file(snapshots_tmp, "out"));
     }
+    const auto instances_tmp = write_npz_temporary(dir / instances_file, instance_table(c, r));
+    temporaries.push_back(instances_tmp);
+    files[instances_file] = digest_json(digest_file(instances_tmp, "out"));
     json doc = run_to_json(c, r, files);
     if (!init_from.empty()) doc["run"]["init_from"] = init_from;
     const auto metrics_tmp = write_temporary(dir / metrics_file, doc.dump(1) + "\n");
@@ -457,6 +427,7 @@ void write_run(const run_dir_claim& claim, const train_config& c, const train_re
       std::error_code ec;
       std::filesystem::remove(dir / snapshots_file, ec);  // an earlier run's snapshots are not this run's
     }
+    commit_file(instances_tmp, dir / instances_file);
     commit_file(metrics_tmp, dir / metrics_file);
   } catch (...) {
     std::error_code ec;
@@ -582,7 +553,7 @@ run_folder read_run(const std::filesystem::path& dir) {
 
   const json& curve_steps = r.array(r.key(doc, "", "curve_steps"), "curve_steps");
   const std::size_t P = curve_steps.size();
-  if (P > static_cast<std::size_t>(curve_points(c.steps)))
+  if (P > static_cast<std::size_t>(curve_points(c)))
     r.fail("curve_steps", "has more points than the run's steps allow");
   std::int64_t previous = 0;
   for (std::size_t p = 0; p < P; ++p) {
@@ -591,49 +562,40 @@ run_folder read_run(const std::filesystem::path& dir) {
     previous = s;
   }
 
-  const json& instances = r.array(r.key(doc, "", "instances"), "instances", static_cast<std::size_t>(K));
-  for (std::int64_t k = 0; k < K; ++k) {
-    const std::string at = "instances[" + std::to_string(k) + "]";
-    const json& inst = instances[k];
-    auto get = [&](const char* name) -> const json& { return r.key(inst, at, name); };
-    auto field = [&](const char* name) { return at + "." + name; };
-    if (r.integer(get("index"), field("index"), 0, K - 1) != k)
-      r.fail(field("index"), "is not " + std::to_string(k));
-    if (r.number(get("density"), field("density")) != specs[k].density)
-      r.fail(field("density"), "disagrees with the configuration");
-    if (r.integer(get("density_index"), field("density_index"), 0, K) != specs[k].density_index)
-      r.fail(field("density_index"), "disagrees with the configuration");
-    if (r.integer(get("importance_index"), field("importance_index"), 0, K) != specs[k].importance_index)
-      r.fail(field("importance_index"), "disagrees with the configuration");
-    if (r.integer(get("restart"), field("restart"), 0, K) != specs[k].restart)
-      r.fail(field("restart"), "disagrees with the configuration");
-    if (r.unsigned_integer(get("stream_seed"), field("stream_seed")) != instance_stream_seed(c, specs[k]))
-      r.fail(field("stream_seed"), "disagrees with the configuration");
-    r.number(get("loss"), field("loss"));
-    r.number(get("frobenius_sq"), field("frobenius_sq"));
-    r.number(get("dims_per_feature"), field("dims_per_feature"), true);  // null: W = 0 (infinite)
-    r.integer(get("represented"), field("represented"), 0, n);
-    for (const char* name : {"norms", "bias", "superposition", "dimensionality"})
-      r.numbers(get(name), field(name), static_cast<std::size_t>(n));
-    r.numbers(get("loss_curve"), field("loss_curve"), P);
-    // The split is there exactly when the kind has one for this run (reported_loss_split).
-    const char* total_name = loss_split_total_name(c.model);
-    if (has_loss_split(c)) {
-      const json& t = get("loss_decomposition");
-      const std::string tw = field("loss_decomposition");
-      for (const char* name : {"feature_benefit", "interference", "bias", total_name})
-        r.number(r.key(t, tw, name), tw + "." + name, true);
-      if (t.size() != 4)
-        r.fail(tw, std::string("has keys other than feature_benefit, interference, bias, ") + total_name);
-    } else if (inst.contains("loss_decomposition")) {
-      r.fail(field("loss_decomposition"), "is there, but this model has no loss split");
-    }
+  // What describes the columns of instances.npz: exactly this configuration's.
+  const json& columns = r.key(doc, "", "instance_columns");
+  if (!columns.is_object()) r.fail("instance_columns", "is not an object");
+  {
+    const std::vector<column_spec> spec = instance_columns(c);
+    bool same = columns.size() == spec.size();
+    for (const auto& col : spec)
+      same = same && columns.contains(col.name) && columns[col.name].is_string() &&
+             columns[col.name].get<std::string>() == col.meaning;
+    if (!same) r.fail("instance_columns", "are not the columns of this configuration");
   }
+  const json& summary = r.key(doc, "", "summary");
+  if (!summary.is_object()) r.fail("summary", "is not an object");
 
   // The files beside metrics.json: whole, and the ones written with it.
   const json& files = r.key(run, "run", "files");
   if (!files.is_object()) r.fail("run.files", "is not an object");
   check_digest(r, files, dir, weights_file);
+  check_digest(r, files, dir, instances_file);
+  {
+    const std::int64_t n_curve = static_cast<std::int64_t>(P);
+    const std::int64_t column_bytes = K * std::max<std::int64_t>(n, std::max<std::int64_t>(n_curve, 1)) * 8;
+    out.instances = read_npz(dir / instances_file, "run", column_bytes + 4096);
+    check_instance_table(out.instances, c, K, n_curve, (dir / instances_file).string());
+    // The summary is the columns' (recomputed here, so it cannot disagree with them).
+    std::vector<double> loss;
+    for (const auto& a : out.instances)
+      if (a.name == "loss") {
+        loss.resize(a.bytes.size() / sizeof(double));
+        std::memcpy(loss.data(), a.bytes.data(), a.bytes.size());
+      }
+    if (summary != summary_json(loss))
+      r.fail("summary", "disagrees with instances.npz (written with another run, or edited)");
+  }
   const std::int64_t array_bytes =
       static_cast<std::int64_t>(K) * (static_cast<std::int64_t>(model_tensors(c).params) + 2 * n) * 4 +
       K * 16 + 4096;
@@ -700,8 +662,8 @@ run_folder read_run(const std::filesystem::path& dir) {
     throw usage_error(
         "run: " + (dir / snapshots_file).string() +
         " is not recorded in metrics.json (from another run); allowed: the files written with it");
-  if (files.size() != (files.contains(snapshots_file) ? 2u : 1u))
-    r.fail("run.files", "names files other than weights.npz and snapshots.npz");
+  if (files.size() != (files.contains(snapshots_file) ? 3u : 2u))
+    r.fail("run.files", "names files other than weights.npz, instances.npz and snapshots.npz");
   out.metrics = std::move(doc);
   return out;
 }

@@ -1,8 +1,8 @@
 // A run folder: weights.npz (each tensor of the model's table [K, shape...]: W [K][n][m] and b [K][n] of the
 // tied models, W_in, W_out, b of abs, b_hidden [K][m] with a hidden bias; then density [K], importance
-// [K][n], restart [K]), optional snapshots.npz (step [S], each tensor [S, K, shape...], loss [S][K]) and
-// metrics.json (the resolved configuration, every measurement per instance, and the size and CRC-32 of each
-// file beside it).
+// [K][n], restart [K]), instances.npz (every per-instance result as a column: instance_table.hpp), optional
+// snapshots.npz (step [S], each tensor [S, K, shape...], loss [S][K]) and metrics.json (the resolved
+// configuration, what the columns mean, a summary, and the size and CRC-32 of each file beside it).
 //
 // Writing: one writer per folder (an advisory lock held from before training until the files are in place,
 // released by the system when the process dies); every file is written under a temporary name, flushed,
@@ -22,10 +22,11 @@
 
 #include "core/config.hpp"
 #include "core/trainer.hpp"
+#include "io/npz.hpp"
 
 namespace tms::io {
 
-inline constexpr int metrics_format_version = 2;
+inline constexpr int metrics_format_version = 3;  // 3: the per-instance results in instances.npz
 
 // The resolved configuration as written into metrics.json, and back (strict: every key, its type and range;
 // throws usage_error naming `field`.KEY).
@@ -78,6 +79,7 @@ struct run_folder {
   std::vector<float> importance;      // [K][n]
   std::vector<double> density;        // [K]
   std::vector<std::int64_t> restart;  // [K]
+  std::vector<npy_array> instances;   // instances.npz's columns (instance_table.hpp), checked
   // snapshots.npz, when the run has one
   std::vector<std::int64_t> snapshot_step;  // [S]
   model_weights snapshots;                  // S K instances: snapshot j of instance k is j K + k

@@ -20,7 +20,8 @@ namespace {
 constexpr const char* allowed_keys =
     "preset, model, features, hidden, density, importance, importances, relative_density, restarts, steps, "
     "batch, lr, schedule, beta1, beta2, eps, weight_decay, l1, values, data, set_size, density_of, "
-    "hidden_bias, init, init_scale, adversarial_samples, adversarial_training, seed, threads";
+    "hidden_bias, init, init_scale, adversarial_samples, adversarial_training, loss_curve_points, seed, "
+    "threads";
 
 [[noreturn]] void fail(const toml_document& doc, std::string_view key, const std::string& what) {
   throw usage_error(std::string(key) + ": " + what + " (in " + doc.source + ")");
@@ -130,6 +131,8 @@ void toml_apply(train_config& c, const toml_document& doc) {
       c.steps = as_int(doc, key, node);
     else if (key == "batch")
       c.batch = as_int(doc, key, node);
+    else if (key == "loss_curve_points")
+      c.loss_curve_points = as_int(doc, key, node);
     else if (key == "lr")
       c.lr = as_number(doc, key, node);
     else if (key == "schedule")

@@ -59,15 +59,17 @@ with tempfile.TemporaryDirectory() as tmp:
     m = json.load(open(os.path.join(out, "metrics.json")))
     check("flag overrides file", m["config"]["steps"] == 300, str(m["config"]["steps"]))
     check("file overrides preset", m["config"]["features"] == 8 and m["config"]["restarts"] == 2, "")
-    inst = m["instances"][0]
+    cols = np.load(os.path.join(out, "instances.npz"))
     for key in ["density", "loss", "norms", "bias", "superposition", "dimensionality", "frobenius_sq",
                 "represented", "loss_curve", "dims_per_feature"]:
-        check("metrics key " + key, key in inst, key)
-    check("curve >= 100 points", len(inst["loss_curve"]) >= 100 and len(m["curve_steps"]) == len(inst["loss_curve"]),
-          str(len(inst["loss_curve"])))
-    norms = np.linalg.norm(w["W"][0], axis=1)
-    check("norms agree with weights", np.allclose(norms, inst["norms"], rtol=1e-5, atol=1e-6), "")
-    check("no temporaries", sorted(os.listdir(out)) == ["metrics.json", "weights.npz"], str(os.listdir(out)))
+        check("column " + key, key in cols.files and cols[key].shape[0] == 4 and key in m["instance_columns"], key)
+    check("curve >= 100 points", cols["loss_curve"].shape[1] >= 100 and len(m["curve_steps"]) == cols["loss_curve"].shape[1],
+          str(cols["loss_curve"].shape))
+    norms = np.linalg.norm(w["W"][0].astype(np.float64), axis=1)
+    check("norms agree with weights", np.allclose(norms, cols["norms"][0], rtol=1e-12, atol=1e-12), "")
+    check("summary", m["summary"]["loss"]["min"] <= m["summary"]["loss"]["max"], str(m.get("summary")))
+    check("no temporaries", sorted(os.listdir(out)) == ["instances.npz", "metrics.json", "weights.npz"],
+          str(os.listdir(out)))
 
     # Same seed, one thread: the same bits.
     out1 = os.path.join(tmp, "run1")
@@ -85,8 +87,9 @@ with tempfile.TemporaryDirectory() as tmp:
     lin = os.path.join(tmp, "lin")
     r = run("train", "--model", "linear", "-n", "6", "-m", "2", "--density", "0.5", "--steps", "50", "--quiet",
             "--out", lin)
-    d = json.load(open(os.path.join(lin, "metrics.json")))["instances"][0]["loss_decomposition"]
-    check("linear decomposition", set(d) == {"feature_benefit", "interference", "bias", "expected_loss"}, str(d))
+    d = [c for c in np.load(os.path.join(lin, "instances.npz")).files if c.startswith("loss_decomposition.")]
+    check("linear decomposition", sorted(d) == ["loss_decomposition." + t for t in (
+        "bias", "expected_loss", "feature_benefit", "interference")], str(d))
 
     # The ReLU hidden-layer model (E18) trains through the reference path and reads back; it has no loss split.
     rh = os.path.join(tmp, "rh")
@@ -95,7 +98,8 @@ with tempfile.TemporaryDirectory() as tmp:
     check("relu-hidden run", r.returncode == 0, r.stderr)
     m_rh = json.load(open(os.path.join(rh, "metrics.json")))
     check("relu-hidden recorded", m_rh["config"]["model"] == "relu-hidden", str(m_rh["config"]["model"]))
-    check("relu-hidden has no split", "loss_decomposition" not in m_rh["instances"][0], "")
+    check("relu-hidden has no split", not any(c.startswith("loss_decomposition") for c in np.load(
+        os.path.join(rh, "instances.npz")).files), "")
     check("relu-hidden analyze", run("analyze", rh).returncode == 0, "")
 
     # Per-feature densities are recorded in the resolved configuration.
@@ -145,7 +149,7 @@ with tempfile.TemporaryDirectory() as tmp:
     check("failed overwrite keeps the old run", open(os.path.join(out, "metrics.json")).read() == before and
           open(os.path.join(out, "weights.npz"), "rb").read() == weights_before, "")
     check("old run still reads", run("analyze", out).returncode == 0, "")
-    check("no temporaries after a failure", sorted(os.listdir(out)) == ["metrics.json", "weights.npz"],
+    check("no temporaries after a failure", sorted(os.listdir(out)) == ["instances.npz", "metrics.json", "weights.npz"],
           str(os.listdir(out)))
 
     # Repeated instance values, overflowing importances, impossible sizes: refused before any folder exists.
@@ -175,7 +179,8 @@ with tempfile.TemporaryDirectory() as tmp:
     # Leftovers of a killed writer are removed by the next run into the folder.
     open(os.path.join(th, "weights.npz.tmp.4242.0"), "w").write("partial")
     run("train", "--quiet", "--out", th, "-n", "4", "-m", "2", "--density", "1", "--steps", "5", "--overwrite")
-    check("stale temporaries removed", sorted(os.listdir(th)) == ["metrics.json", "weights.npz"], str(os.listdir(th)))
+    check("stale temporaries removed", sorted(os.listdir(th)) == ["instances.npz", "metrics.json", "weights.npz"],
+          str(os.listdir(th)))
 
     # Two runs into one folder at once: the second is refused while the first holds the folder.
     busy = os.path.join(tmp, "busy")
@@ -256,10 +261,10 @@ with tempfile.TemporaryDirectory() as tmp:
         cfg = doc["config"]
         check("set config", (cfg["data"], cfg["set_size"], cfg["density_of"]) == ("anticorrelated", 3, "feature"),
               str(cfg))
-        inst = doc["instances"][0]
-        check("set marginals", abs(inst["feature_density"] - 0.3) < 1e-12 and abs(inst["set_activation"] - 0.9) < 1e-12,
-              str(inst))
-        check("no loss split for sets", "loss_decomposition" not in inst, str(inst.keys()))
+        cols = np.load(os.path.join(setdir, "instances.npz"))
+        check("set marginals", abs(cols["feature_density"][0] - 0.3) < 1e-12 and abs(cols["set_activation"][0] - 0.9) < 1e-12,
+              str(cols.files))
+        check("no loss split for sets", not any(c.startswith("loss_decomposition") for c in cols.files), str(cols.files))
         r = run("analyze", setdir)
         check("set analyze", r.returncode == 0, r.stderr)
     plain = json.load(open(os.path.join(out, "metrics.json")))["config"]
@@ -296,10 +301,10 @@ with tempfile.TemporaryDirectory() as tmp:
     advdir = os.path.join(tmp, "adv")
     r = run("train", "-n", "6", "-m", "2", "--density", "1,0.1", "--steps", "50", "--batch", "32",
             "--adversarial-samples", "2000", "--quiet", "--out", advdir)
-    doc = json.load(open(os.path.join(advdir, "metrics.json"))) if r.returncode == 0 else {"instances": [{}]}
-    a = doc["instances"][0].get("adversarial", {})
-    check("adversarial in metrics.json", r.returncode == 0 and a.get("attacked", 0) >= a.get("clean", 1)
-          and "vulnerability" in a and doc["config"]["adversarial_samples"] == 2000, r.stderr + str(a))
+    doc = json.load(open(os.path.join(advdir, "metrics.json"))) if r.returncode == 0 else {"config": {}}
+    a = np.load(os.path.join(advdir, "instances.npz")) if r.returncode == 0 else {}
+    check("adversarial columns", r.returncode == 0 and a["adversarial.attacked"][0] >= a["adversarial.clean"][0]
+          and "adversarial.vulnerability" in a.files and doc["config"]["adversarial_samples"] == 2000, r.stderr)
     expect_error("adversarial on abs", ["train", "--model", "abs", "--adversarial-samples", "100", "--out", bad], 2,
                  "adversarial_samples: the attack is defined for")
     expect_error("init scale zero", ["train", "--init-scale", "0", "--out", bad], 2, "init_scale: 0 is not allowed")
@@ -329,10 +334,19 @@ with tempfile.TemporaryDirectory() as tmp:
     broken = os.path.join(tmp, "broken")
     shutil.copytree(out, broken)
     doc = json.load(open(os.path.join(out, "metrics.json")))
-    doc["instances"][0]["superposition"] = []
+    del doc["instance_columns"]["superposition"]
     json.dump(doc, open(os.path.join(broken, "metrics.json"), "w"))
-    expect_error("analyze empty superposition", ["analyze", broken], 2, "superposition")
-    json.dump({"format_version": 2}, open(os.path.join(broken, "metrics.json"), "w"))
+    expect_error("analyze columns not the configuration's", ["analyze", broken], 2, "instance_columns")
+    shutil.copy(os.path.join(out, "metrics.json"), os.path.join(broken, "metrics.json"))
+    cols = dict(np.load(os.path.join(out, "instances.npz")))
+    cols["superposition"] = cols["superposition"][:, :3]
+    np.savez(os.path.join(broken, "instances.npz"), **cols)
+    expect_error("analyze a reshaped column", ["analyze", broken], 2, "instances.npz")
+    shutil.copy(os.path.join(out, "instances.npz"), os.path.join(broken, "instances.npz"))
+    os.remove(os.path.join(broken, "instances.npz"))
+    expect_error("analyze without instances.npz", ["analyze", broken], 2, "no instances.npz")
+    shutil.copy(os.path.join(out, "instances.npz"), os.path.join(broken, "instances.npz"))
+    json.dump({"format_version": 3}, open(os.path.join(broken, "metrics.json"), "w"))
     expect_error("analyze bare metrics", ["analyze", broken], 2, "tms_version is missing")
     json.dump({"format_version": "1"}, open(os.path.join(broken, "metrics.json"), "w"))
     expect_error("analyze string version", ["analyze", broken], 2, "format_version")

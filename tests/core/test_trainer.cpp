@@ -125,9 +125,8 @@ TEST(Trainer, LockStepGroupMembersEqualTheModelsAlone) {
     EXPECT_EQ(single.weights["W"], std::vector<float>(sweep.weights["W"].begin() + k * nm,
                                                       sweep.weights["W"].begin() + (k + 1) * nm))
         << "density " << c.density[k];
-    EXPECT_EQ(single.curve_loss,
-              std::vector<double>(sweep.curve_loss.begin() + k * curve_points(c.steps),
-                                  sweep.curve_loss.begin() + (k + 1) * curve_points(c.steps)));
+    EXPECT_EQ(single.curve_loss, std::vector<double>(sweep.curve_loss.begin() + k * curve_points(c),
+                                                     sweep.curve_loss.begin() + (k + 1) * curve_points(c)));
   }
 }
 

@@ -1,11 +1,15 @@
 // The file layer: .npy encoding, atomic writes, and the TOML config (unknown keys, types, garbled files).
 #include <gtest/gtest.h>
 
+#include <cstring>
+
 #include <filesystem>
 #include <fstream>
 
 #include "core/errors.hpp"
+#include "core/metrics.hpp"
 #include "io/atomic_file.hpp"
+#include "io/instance_table.hpp"
 #include "io/npz.hpp"
 #include "io/run_dir.hpp"
 #include "io/toml_config.hpp"
@@ -188,7 +192,8 @@ TEST(RunDir, WriteThenReadRoundTripsAndChecksTheDigest) {
   std::vector<std::string> names;
   for (const auto& e : fs::directory_iterator(dir)) names.push_back(e.path().filename().string());
   std::sort(names.begin(), names.end());
-  EXPECT_EQ(names, (std::vector<std::string>{"metrics.json", "snapshots.npz", "weights.npz"}));
+  EXPECT_EQ(names,
+            (std::vector<std::string>{"instances.npz", "metrics.json", "snapshots.npz", "weights.npz"}));
   // One flipped byte in the weights: caught by the CRC, not read as another model.
   std::string bytes = file_text(dir / "weights.npz");
   bytes[bytes.size() / 2] ^= 0x40;
@@ -199,6 +204,86 @@ TEST(RunDir, WriteThenReadRoundTripsAndChecksTheDigest) {
   } catch (const usage_error& e) {
     EXPECT_NE(std::string(e.what()).find("CRC-32"), std::string::npos) << e.what();
   }
+}
+
+// instances.npz: every column of the table, in order, with the trained values; metrics.json names them; a
+// table that is not the configuration's (a column missing, renamed or reshaped, an instance's identity
+// changed) is refused with the column named, even with a matching digest.
+TEST(RunDir, TheInstanceTableRoundTripsAndIsChecked) {
+  const fs::path dir = fresh_dir("columns");
+  train_config c = tiny_config();
+  c.loss_curve_points = 7;
+  const train_result r = train(c);
+  {
+    io::run_dir_claim claim(dir, false);
+    io::write_run(claim, c, r);
+  }
+  const io::run_folder f = io::read_run(dir);
+  const std::vector<io::column_spec> spec = io::instance_columns(c);
+  ASSERT_EQ(f.instances.size(), spec.size());
+  for (std::size_t j = 0; j < spec.size(); ++j) EXPECT_EQ(f.instances[j].name, spec[j].name);
+  EXPECT_EQ(f.metrics["instance_columns"].size(), spec.size());
+  auto doubles = [&](const char* name) {
+    for (const auto& a : f.instances)
+      if (a.name == name) {
+        std::vector<double> v(a.bytes.size() / 8);
+        std::memcpy(v.data(), a.bytes.data(), a.bytes.size());
+        return v;
+      }
+    return std::vector<double>{};
+  };
+  EXPECT_EQ(doubles("loss"), r.final_loss);  // exact, not rounded as JSON text would be
+  EXPECT_EQ(doubles("loss_curve"), r.curve_loss);
+  EXPECT_EQ(r.curve_step.size(), 7u);
+  const instance_metrics mt = measure(r.weights.of("W", 1), c.features, c.hidden);
+  EXPECT_EQ(doubles("norms")[c.features + 2], mt.norms[2]);
+  // A table from another configuration (more curve points) beside this metrics.json: refused by shape.
+  train_config more = c;
+  more.loss_curve_points = 9;
+  const fs::path other = fresh_dir("columns_other");
+  {
+    io::run_dir_claim claim(other, false);
+    io::write_run(claim, more, train(more));
+  }
+  auto arrays = io::read_npz(other / "instances.npz", "t", 1 << 20);
+  try {
+    io::check_instance_table(arrays, c, r.K(), 7, "instances.npz");
+    FAIL();
+  } catch (const usage_error& e) {
+    EXPECT_NE(std::string(e.what()).find("loss_curve is <f8 (2, 9), not <f8 (2, 7)"), std::string::npos)
+        << e.what();
+  }
+  arrays = f.instances;
+  arrays[3].bytes[0] ^= 1;  // restart of instance 0
+  EXPECT_THROW(io::check_instance_table(arrays, c, r.K(), 7, "x"), usage_error);
+  arrays = f.instances;
+  arrays.pop_back();
+  EXPECT_THROW(io::check_instance_table(arrays, c, r.K(), 7, "x"), usage_error);
+  arrays = f.instances;
+  arrays[5].name = "lost";
+  try {
+    io::check_instance_table(arrays, c, r.K(), 7, "x");
+    FAIL();
+  } catch (const usage_error& e) {
+    EXPECT_NE(std::string(e.what()).find("holds no column 'loss'"), std::string::npos) << e.what();
+  }
+}
+
+// No loss curve at all (loss_curve_points = 0, for large sweeps): a [K, 0] column, read back.
+TEST(RunDir, ARunWithoutLossCurvesRoundTrips) {
+  const fs::path dir = fresh_dir("no_curve");
+  train_config c = tiny_config();
+  c.loss_curve_points = 0;
+  const train_result r = train(c);
+  EXPECT_TRUE(r.curve_loss.empty());
+  EXPECT_TRUE(r.curve_step.empty());
+  {
+    io::run_dir_claim claim(dir, false);
+    io::write_run(claim, c, r);
+  }
+  const io::run_folder f = io::read_run(dir);
+  EXPECT_EQ(f.config.loss_curve_points, 0);
+  EXPECT_EQ(f.metrics["config"]["loss_curve_points"], 0);
 }
 
 // Every model's tensors go through the table: abs with a hidden bias writes W_in, W_out, b, b_hidden (and
@@ -302,9 +387,10 @@ TEST(RunDir, ReadersNameWhatIsWrong) {
   expect("[]", "is not valid JSON");
   expect(R"({"format_version": "1"})", "has format_version \"1\"");
   expect(R"({"format_version": 1})", "has format_version 1");
-  expect(R"({"format_version": 2})", "tms_version is missing");
-  expect(R"({"format_version": 2, "tms_version": "0"})", "config is missing");
-  expect(R"({"format_version": 2, "tms_version": "0", "config": 3})", "config is not an object");
+  expect(R"({"format_version": 2})", "has format_version 2; allowed: 3");  // before instances.npz
+  expect(R"({"format_version": 3})", "tms_version is missing");
+  expect(R"({"format_version": 3, "tms_version": "0"})", "config is missing");
+  expect(R"({"format_version": 3, "tms_version": "0", "config": 3})", "config is not an object");
   const fs::path parent = fresh_dir("parent");
   fs::create_directories(parent / "a");
   fs::create_directories(parent / "b");

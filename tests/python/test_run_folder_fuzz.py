@@ -2,7 +2,8 @@
 
 Finished run folders are mutated one way at a time: every key of metrics.json deleted or retyped, every list
 shortened, weights.npz truncated, bit-flipped, reshaped or given non-finite weights (with metrics.json's
-recorded digest updated, so the deeper checks are reached), snapshots.npz removed or truncated. Each mutant
+recorded digest updated, so the deeper checks are reached), instances.npz's columns removed, retyped, reshaped or
+changed, snapshots.npz removed or truncated. Each mutant
 must be refused with a one-line ValueError (exit status 2 from `tms analyze`)."""
 import copy
 import io
@@ -180,6 +181,45 @@ def test_mutated_weights_are_refused(finished, tmp_path, capfd):
         cases.append((name, lambda f, new=new: rewrite_npz(f, "weights.npz", new)))
     for what, mutate in cases:
         folder = copy_folder(src, tmp_path / "w")
+        mutate(folder)
+        expect_refused(folder, what, capfd)
+
+
+def test_mutated_instance_columns_are_refused(finished, tmp_path, capfd):
+    root, _ = finished
+    src = root / "relu"
+    data = (src / "instances.npz").read_bytes()
+    with np.load(src / "instances.npz") as z:
+        arrays = {key: z[key] for key in z.files}
+    K = len(arrays["loss"])
+
+    def variant(**changes):
+        out = dict(arrays)
+        out.update(changes)
+        return {k: v for k, v in out.items() if v is not None}
+
+    cases = [("instances truncated", lambda f: (f / "instances.npz").write_bytes(data[: len(data) // 2])),
+             ("instances removed", lambda f: (f / "instances.npz").unlink())]
+    flipped = bytearray(data)
+    flipped[len(data) // 2] ^= 1
+    cases.append(("instances bit flipped", lambda f: (f / "instances.npz").write_bytes(bytes(flipped))))
+    variants = {
+        "loss missing": variant(loss=None),
+        "loss float32": variant(loss=arrays["loss"].astype(np.float32)),
+        "loss shortened": variant(loss=arrays["loss"][:-1]),
+        "loss changed (summary disagrees)": variant(loss=arrays["loss"] * 2),
+        "norms reshaped": variant(norms=arrays["norms"].T.copy()),
+        "loss curve shortened": variant(loss_curve=arrays["loss_curve"][:, :-1]),
+        "restart swapped": variant(restart=arrays["restart"][::-1].copy() + 1),
+        "density changed": variant(density=arrays["density"] * 0.5),
+        "stream seed changed": variant(stream_seed=arrays["stream_seed"] + np.uint64(1)),
+        "density index int32": variant(density_index=arrays["density_index"].astype(np.int32)),
+        "extra column": variant(extra=np.zeros(K)),
+    }
+    for name, new in variants.items():
+        cases.append((name, lambda f, new=new: rewrite_npz(f, "instances.npz", new)))
+    for what, mutate in cases:
+        folder = copy_folder(src, tmp_path / "c")
         mutate(folder)
         expect_refused(folder, what, capfd)
 

@@ -54,9 +54,9 @@ def test_set_runs_record_their_data_and_round_trip(tmp_path):
     assert run.config["density_of"] == "feature"
     assert run.loss_decomposition is None  # the loss split assumes independent features
     run.save(tmp_path / "r")
-    doc = json.loads((tmp_path / "r" / "metrics.json").read_text())
-    assert doc["instances"][0]["feature_density"] == pytest.approx(0.4)
-    assert doc["instances"][0]["set_activation"] == pytest.approx(0.8)
+    columns = np.load(tmp_path / "r" / "instances.npz")
+    assert columns["feature_density"][0] == pytest.approx(0.4)
+    assert columns["set_activation"][0] == pytest.approx(0.8)
     back = tms.load(tmp_path / "r")
     assert back.config["data"] == "anticorrelated" and np.array_equal(back.W, run.W)
     plain = tms.train(features=4, hidden=2, steps=20, batch=16)
