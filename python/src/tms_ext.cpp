@@ -32,6 +32,7 @@
 #include "core/trainer.hpp"
 #include "core/version.hpp"
 #include "io/run_dir.hpp"
+#include "io/run_merge.hpp"
 
 namespace nb = nanobind;
 using namespace nb::literals;
@@ -211,7 +212,8 @@ int cli_main_argv(const std::vector<std::string>& argv) {
   std::vector<const char*> pointers;
   for (const auto& a : argv) pointers.push_back(a.c_str());
   nb::gil_scoped_release release;
-  const int status = tms::cli::cli_main(static_cast<int>(pointers.size()), pointers.data(), "reproduce");
+  const int status =
+      tms::cli::cli_main(static_cast<int>(pointers.size()), pointers.data(), "reproduce, sweep");
   std::cout.flush();
   std::fflush(stdout);
   std::fflush(stderr);
@@ -328,6 +330,8 @@ NB_MODULE(_tms, m) {
       .def_rw("adversarial_training", &tms::train_config::adversarial_training)
       .def_rw("seed", &tms::train_config::seed)
       .def_rw("threads", &tms::train_config::threads)
+      .def_rw("shard_index", &tms::train_config::shard_index)
+      .def_rw("shard_count", &tms::train_config::shard_count)
       .def("validate", &tms::train_config::validate)
       .def("warnings", &tms::train_config::warnings)
       .def("instance_count", &tms::train_config::instance_count);
@@ -873,6 +877,15 @@ NB_MODULE(_tms, m) {
       "dir"_a, "The run folder, every part checked (run_dir.hpp): (metrics.json's text, a dict of arrays).");
   m.def(
       "read_metrics", [](const std::string& dir) { return tms::io::read_run(dir).metrics.dump(); }, "dir"_a);
+  m.def(
+      "merge_runs",
+      [](const std::string& out, const std::vector<std::string>& shards, bool overwrite) {
+        const std::vector<std::filesystem::path> paths(shards.begin(), shards.end());
+        tms::io::run_dir_claim claim(out, overwrite);
+        tms::io::merge_runs(claim, paths);
+      },
+      "out"_a, "shards"_a, "overwrite"_a = false,
+      "Joins the run folders of a grid's shards into one run folder (run_merge.hpp).");
 
   m.def("cli_main", &cli_main_argv, "argv"_a,
         "Runs the tms command line (argv[0] is the program name) and returns its exit status.");

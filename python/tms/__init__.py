@@ -9,15 +9,16 @@
 The command line is the same engine: `tms train`, `tms analyze`, `tms reproduce` (see `tms --help`).
 """
 from . import _tms
-from .api import Run, defaults, load, make_config, model_tensors, preset_names, sample, train
+from .api import Run, defaults, load, make_config, merge, model_tensors, preset_names, sample, train
+from .sweeps import sweep
 
 __version__ = _tms.__version__
 represented_norm = _tms.represented_norm
 
 _SUBMODULES = ("figures", "report", "reproduce", "claims", "cli", "phase", "nonuniform", "privileged", "science",
-               "targets")
+               "targets", "sweeps")
 
-__all__ = ["Run", "train", "sample", "load", "make_config", "defaults", "preset_names", "model_tensors", *_SUBMODULES, "__version__",
+__all__ = ["Run", "train", "sample", "load", "merge", "sweep", "make_config", "defaults", "preset_names", "model_tensors", *_SUBMODULES, "__version__",
            "represented_norm"]
 
 

@@ -20,7 +20,7 @@ import numpy as np
 
 from . import _tms
 
-__all__ = ["Run", "train", "load", "make_config", "preset_names", "defaults", "model_tensors"]
+__all__ = ["Run", "train", "load", "merge", "make_config", "preset_names", "defaults", "model_tensors"]
 
 Number = Union[int, float]
 
@@ -124,6 +124,7 @@ def make_config(
     adversarial_samples: Optional[int] = None,
     adversarial_training: Optional[float] = None,
     loss_curve_points: Optional[int] = None,
+    shard: Union[str, Sequence[int], None] = None,
     seed: Optional[int] = None,
     threads: Optional[int] = None,
 ) -> "_tms.TrainConfig":
@@ -141,8 +142,9 @@ def make_config(
     writes each instance's adversarial vulnerability (E16, as Run.adversarial(N, seed)) into instances.npz.
     adversarial_training: f > 0 trains on attacked inputs (E17): each sample moved by the analytic attack on a
     random feature, at f × the batch's mean input norm, the loss taken against the clean sample (linear and relu
-    models). loss_curve_points: the loss curve's points per instance (200; 0: none, for large sweeps). Raises
-    ValueError with the engine's message for a value out of range.
+    models). loss_curve_points: the loss curve's points per instance (200; 0: none, for large sweeps). shard:
+    "I/N" or (I, N), train shard I of N of the instance axis (each instance the same model as in the whole
+    run; tms.merge joins the shards). Raises ValueError with the engine's message for a value out of range.
     """
     config = _tms.preset_config(preset)
     if model is not None:
@@ -191,8 +193,21 @@ def make_config(
         config.importance = [_importance_spec("importances", v) for v in importances]
     if seed is not None:
         config.seed = _as_seed(seed)
+    if shard is not None:
+        config.shard_index, config.shard_count = _as_shard(shard)
     config.validate()
     return config
+
+
+def _as_shard(shard) -> tuple:
+    if isinstance(shard, str):
+        parts = shard.split("/")
+        if len(parts) == 2 and all(p.strip().lstrip("-").isdigit() for p in parts):
+            return int(parts[0]), int(parts[1])
+        raise ValueError(f"shard: '{shard}' is not I/N; allowed: shard I of N, 0 <= I < N (e.g. \"0/4\")")
+    if isinstance(shard, (tuple, list)) and len(shard) == 2:
+        return _as_int("shard", shard[0]), _as_int("shard", shard[1])
+    raise TypeError("shard: expected \"I/N\" or (I, N)")
 
 
 def config_from_dict(d: dict) -> "_tms.TrainConfig":
@@ -763,6 +778,15 @@ def _snapshots_of(r: "_tms.TrainResult") -> Optional[dict]:
         return None
     return dict(snapshot_steps=np.array(r.snapshot_step, dtype=np.int64), snapshot_weights=r.snapshots,
                 snapshot_loss=r.snapshot_loss)
+
+
+def merge(out: Union[str, os.PathLike], shards: Sequence[Union[str, os.PathLike]], overwrite: bool = False) -> Run:
+    """Joins the run folders of a grid's shards (tms.train(..., shard="I/N").save(...) or `tms train --shard
+    I/N`, every I once, any order) into one run folder at `out`, the grid's own run, and returns it loaded.
+    Raises ValueError (one line) when the folders are not every shard of one grid, or out holds a finished run
+    and overwrite is not set."""
+    _tms.merge_runs(os.fspath(out), [os.fspath(s) for s in shards], bool(overwrite))
+    return load(out)
 
 
 def load(path: Union[str, os.PathLike]) -> Run:

@@ -17,7 +17,8 @@ int cli_main(int argc, const char* const* argv, const char* also) {
   CLI::App app{"tms: a fast engine for toy models of superposition (Elhage et al., 2022)", "tms"};
   app.set_version_flag("--version", tms::version);
   app.require_subcommand(1);
-  std::vector<tms::cli::command> commands = {add_train_command(app), add_analyze_command(app)};
+  std::vector<tms::cli::command> commands = {add_train_command(app), add_analyze_command(app),
+                                             add_merge_command(app)};
   if (argc > 1 && argv[1][0] != '-') {
     bool known = false;
     std::string names;

@@ -42,10 +42,11 @@ int parse_int(const std::string& text, std::string_view field) {
 struct train_flags {
   std::string config, preset, model, features, hidden, importance, density, relative_density, restarts, steps,
       batch, lr, schedule, beta1, beta2, eps, weight_decay, l1, values, data, set_size, density_of, init,
-      init_scale, adversarial_samples, adversarial_training, curve_points, seed, threads;
+      init_scale, adversarial_samples, adversarial_training, curve_points, shard, seed, threads;
   std::string out = "runs/latest";
   bool hidden_bias = false;
   bool quiet = false;
+  bool print_config = false;
   bool overwrite = false;
 };
 
@@ -136,6 +137,14 @@ void run_train(const train_flags& f, CLI::App& app) {
     c.adversarial_samples = parse_integer(f.adversarial_samples, "adversarial_samples");
   if (given("--adversarial-training"))
     c.adversarial_training = parse_finite(f.adversarial_training, "adversarial_training");
+  if (given("--shard")) {
+    // I/N: shard I (from 0) of N along the instance axis.
+    const auto slash = f.shard.find('/');
+    if (slash == std::string::npos)
+      throw usage_error("shard: '" + f.shard + "' is not I/N; allowed: shard I of N, 0 <= I < N (e.g. 0/4)");
+    c.shard_index = parse_integer(f.shard.substr(0, slash), "shard");
+    c.shard_count = parse_integer(f.shard.substr(slash + 1), "shard");
+  }
   if (given("--seed")) {
     const std::int64_t seed = parse_integer(f.seed, "seed");
     if (seed < 0) throw usage_error("seed: " + f.seed + " is negative; allowed: an integer >= 0");
@@ -143,6 +152,10 @@ void run_train(const train_flags& f, CLI::App& app) {
   }
   if (given("--threads")) c.threads = parse_int(f.threads, "threads");
   c.validate();
+  if (f.print_config) {  // the resolved configuration only (what tms sweep hands its shards); nothing trained
+    std::printf("%s\n", io::config_to_json(c).dump().c_str());
+    return;
+  }
   io::check_run_fits(c, 0);
   for (const auto& w : c.warnings()) std::fprintf(stderr, "tms: warning: %s\n", w.c_str());
 
@@ -152,8 +165,13 @@ void run_train(const train_flags& f, CLI::App& app) {
   io::run_dir_claim claim(out, f.overwrite);
   train_options options;
   if (!f.quiet)
-    std::fprintf(stderr, "tms: training %lld %s model(s), n=%d m=%d, %d steps, batch %d, preset %s -> %s\n",
+    std::fprintf(stderr, "tms: training %lld %s model(s)%s, n=%d m=%d, %d steps, batch %d, preset %s -> %s\n",
                  static_cast<long long>(c.instance_count()), std::string(model_name(c.model)).c_str(),
+                 c.shard_count > 1
+                     ? (" (shard " + std::to_string(c.shard_index) + "/" + std::to_string(c.shard_count) +
+                        " of " + std::to_string(c.grid_count()) + ")")
+                           .c_str()
+                     : "",
                  c.features, c.hidden, c.steps, c.batch, c.preset.c_str(), out.c_str());
 
   // Ctrl-C cancels cleanly (no run written); the previous handler is restored afterwards, because the Python
@@ -246,11 +264,18 @@ command add_train_command(CLI::App& root) {
       "Train on attacked inputs (E17): each sample moved by the analytic attack on a random feature at this "
       "multiple of the batch's mean input norm (0: no)",
       fmt_default(d.adversarial_training));
+  opt("--shard", flags->shard,
+      "Train shard I of N of the instance axis (I from 0): the instances [I K / N, (I + 1) K / N), each the "
+      "same model as in the whole run; tms merge joins the shards",
+      "", "I/N");
   opt("--seed", flags->seed, "Random seed (restart r uses seed + r)", std::to_string(d.seed), "INT");
   opt("--threads", flags->threads, "Threads; 0 = all cores (never changes a result)",
       std::to_string(d.threads), "INT");
   opt("--out,-o", flags->out, "Run folder to write", flags->out, "DIR");
   app->add_flag("--quiet,-q", flags->quiet, "No progress or summary output");
+  app->add_flag(
+      "--print-config", flags->print_config,
+      "Print the resolved configuration as JSON (as metrics.json records it) and exit, training nothing");
   app->add_flag("--overwrite", flags->overwrite,
                 "Replace a finished run in --out (only once the new run has finished)");
   return {app, [flags, app]() { run_train(*flags, *app); }};

@@ -14,5 +14,6 @@ struct command {
 
 command add_train_command(CLI::App& root);
 command add_analyze_command(CLI::App& root);
+command add_merge_command(CLI::App& root);
 
 }  // namespace tms::cli

@@ -141,8 +141,12 @@ void train_config::validate() const {
          "the attack is defined for x' = act(W^T W x + b); allowed: with the models linear, relu (not '" +
              std::string(model_name(model)) + "')");
   check_int("threads", threads, 0, 1024);
-  if (instance_count() > 10000000)
-    fail("instances", std::to_string(instance_count()) +
+  check_int("shard_count", shard_count, 1, 10000000);
+  if (shard_index < 0 || shard_index >= shard_count)
+    fail("shard", std::to_string(shard_index) + "/" + std::to_string(shard_count) +
+                      " is not a shard; allowed: I/N with 0 <= I < N");
+  if (grid_count() > 10000000)
+    fail("instances", std::to_string(grid_count()) +
                           " instances (density x importance x restarts); allowed: at most 10000000");
   // The per-thread workspace holds a dense [B][n] output; refuse sizes that cannot fit in memory.
   if (static_cast<std::int64_t>(batch) * features > (std::int64_t{1} << 31))
@@ -165,8 +169,16 @@ std::vector<std::string> train_config::warnings() const {
   return out;
 }
 
-std::int64_t train_config::instance_count() const {
+std::int64_t train_config::grid_count() const {
   return static_cast<std::int64_t>(density.size()) * static_cast<std::int64_t>(importance.size()) * restarts;
+}
+
+// i G / N in 128-bit arithmetic (G and N up to 10^7 each fit in 64 bits, their product may not in general).
+std::int64_t train_config::shard_first() const {
+  return static_cast<std::int64_t>(static_cast<__int128>(grid_count()) * shard_index / shard_count);
+}
+std::int64_t train_config::shard_end() const {
+  return static_cast<std::int64_t>(static_cast<__int128>(grid_count()) * (shard_index + 1) / shard_count);
 }
 
 train_config preset_config(std::string_view name) {
@@ -197,11 +209,15 @@ std::vector<float> importance_values(const importance_spec& spec, int n) {
 std::vector<instance_spec> config_instances(const train_config& config) {
   std::vector<instance_spec> out;
   out.reserve(config.instance_count());
-  for (int d = 0; d < static_cast<int>(config.density.size()); ++d)
-    for (int q = 0; q < static_cast<int>(config.importance.size()); ++q) {
-      auto I = importance_values(config.importance[q], config.features);
-      for (int r = 0; r < config.restarts; ++r) out.push_back({config.density[d], I, d, q, r});
-    }
+  const std::int64_t first = config.shard_first(), end = config.shard_end();
+  const std::int64_t Q = static_cast<std::int64_t>(config.importance.size()), R = config.restarts;
+  std::vector<std::vector<float>> I(Q);
+  for (std::int64_t q = 0; q < Q; ++q) I[q] = importance_values(config.importance[q], config.features);
+  for (std::int64_t g = first; g < end; ++g) {  // grid index g = (d Q + q) R + r
+    const auto d = static_cast<int>(g / (Q * R)), q = static_cast<int>(g / R % Q),
+               r = static_cast<int>(g % R);
+    out.push_back({config.density[d], I[q], d, q, r});
+  }
   return out;
 }
 

@@ -99,13 +99,23 @@ struct train_config {
   double init_scale = 1.0;
   std::uint64_t seed = 0;
   int threads = 0;  // 0: all hardware threads. Never changes a result.
+  // Shard shard_index of shard_count along the instance axis: this run trains the grid's instances
+  // [i G / N, (i + 1) G / N) (G = grid_count(); empty when N > G), each the same model, bit for bit, as in
+  // the whole grid's run (its init scale is the grid's, its stream its own), so merged shards equal that run.
+  std::int64_t shard_index = 0;
+  std::int64_t shard_count = 1;
 
   // Throws usage_error naming the first field that is out of range and what is allowed.
   void validate() const;
   // What is allowed but likely unintended (importances that underflow to 0 in float32), one line each; the
   // front doors print them (CLI) or raise Python warnings. Assumes a valid config.
   std::vector<std::string> warnings() const;
-  std::int64_t instance_count() const;
+  // The whole grid: |density| x |importance| x restarts instances; a shard trains a slice of it.
+  std::int64_t grid_count() const;
+  // The instances this run trains: [first, end) of the grid (all of it without shards).
+  std::int64_t shard_first() const;
+  std::int64_t shard_end() const;
+  std::int64_t instance_count() const { return shard_end() - shard_first(); }
 };
 
 // The named recipes. "reference": the companion notebook (AdamW lr 1e-3, weight decay 0.01, batch 1024,
@@ -122,6 +132,7 @@ struct instance_spec {
   int importance_index = 0;
   int restart = 0;
 };
+// The instances the run trains, in grid order (density, then importance, then restart): the shard's slice.
 std::vector<instance_spec> config_instances(const train_config& config);
 std::vector<float> importance_values(const importance_spec& spec, int n);
 

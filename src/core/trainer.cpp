@@ -322,7 +322,8 @@ train_result train(const train_config& config, const train_options& options) {
   out.m = m;
   out.instances = config_instances(config);
   for (const auto& inst : out.instances) out.stream_seed.push_back(instance_stream_seed(config, inst));
-  out.init_std = init_std(config.init, n, m, K) * config.init_scale;
+  // The grid's K, not the shard's: a shard's instances start where the whole run's do.
+  out.init_std = init_std(config.init, n, m, config.grid_count()) * config.init_scale;
   out.first_step = options.first_step;
   out.initialised = from_weights;
   out.snapshot_step = options.snapshot_steps;
@@ -343,6 +344,11 @@ train_result train(const train_config& config, const train_options& options) {
   threads = std::max(1, threads);
   const int workers = static_cast<int>(std::min<std::int64_t>(threads, K));
   out.threads = workers;
+  out.steps_done = config.steps;
+  if (K == 0) {  // an empty shard (more shards than instances): nothing to train
+    out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    return out;
+  }
 
   const std::vector<std::vector<std::int64_t>> groups = training_groups(config, out, workers);
   const auto G = static_cast<std::int64_t>(groups.size());

@@ -92,6 +92,10 @@ json config_to_json(const train_config& c) {
   if (c.adversarial_samples > 0) out["adversarial_samples"] = c.adversarial_samples;
   if (c.adversarial_training > 0) out["adversarial_training"] = c.adversarial_training;
   if (c.loss_curve_points != 200) out["loss_curve_points"] = c.loss_curve_points;
+  if (c.shard_count > 1) {  // a shard of a grid (merged, the grid's own run: no shard)
+    out["shard_index"] = c.shard_index;
+    out["shard_count"] = c.shard_count;
+  }
   if (c.data != data_kind::independent) {  // likewise: a run of independent features reads as before
     out["data"] = data_name(c.data);
     out["set_size"] = c.set_size;
@@ -209,6 +213,12 @@ train_config config_from(const json_reader& r, const json& j, const std::string&
   if (j.contains("adversarial_samples")) c.adversarial_samples = as_int("adversarial_samples");
   if (j.contains("adversarial_training")) c.adversarial_training = as_real("adversarial_training");
   if (j.contains("loss_curve_points")) c.loss_curve_points = as_int("loss_curve_points");
+  if (j.contains("shard_index") || j.contains("shard_count")) {
+    c.shard_index = as_int("shard_index");
+    c.shard_count = as_int("shard_count");
+    if (c.shard_count < 2)
+      r.fail(key_path(where, "shard_count"), "is below 2 (a whole run records no shard)");
+  }
   if (j.contains("data")) {
     c.data = as_name("data", [](const std::string& t, const std::string& f) { return parse_data(t, f); });
     c.set_size = as_int("set_size");

@@ -327,6 +327,26 @@ with tempfile.TemporaryDirectory() as tmp:
              "adversarial_training: the attack is defined for")):
         expect_error(label, ["train", *args, "--out", bad], 2, needle)
 
+    # Shards of a grid, merged, are the grid's own run.
+    grid = ["-n", "4", "-m", "2", "--density", "1,0.2", "--restarts", "3", "--steps", "40", "--batch", "32", "--quiet"]
+    run("train", *grid, "--out", os.path.join(tmp, "grid"))
+    for i in range(4):
+        run("train", *grid, "--shard", f"{i}/4", "--out", os.path.join(tmp, f"shard{i}"))
+    r = run("merge", os.path.join(tmp, "merged"), *[os.path.join(tmp, f"shard{i}") for i in (3, 1, 0, 2)])
+    same = r.returncode == 0 and all(
+        np.array_equal(np.load(os.path.join(tmp, "grid", f))[k], np.load(os.path.join(tmp, "merged", f))[k])
+        for f in ("weights.npz", "instances.npz") for k in np.load(os.path.join(tmp, "grid", f)).files)
+    check("merged shards are the whole run", same, r.stderr)
+    expect_error("merge a missing shard", ["merge", os.path.join(tmp, "m2")] + [os.path.join(tmp, f"shard{i}")
+                                                                              for i in range(3)], 2, "but 3 folders were given")
+    check("failed merge leaves nothing", not os.path.exists(os.path.join(tmp, "m2")), "")
+    expect_error("merge into a finished run", ["merge", os.path.join(tmp, "merged")] + [
+        os.path.join(tmp, f"shard{i}") for i in range(4)], 2, "already holds a finished run")
+    for label, value, needle in (("shard beyond", "4/4", "shard: 4/4 is not a shard"),
+                                 ("shard not I/N", "2", "shard: '2' is not I/N"),
+                                 ("shard negative", "-1/2", "shard: -1/2 is not a shard")):
+        expect_error(label, ["train", "--shard", value, "--out", bad], 2, needle)
+
     expect_error("config is a folder", ["train", "--config", tmp, "--out", bad], 2, "config")
     expect_error("unknown subcommand", ["frobnicate"], 2, "unknown subcommand 'frobnicate'")
 

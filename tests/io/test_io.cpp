@@ -12,6 +12,7 @@
 #include "io/instance_table.hpp"
 #include "io/npz.hpp"
 #include "io/run_dir.hpp"
+#include "io/run_merge.hpp"
 #include "io/toml_config.hpp"
 
 #include <unistd.h>
@@ -284,6 +285,88 @@ TEST(RunDir, ARunWithoutLossCurvesRoundTrips) {
   const io::run_folder f = io::read_run(dir);
   EXPECT_EQ(f.config.loss_curve_points, 0);
   EXPECT_EQ(f.metrics["config"]["loss_curve_points"], 0);
+}
+
+// Shards of one grid, merged, are the grid's own run: every tensor, snapshot, loss, curve and column equal,
+// for shard counts that divide the grid, that do not, and that exceed it (empty shards); the shards' bits do
+// not depend on their thread counts.
+TEST(RunDir, ShardsMergeIntoTheWholeRun) {
+  train_config c = tiny_config();
+  c.density = {1, 0.3, 0.05};
+  c.restarts = 3;  // 9 instances: lock-step groups, a grid that 4 does not divide
+  c.steps = 40;
+  const std::vector<std::int64_t> snaps = {0, 10, 40};
+  const train_result whole = train(c, {}, snaps);
+  const fs::path whole_dir = fresh_dir("whole");
+  {
+    io::run_dir_claim claim(whole_dir, false);
+    io::write_run(claim, c, whole);
+  }
+  const io::run_folder expect = io::read_run(whole_dir);
+  for (std::int64_t N : {1, 4, 9, 13}) {
+    std::vector<fs::path> shards;
+    for (std::int64_t i = N - 1; i >= 0; --i) {  // any order
+      train_config s = c;
+      s.shard_index = i;
+      s.shard_count = N;
+      s.threads = 1 + static_cast<int>(i % 2);
+      const train_result r = train(s, {}, snaps);
+      EXPECT_EQ(r.K(), s.shard_end() - s.shard_first());
+      shards.push_back(fresh_dir("shard" + std::to_string(N) + "_" + std::to_string(i)));
+      io::run_dir_claim claim(shards.back(), false);
+      io::write_run(claim, s, r);
+    }
+    const fs::path merged = fresh_dir("merged" + std::to_string(N));
+    {
+      io::run_dir_claim claim(merged, false);
+      io::merge_runs(claim, shards);
+    }
+    const io::run_folder got = io::read_run(merged);
+    EXPECT_EQ(got.config.shard_count, 1);
+    EXPECT_FALSE(got.metrics["config"].contains("shard_count"));
+    for (const std::string& name : got.weights.layout.names()) {
+      EXPECT_EQ(got.weights[name], expect.weights[name]) << "N = " << N << ", " << name;
+      EXPECT_EQ(got.snapshots[name], expect.snapshots[name]) << "N = " << N << ", " << name;
+    }
+    ASSERT_EQ(got.snapshot_loss.size(), expect.snapshot_loss.size());  // NaN at step 0: compared as bits
+    EXPECT_EQ(
+        std::memcmp(got.snapshot_loss.data(), expect.snapshot_loss.data(), got.snapshot_loss.size() * 8), 0)
+        << "N = " << N;
+    ASSERT_EQ(got.instances.size(), expect.instances.size());
+    for (std::size_t j = 0; j < got.instances.size(); ++j)
+      EXPECT_EQ(got.instances[j].bytes, expect.instances[j].bytes)
+          << "N = " << N << ", " << got.instances[j].name;
+  }
+}
+
+TEST(RunDir, MergeRefusesWhatIsNotOneGridsShards) {
+  train_config c = tiny_config();
+  c.restarts = 2;
+  auto shard = [&](train_config s, std::int64_t i, std::int64_t N, const std::string& name) {
+    s.shard_index = i;
+    s.shard_count = N;
+    const fs::path dir = fresh_dir(name);
+    io::run_dir_claim claim(dir, false);
+    io::write_run(claim, s, train(s));
+    return dir;
+  };
+  const fs::path a = shard(c, 0, 2, "ga"), b = shard(c, 1, 2, "gb");
+  train_config other = c;
+  other.seed = 7;
+  const fs::path foreign = shard(other, 1, 2, "gf");
+  auto refused = [&](const std::vector<fs::path>& shards, const std::string& fragment) {
+    try {
+      io::run_dir_claim claim(fresh_dir("gout"), false);
+      io::merge_runs(claim, shards);
+      FAIL() << "merged: " << fragment;
+    } catch (const usage_error& e) {
+      EXPECT_NE(std::string(e.what()).find(fragment), std::string::npos) << e.what();
+    }
+  };
+  refused({a}, "but 1 folder was given");
+  refused({a, a}, "is shard 0 again");
+  refused({a, foreign}, "another configuration");
+  refused({}, "none given");
 }
 
 // Every model's tensors go through the table: abs with a hidden bias writes W_in, W_out, b, b_hidden (and

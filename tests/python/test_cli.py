@@ -65,7 +65,7 @@ def test_usage_errors_exit_2_with_one_line(tmp_path):
     r = run("analyze", str(tmp_path / "nothing"))
     assert r.returncode == 2 and "is not a folder" in r.stderr
     r = run("frobnicate")
-    assert r.returncode == 2 and "unknown subcommand 'frobnicate'; allowed: train, analyze, reproduce" in r.stderr
+    assert r.returncode == 2 and "unknown subcommand 'frobnicate'; allowed: train, analyze, merge, reproduce, sweep" in r.stderr
     r = run()
     assert r.returncode == 2
     r = run("reproduce", "everything")
