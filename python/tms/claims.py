@@ -15,7 +15,7 @@ from typing import List, Optional, Sequence
 
 import numpy as np
 
-__all__ = ["Finding", "short_run", "not_judged", "verdict", "cosines", "angles_deg", "AGREE_SHARE",
+__all__ = ["Finding", "short_run", "not_judged", "verdict", "features_in_superposition", "cosines", "angles_deg", "AGREE_SHARE",
            "PENTAGON_DEG"]
 
 # Report tolerances shared by more than one target.
@@ -57,6 +57,15 @@ def not_judged(findings: Sequence[Finding], reason: Optional[str]) -> List[Findi
 
 def verdict(ok: bool, partly: bool = False) -> str:
     return "agrees" if ok else ("partly" if partly else "differs")
+
+
+def features_in_superposition(norms, superposition) -> int:
+    """Features that are represented (‖W_i‖ > represented_norm) and share their dimension (superposition measure
+    Σ_j≠i (Ŵ_i·W_j)² > superposition_shared): the engine's thresholds (tms.science)."""
+    from . import science
+
+    norms, superposition = np.asarray(norms), np.asarray(superposition)
+    return int(np.sum((norms > science.represented_norm) & (superposition > science.superposition_shared)))
 
 
 def cosines(W: np.ndarray) -> np.ndarray:

@@ -118,12 +118,6 @@ def _plan_training(target: Target, s: dict) -> list:
             for a in s["attack_norms"]]
 
 
-def in_superposition(norms, superposition) -> int:
-    """Features that are represented and share their dimension (the engine's thresholds, tms.science)."""
-    norms, superposition = np.asarray(norms), np.asarray(superposition)
-    return int(np.sum((norms > science.represented_norm) & (superposition > science.superposition_shared)))
-
-
 def _spearman(a, b) -> float:
     ra, rb = np.argsort(np.argsort(a)), np.argsort(np.argsort(b))
     return float(np.corrcoef(ra, rb)[0, 1]) if np.std(ra) > 0 and np.std(rb) > 0 else float("nan")
@@ -177,7 +171,7 @@ def _run_training(job: Job) -> dict:
         measured = best.adversarial(samples=ATTACK_SAMPLES, seed=1)
         norms.append(a)
         fpd.append(float(best.frobenius_sq[0]) / run.m)
-        superposed.append(in_superposition(best.norms[0], best.superposition[0]))
+        superposed.append(claims.features_in_superposition(best.norms[0], best.superposition[0]))
         vulnerability.append(float(measured["vulnerability"][0]))
         clean.append(float(measured["clean"][0]))
         represented = int(np.sum(best.norms[0] > science.represented_norm))

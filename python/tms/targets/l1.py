@@ -49,8 +49,7 @@ class L1Point:
         self.represented_set = [i for i in range(len(self.norms)) if self.norms[i] > science.represented_norm]
         self.represented = len(self.represented_set)
         self.m = best.m
-        sup = np.asarray(best.superposition[0], dtype=np.float64)
-        self.in_superposition = sum(1 for i in self.represented_set if sup[i] > science.superposition_shared)
+        self.in_superposition = claims.features_in_superposition(self.norms, best.superposition[0])
         cos = claims.cosines(W)
         rep = self.represented_set
         self.antipodal_pairs = sum(1 for a in range(len(rep)) for b in range(a + 1, len(rep))
