@@ -17,7 +17,7 @@ apt_packages=(build-essential cmake pkg-config libcli11-dev libtomlplusplus-dev 
               fonts-dejavu-core)
 pip_packages=("scikit-build-core>=0.10" "nanobind>=2.0" numpy matplotlib)
 if [ "$deps_for" = test ]; then
-  apt_packages+=(libgtest-dev chromium)
+  apt_packages+=(libgtest-dev chromium openssl)
   # pandas, tqdm and Dask are optional for users (tables, progress bars, tms sweep on a cluster); the tests
   # cover them (the sweep tests start a Dask scheduler and workers on loopback).
   pip_packages+=(pytest pytest-timeout pillow pandas tqdm "dask[distributed]")

@@ -118,11 +118,15 @@ def _dask_client(scheduler: str, security):
     except ImportError:
         raise ValueError("scheduler: a Dask scheduler address needs Dask distributed; allowed: pip install "
                          "\"dask[distributed]\", or scheduler=\"local\"") from None
+    if scheduler.startswith("tls://") and security is None:
+        raise ValueError(f"scheduler: '{scheduler}' speaks TLS; allowed: its CA file, certificate and key "
+                         "(--tls-ca-file, --tls-cert, --tls-key; Python: security=distributed.Security(...))")
     try:
         return Client(scheduler, security=security, timeout="20s")
-    except (OSError, TimeoutError) as e:
-        raise ValueError(f"scheduler: cannot reach '{scheduler}' ({e}); allowed: the address of a running Dask "
-                         "scheduler (e.g. tcp://host:8786), or \"local\"") from None
+    except (OSError, TimeoutError, TypeError) as e:  # TypeError: distributed's word for a TLS mismatch
+        text = " ".join(str(e).split())
+        raise ValueError(f"scheduler: cannot reach '{scheduler}' ({text}); allowed: the address of a running "
+                         "Dask scheduler (e.g. tcp://host:8786) with its TLS settings, or \"local\"") from None
 
 
 def sweep_config(out: Union[str, os.PathLike], config_json: str, shards: int, *, scheduler: str = "local",

@@ -1,8 +1,9 @@
 """tms sweep: a grid's shards trained one after another on this machine or on a real Dask cluster (a scheduler
 and two workers on loopback, started as `dask scheduler` and `dask worker` processes), merged into the grid's own
-run bit for bit; a worker killed mid-sweep costs only its shard; a driver killed mid-sweep, then the same command
-again, trains only the shards not yet finished; two live sweeps into one folder are refused, and a killed
-sweep's lock does not block the rerun."""
+run bit for bit; a worker killed mid-sweep costs only its shard; a driver killed mid-sweep (local and on Dask),
+then the same command again, trains only the shards not yet finished; two live sweeps into one folder are
+refused, and a killed sweep's lock does not block the rerun; a sweep over TLS (a throwaway CA from openssl) works
+with the certificates and is refused without them."""
 import fcntl
 import json
 import os
@@ -91,9 +92,12 @@ def test_bad_sweeps_are_refused(tmp_path):
     assert r.returncode == 2 and r.stderr.startswith("tms: error: features") and r.stderr.count("\n") == 1
 
 
-def test_a_killed_driver_resumes_with_the_same_bits(tmp_path):
+@pytest.mark.parametrize("where", ["local", "dask"])
+def test_a_killed_driver_resumes_with_the_same_bits(tmp_path, where, request):
     out = tmp_path / "grid"
-    cmd = [sys.executable, "-m", "tms", "sweep", *cli_args(SLOW), "--shards", "6", "--out", str(out), "--quiet"]
+    scheduler = request.getfixturevalue("cluster")[0] if where == "dask" else "local"
+    cmd = [sys.executable, "-m", "tms", "sweep", *cli_args(SLOW), "--shards", "6", "--out", str(out), "--quiet",
+           "--scheduler", scheduler]
     driver = subprocess.Popen(cmd)
     deadline = time.monotonic() + 120
     done = lambda: [d for d in (os.listdir(out / "shards") if (out / "shards").exists() else [])
@@ -165,3 +169,50 @@ def test_a_dask_sweep_survives_a_killed_worker(tmp_path, cluster):
                         str(tmp_path / "cli"), "--scheduler", address, "--quiet"], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     same_bits(tms.load(tmp_path / "cli"), result["run"])
+
+
+def _certificates(folder):
+    """A throwaway CA and one certificate it signs for 127.0.0.1 (openssl), for every party of the cluster."""
+    run = lambda *args: subprocess.run(["openssl", *args], cwd=folder, check=True, capture_output=True)
+    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "1",
+        "-subj", "/CN=tms-test-ca")
+    run("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "key.pem", "-out", "req.csr", "-subj", "/CN=127.0.0.1")
+    (folder / "san.ext").write_text("subjectAltName=IP:127.0.0.1\n")
+    run("x509", "-req", "-in", "req.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out",
+        "cert.pem", "-days", "1", "-extfile", "san.ext")
+    return [str(folder / name) for name in ("ca.pem", "cert.pem", "key.pem")]
+
+
+def test_a_sweep_over_tls(tmp_path):
+    pytest.importorskip("distributed")
+    if subprocess.run(["openssl", "version"], capture_output=True).returncode != 0:
+        pytest.skip("openssl is not installed")
+    ca, cert, key = _certificates(tmp_path)
+    tls = ["--tls-ca-file", ca, "--tls-cert", cert, "--tls-key", key]
+    scheduler_file = tmp_path / "scheduler.json"
+    quiet = dict(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    procs = [subprocess.Popen(["dask", "scheduler", "--protocol", "tls", "--host", "127.0.0.1", "--port", "0",
+                               "--no-dashboard", "--scheduler-file", str(scheduler_file), *tls], **quiet)]
+    try:
+        deadline = time.monotonic() + 60
+        while not scheduler_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        address = json.loads(scheduler_file.read_text())["address"]
+        assert address.startswith("tls://127.0.0.1:")
+        procs.append(subprocess.Popen(["dask", "worker", address, "--nthreads", "1", "--no-nanny", "--host",
+                                       "127.0.0.1", "--no-dashboard", *tls], **quiet))
+        r = subprocess.run([sys.executable, "-m", "tms", "sweep", *cli_args(SETTINGS), "--shards", "3", "--out",
+                            str(tmp_path / "grid"), "--scheduler", address, "--quiet", *tls],
+                           capture_output=True, text=True, timeout=300)
+        assert r.returncode == 0, r.stderr
+        same_bits(tms.load(tmp_path / "grid"), tms.train(**SETTINGS))
+        # Without the client certificate the scheduler cannot be reached.
+        r = subprocess.run([sys.executable, "-m", "tms", "sweep", *cli_args(SETTINGS), "--shards", "3", "--out",
+                            str(tmp_path / "plain"), "--scheduler", address, "--quiet"],
+                           capture_output=True, text=True, timeout=300)
+        assert r.returncode == 2 and r.stderr.startswith("tms: error: scheduler") and r.stderr.count("\n") == 1, \
+            r.stderr
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()
