@@ -173,8 +173,10 @@ def sweep_config(out: Union[str, os.PathLike], config_json: str, shards: int, *,
         os.replace(tmp, plan_path)
         if finished_run and not overwrite:  # resumed after the merge: nothing left to do
             done = api.load(out)
-            if _grid(done.config) == _grid(canonical):
-                return done
+            if _grid(done.config) != _grid(canonical):
+                raise ValueError(f"out: '{out}' holds a finished run of other settings; allowed: the same settings, "
+                                 "or overwrite=True (--overwrite)")
+            return done
         folders = [shard_folder(out, i, shards) for i in range(shards)]
         models = int(config.instance_count())
         show = _Progress(shards, models, progress)

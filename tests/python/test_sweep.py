@@ -60,6 +60,10 @@ def test_local_sweep_is_the_whole_run_and_resumes(tmp_path):
         tms.sweep(out, shards=4, progress=False, **SETTINGS)
     other = tms.sweep(out, shards=4, progress=False, overwrite=True, **{**SETTINGS, "seed": 3})
     assert other.config["seed"] == 3 and sorted(os.listdir(out / "shards")) == [f"{i}-of-4" for i in range(4)]
+    # A finished run of other settings in the folder (written there by hand) is never replaced unasked.
+    tms.train(**{**SETTINGS, "seed": 5}).save(out, overwrite=True)
+    with pytest.raises(ValueError, match="holds a finished run of other settings"):
+        tms.sweep(out, shards=4, progress=False, **{**SETTINGS, "seed": 3})
 
 
 def test_more_shards_than_models(tmp_path):
