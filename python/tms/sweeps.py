@@ -58,16 +58,19 @@ def _finished(folder: str, expected: dict) -> bool:
     return True
 
 
-def train_shard(config_json: str, index: int, count: int, folder: str) -> dict:
+def train_shard(config_json: str, index: int, count: int, folder: str, progress=None) -> dict:
     """One shard, start to finish (what a Dask task runs on a worker): trains it unless its folder already holds
-    it, writes the folder, returns what was done (small and plain: the results stay on disk)."""
+    it, writes the folder, returns what was done (small and plain: the results stay on disk). progress: an
+    optional callable(fraction of the shard done, its models), called about every 100 ms while it trains."""
     config = _tms.config_from_json(config_json)
     config.shard_index, config.shard_count = int(index), int(count)
     expected = json.loads(_tms.config_to_json(config))
     if _finished(folder, expected):
         return dict(shard=int(index), models=int(config.instance_count()), seconds=0.0, reused=True)
     start = time.monotonic()
-    result = _tms.train(config, None, [])
+    models = int(config.instance_count())
+    on_step = None if progress is None else (lambda done, total: progress(done / max(total, 1), models) or True)
+    result = _tms.train(config, on_step, [])
     run = api._from_result(config, result)
     run.save(folder)
     return dict(shard=int(index), models=int(run.K), seconds=time.monotonic() - start, reused=False)
@@ -86,14 +89,22 @@ class _Progress:
         self.done_models += report["models"]
         if not report.get("reused"):
             self.trained += report["models"]
+        self._show(0.0)
+
+    def partial(self, fraction: float, models: int) -> None:
+        """A shard training here (scheduler "local") is `fraction` done."""
+        self._show(fraction * models)
+
+    def _show(self, partial: float) -> None:
         if not self.enabled:
             return
         secs = time.monotonic() - self.start
-        rate = self.trained / secs if secs > 0 else 0.0
-        left = self.models - self.done_models
+        trained = self.trained + partial
+        rate = trained / secs if secs > 0 else 0.0
+        left = self.models - self.done_models - partial
         eta = f"{left / rate:.0f} s" if rate > 0 else "?"
-        sys.stderr.write(f"\r  shards {self.done_shards}/{self.shards}  models {self.done_models:,}/{self.models:,}"
-                         f"  {rate:,.0f} models/s  ETA {eta}   ")
+        sys.stderr.write(f"\r  shards {self.done_shards}/{self.shards}  models {self.done_models + partial:,.0f}/"
+                         f"{self.models:,}  {rate:,.0f} models/s  ETA {eta}   ")
         if self.done_shards == self.shards:
             sys.stderr.write("\n")
         sys.stderr.flush()
@@ -181,19 +192,21 @@ def sweep_config(out: Union[str, os.PathLike], config_json: str, shards: int, *,
         models = int(config.instance_count())
         show = _Progress(shards, models, progress)
         say = log or (lambda message: print(message, file=sys.stderr))
-        pending = []
+        pending, reused = [], []
         for i, folder in enumerate(folders):
             expected = dict(canonical, shard_index=i, shard_count=shards) if shards > 1 else canonical
             if _finished(folder, expected):
                 c = _tms.config_from_json(json.dumps(expected))
-                show(dict(shard=i, models=int(c.instance_count()), reused=True))
+                reused.append(dict(shard=i, models=int(c.instance_count()), reused=True))
             else:
                 pending.append(i)
         if progress:
-            say(f"tms sweep: {models:,} models in {shards} shards, {shards - len(pending)} already done -> {out}")
+            say(f"tms sweep: {models:,} models in {shards} shards, {len(reused)} already done -> {out}")
+        for report in reused:
+            show(report)
         if pending and client is None and scheduler == "local":
             for i in pending:
-                show(train_shard(config_json, i, shards, folders[i]))
+                show(train_shard(config_json, i, shards, folders[i], progress=show.partial if progress else None))
         elif pending:
             own = client is None
             client = client or _dask_client(scheduler, security)
