@@ -25,11 +25,7 @@ double num(const nlohmann::json& j) {
 template <class T>
 std::vector<T> column(const io::run_folder& run, const std::string& name) {
   for (const auto& a : run.instances)
-    if (a.name == name) {
-      std::vector<T> out(a.bytes.size() / sizeof(T));
-      std::memcpy(out.data(), a.bytes.data(), out.size() * sizeof(T));
-      return out;
-    }
+    if (a.name == name) return io::npy_values<T>(a);
   return {};
 }
 

@@ -148,13 +148,6 @@ std::vector<npy_array> instance_table(const train_config& c, const train_result&
 
 namespace {
 
-template <class T>
-std::vector<T> column_values(const npy_array& a) {
-  std::vector<T> out(a.bytes.size() / sizeof(T));
-  std::memcpy(out.data(), a.bytes.data(), out.size() * sizeof(T));
-  return out;
-}
-
 std::string shape_text(const std::vector<std::int64_t>& s) {
   std::string t = "(";
   for (std::size_t d = 0; d < s.size(); ++d) t += (d ? ", " : "") + std::to_string(s[d]);
@@ -189,12 +182,12 @@ void check_instance_table(const std::vector<npy_array>& arrays, const train_conf
            shape_text(shape));
     // The columns that say which instance a row is must be the configuration's.
     if (s.name == "density") {
-      const auto v = column_values<double>(*a);
+      const auto v = npy_values<double>(*a);
       for (std::int64_t k = 0; k < K; ++k)
         if (v[k] != specs[k].density)
           fail("density of instance " + std::to_string(k) + " disagrees with the configuration");
     } else if (s.name == "density_index" || s.name == "importance_index" || s.name == "restart") {
-      const auto v = column_values<std::int64_t>(*a);
+      const auto v = npy_values<std::int64_t>(*a);
       for (std::int64_t k = 0; k < K; ++k) {
         const int want = s.name == "density_index"      ? specs[k].density_index
                          : s.name == "importance_index" ? specs[k].importance_index
@@ -203,7 +196,7 @@ void check_instance_table(const std::vector<npy_array>& arrays, const train_conf
           fail(s.name + " of instance " + std::to_string(k) + " disagrees with the configuration");
       }
     } else if (s.name == "stream_seed") {
-      const auto v = column_values<std::uint64_t>(*a);
+      const auto v = npy_values<std::uint64_t>(*a);
       for (std::int64_t k = 0; k < K; ++k)
         if (v[k] != instance_stream_seed(c, specs[k]))
           fail("stream_seed of instance " + std::to_string(k) + " disagrees with the configuration");

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -19,6 +20,14 @@ npy_array npy_f32(std::string name, std::vector<std::int64_t> shape, const std::
 npy_array npy_f64(std::string name, std::vector<std::int64_t> shape, const std::vector<double>& data);
 npy_array npy_i64(std::string name, std::vector<std::int64_t> shape, const std::vector<std::int64_t>& data);
 npy_array npy_u64(std::string name, std::vector<std::int64_t> shape, const std::vector<std::uint64_t>& data);
+
+// An array's items as T (the caller has checked its descr: sizeof(T) bytes each, little-endian).
+template <class T>
+std::vector<T> npy_values(const npy_array& a) {
+  std::vector<T> out(a.bytes.size() / sizeof(T));
+  if (!out.empty()) std::memcpy(out.data(), a.bytes.data(), out.size() * sizeof(T));
+  return out;
+}
 
 // The .npy serialisation of one array (header padded to a multiple of 64 bytes).
 std::string npy_encode(const npy_array& array);

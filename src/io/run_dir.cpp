@@ -471,13 +471,6 @@ const npy_array& find_array(const std::vector<npy_array>& arrays, const std::str
                     "'; allowed: a run folder as tms writes it");
 }
 
-template <class T>
-std::vector<T> values_of(const npy_array& a) {
-  std::vector<T> out(a.bytes.size() / sizeof(T));
-  std::memcpy(out.data(), a.bytes.data(), out.size() * sizeof(T));
-  return out;
-}
-
 void require_finite(const std::vector<float>& v, const std::string& where, const char* name) {
   for (float x : v)
     if (!std::isfinite(x))
@@ -599,10 +592,7 @@ run_folder read_run(const std::filesystem::path& dir) {
     // The summary is the columns' (recomputed here, so it cannot disagree with them).
     std::vector<double> loss;
     for (const auto& a : out.instances)
-      if (a.name == "loss") {
-        loss.resize(a.bytes.size() / sizeof(double));
-        std::memcpy(loss.data(), a.bytes.data(), a.bytes.size());
-      }
+      if (a.name == "loss") loss = npy_values<double>(a);
     if (summary != summary_json(loss))
       r.fail("summary", "disagrees with instances.npz (written with another run, or edited)");
   }
@@ -620,7 +610,7 @@ run_folder read_run(const std::filesystem::path& dir) {
     for (std::size_t j = 0; j < layout.tensors.size(); ++j) {
       std::vector<std::int64_t> shape = lead;
       for (int d : layout.tensors[j].shape) shape.push_back(d);
-      w.values[j] = values_of<float>(find_array(from, path, layout.tensors[j].name.c_str(), "<f4", shape));
+      w.values[j] = npy_values<float>(find_array(from, path, layout.tensors[j].name.c_str(), "<f4", shape));
       require_finite(w.values[j], path, layout.tensors[j].name.c_str());
     }
   };
@@ -630,9 +620,9 @@ run_folder read_run(const std::filesystem::path& dir) {
     return names;
   };
   read_tensors(out.weights, arrays, wpath, {K});
-  out.density = values_of<double>(find_array(arrays, wpath, "density", "<f8", {K}));
-  out.importance = values_of<float>(find_array(arrays, wpath, "importance", "<f4", {K, n}));
-  out.restart = values_of<std::int64_t>(find_array(arrays, wpath, "restart", "<i8", {K}));
+  out.density = npy_values<double>(find_array(arrays, wpath, "density", "<f8", {K}));
+  out.importance = npy_values<float>(find_array(arrays, wpath, "importance", "<f4", {K, n}));
+  out.restart = npy_values<std::int64_t>(find_array(arrays, wpath, "restart", "<i8", {K}));
   if (arrays.size() != layout.tensors.size() + 3)
     throw usage_error(wpath + ": holds arrays other than " + tensor_list() +
                       "density, importance, restart; allowed: a run folder as tms writes it");
@@ -656,14 +646,14 @@ run_folder read_run(const std::filesystem::path& dir) {
     if (step.descr != "<i8" || step.shape.size() != 1)
       throw usage_error(spath + ": step is not an int64 list; allowed: a run folder as tms writes it");
     const std::int64_t S = step.shape[0];
-    out.snapshot_step = values_of<std::int64_t>(step);
+    out.snapshot_step = npy_values<std::int64_t>(step);
     for (std::int64_t j = 0; j < S; ++j)
       if (out.snapshot_step[j] < 0 || out.snapshot_step[j] > steps_done ||
           (j && out.snapshot_step[j] <= out.snapshot_step[j - 1]))
         throw usage_error(spath + ": step is not an ascending list of steps in [0, " +
                           std::to_string(steps_done) + "]; allowed: a run folder as tms writes it");
     read_tensors(out.snapshots, snaps, spath, {S, K});
-    out.snapshot_loss = values_of<double>(find_array(snaps, spath, "loss", "<f8", {S, K}));
+    out.snapshot_loss = npy_values<double>(find_array(snaps, spath, "loss", "<f8", {S, K}));
     if (snaps.size() != layout.tensors.size() + 2)
       throw usage_error(spath + ": holds arrays other than step, " + tensor_list() +
                         "loss; allowed: a run folder as tms writes it");

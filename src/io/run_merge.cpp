@@ -23,9 +23,8 @@ template <class T>
 void append_column(std::vector<T>& out, const run_folder& f, const char* name) {
   for (const auto& a : f.instances)
     if (a.name == name) {
-      const std::size_t at = out.size();
-      out.resize(at + a.bytes.size() / sizeof(T));
-      std::memcpy(out.data() + at, a.bytes.data(), a.bytes.size());
+      const std::vector<T> v = npy_values<T>(a);
+      out.insert(out.end(), v.begin(), v.end());
       return;
     }
   throw run_error(std::string("merge: a shard has no column ") + name);
