@@ -23,7 +23,10 @@ enum class rng_tag : std::uint32_t {
   set_counts = 8,
   set_draws = 9,
   // Adversarial training (attack.hpp): each sample's attacked feature
-  attack_feature = 10
+  attack_feature = 10,
+  // Sparse autoencoders (sae_config.hpp, sae_trainer.hpp): initial weights, resampled latents
+  sae_init = 11,
+  sae_resample = 12
 };
 
 class philox {
