@@ -29,6 +29,7 @@
 #include "core/errors.hpp"
 #include "core/evaluate.hpp"
 #include "core/metrics.hpp"
+#include "core/sae_trainer.hpp"
 #include "core/trainer.hpp"
 #include "core/version.hpp"
 #include "io/run_dir.hpp"
@@ -206,6 +207,140 @@ tms::train_result train_with_signals(const tms::train_config& config, nb::object
     throw nb::python_error();
   }
   return result;
+}
+
+// Trains the SAEs with the GIL released, progress as train_with_signals.
+tms::sae_result train_saes_with_signals(const tms::train_config& toy, const std::vector<tms::instance_spec>& instances,
+                                        const tms::model_weights& weights, const tms::sae_config& config,
+                                        nb::object progress) {
+  tms::sae_result result;
+  bool cancelled = false;
+  {
+    nb::gil_scoped_release release;
+    const tms::sae_progress_fn report = [&](std::int64_t done, std::int64_t total) -> bool {
+      nb::gil_scoped_acquire acquire;
+      if (PyErr_CheckSignals() != 0) return false;
+      if (progress.is_none()) return true;
+      try {
+        nb::object keep_going = progress(done, total);
+        return keep_going.is_none() || nb::cast<bool>(keep_going);
+      } catch (nb::python_error& e) {
+        e.restore();
+        return false;
+      }
+    };
+    try {
+      result = tms::train_saes(toy, instances, weights, config, report);
+    } catch (const tms::cancelled_error&) {
+      cancelled = true;
+    }
+  }
+  if (PyErr_Occurred()) throw nb::python_error();
+  if (cancelled) {
+    PyErr_SetString(PyExc_KeyboardInterrupt, "SAE training cancelled by the progress callback");
+    throw nb::python_error();
+  }
+  return result;
+}
+
+// One SAE's tensors as a dict name -> array of its shape.
+nb::dict sae_params_to_dict(const tms::sae_layout& L, const std::vector<float>& params) {
+  nb::dict out;
+  for (const auto& t : L.tensors) {
+    std::vector<std::size_t> shape(t.shape.begin(), t.shape.end());
+    out[t.name.c_str()] = to_numpy(std::vector<float>(params.begin() + t.offset, params.begin() + t.offset + t.size), shape);
+  }
+  return out;
+}
+
+std::vector<float> sae_params_from_dict(const tms::sae_layout& L, nb::dict d) {
+  std::vector<float> params(L.params);
+  std::string names;
+  for (const auto& t : L.tensors) names += (names.empty() ? "" : ", ") + t.name;
+  if (d.size() != L.tensors.size())
+    throw tms::usage_error("params: " + std::to_string(d.size()) + " arrays; allowed: exactly the SAE's " + names);
+  for (const auto& t : L.tensors) {
+    if (!d.contains(t.name.c_str())) throw tms::usage_error("params: no array '" + t.name + "'; allowed: " + names);
+    const auto a = nb::cast<array_in<float>>(d[t.name.c_str()]);
+    if (a.size() != t.size) throw tms::usage_error("params: '" + t.name + "' has the wrong size");
+    std::copy_n(a.data(), t.size, params.begin() + t.offset);
+  }
+  return params;
+}
+
+nb::dict sae_result_to_dict(const tms::sae_result& r, int n) {
+  const auto S = static_cast<std::size_t>(r.S());
+  const auto column = [&](auto get, auto zero) {
+    std::vector<decltype(zero)> v(S);
+    for (std::size_t s = 0; s < S; ++s) v[s] = static_cast<decltype(zero)>(get(s));
+    return to_numpy(std::move(v), {S});
+  };
+  nb::dict specs;
+  specs["toy_instance"] = column([&](std::size_t s) { return r.specs[s].toy_instance; }, std::int64_t{});
+  specs["width"] = column([&](std::size_t s) { return r.specs[s].width; }, std::int64_t{});
+  specs["coefficient"] = column([&](std::size_t s) { return r.specs[s].coefficient; }, double{});
+  specs["restart"] = column([&](std::size_t s) { return r.specs[s].restart; }, std::int64_t{});
+  specs["width_index"] = column([&](std::size_t s) { return r.specs[s].width_index; }, std::int64_t{});
+  specs["coefficient_index"] = column([&](std::size_t s) { return r.specs[s].coefficient_index; }, std::int64_t{});
+  nb::list params, latents;
+  for (std::size_t s = 0; s < S; ++s) {
+    const tms::sae_layout L = tms::sae_tensors(r.config.kind, r.m, r.specs[s].width);
+    params.append(sae_params_to_dict(L, r.params[s]));
+    const tms::sae_metrics& q = r.metrics[s];
+    const auto d = static_cast<std::size_t>(r.specs[s].width);
+    nb::dict lat;
+    lat["feature"] = to_numpy(std::vector<std::int64_t>(q.latent_feature.begin(), q.latent_feature.end()), {d});
+    lat["precision"] = to_numpy(q.latent_precision, {d});
+    lat["recall"] = to_numpy(q.latent_recall, {d});
+    lat["frequency"] = to_numpy(q.latent_frequency, {d});
+    latents.append(lat);
+  }
+  nb::dict metrics;
+  const auto metric = [&](const char* name, auto get, auto zero) {
+    metrics[name] = column([&](std::size_t s) { return get(r.metrics[s]); }, zero);
+  };
+  using M = tms::sae_metrics;
+  metric("represented", [](const M& q) { return q.represented; }, std::int64_t{});
+  metric("mmcs", [](const M& q) { return q.mmcs; }, double{});
+  metric("matched_cosine", [](const M& q) { return q.matched_cosine; }, double{});
+  metric("recovered", [](const M& q) { return q.recovered; }, std::int64_t{});
+  metric("mcc", [](const M& q) { return q.mcc; }, double{});
+  metric("l0", [](const M& q) { return q.l0; }, double{});
+  metric("dead", [](const M& q) { return q.dead; }, std::int64_t{});
+  metric("mse", [](const M& q) { return q.mse; }, double{});
+  metric("explained_variance", [](const M& q) { return q.explained_variance; }, double{});
+  metric("reconstruction_bias", [](const M& q) { return q.reconstruction_bias; }, double{});
+  metric("precision", [](const M& q) { return q.precision; }, double{});
+  metric("recall", [](const M& q) { return q.recall; }, double{});
+  metric("absorption", [](const M& q) { return q.absorption; }, double{});
+  metric("absorbed", [](const M& q) { return q.absorbed; }, std::int64_t{});
+  metric("split", [](const M& q) { return q.split; }, std::int64_t{});
+  const auto per_feature = [&](auto get, auto zero) {
+    std::vector<decltype(zero)> v(S * n);
+    for (std::size_t s = 0; s < S; ++s)
+      for (int i = 0; i < n; ++i) v[s * n + i] = static_cast<decltype(zero)>(get(r.metrics[s])[i]);
+    return to_numpy(std::move(v), {S, static_cast<std::size_t>(n)});
+  };
+  nb::dict features;
+  features["latent"] = per_feature([](const M& q) { return q.feature_latent; }, std::int64_t{});
+  features["cosine"] = per_feature([](const M& q) { return q.feature_cosine; }, double{});
+  features["max_cosine"] = per_feature([](const M& q) { return q.feature_max_cosine; }, double{});
+  features["absorption"] = per_feature([](const M& q) { return q.feature_absorption; }, double{});
+  features["detectors"] = per_feature([](const M& q) { return q.feature_detectors; }, std::int64_t{});
+  nb::dict out;
+  out["specs"] = specs;
+  out["params"] = params;
+  out["metrics"] = metrics;
+  out["features"] = features;
+  out["latents"] = latents;
+  out["final_loss"] = to_numpy(r.final_loss, {S});
+  out["threshold"] = to_numpy(r.threshold, {S});
+  out["resampled"] = to_numpy(r.resampled, {S});
+  out["curve_steps"] = to_numpy(r.curve_step, {r.curve_step.size()});
+  out["curve_loss"] = to_numpy(r.curve_loss, {S, r.curve_step.size()});
+  out["seconds"] = r.seconds;
+  out["threads"] = r.threads;
+  return out;
 }
 
 int cli_main_argv(const std::vector<std::string>& argv) {
@@ -494,6 +629,94 @@ NB_MODULE(_tms, m) {
       },
       "config"_a, "samples"_a, "seed"_a,
       "The inputs evaluate_loss scores (evaluate.hpp: sample_inputs), [K, samples, n] float32.");
+
+  nb::class_<tms::sae_config>(m, "SaeConfig")
+      .def(nb::init<>())
+      .def_prop_rw(
+          "kind", [](const tms::sae_config& c) { return std::string(tms::sae_kind_name(c.kind)); },
+          [](tms::sae_config& c, const std::string& v) { c.kind = tms::parse_sae_kind(v); })
+      .def_rw("instances", &tms::sae_config::instances)
+      .def_rw("widths", &tms::sae_config::widths)
+      .def_rw("coefficients", &tms::sae_config::coefficients)
+      .def_rw("restarts", &tms::sae_config::restarts)
+      .def_rw("steps", &tms::sae_config::steps)
+      .def_rw("batch", &tms::sae_config::batch)
+      .def_rw("lr", &tms::sae_config::lr)
+      .def_rw("beta1", &tms::sae_config::beta1)
+      .def_rw("beta2", &tms::sae_config::beta2)
+      .def_rw("eps", &tms::sae_config::eps)
+      .def_rw("loss_curve_points", &tms::sae_config::loss_curve_points)
+      .def_prop_rw(
+          "resample", [](const tms::sae_config& c) { return std::string(tms::sae_resample_name(c.resample)); },
+          [](tms::sae_config& c, const std::string& v) { c.resample = tms::parse_sae_resample(v); })
+      .def_rw("resample_every", &tms::sae_config::resample_every)
+      .def_rw("dead_window", &tms::sae_config::dead_window)
+      .def_rw("resample_scale", &tms::sae_config::resample_scale)
+      .def_rw("aux_k", &tms::sae_config::aux_k)
+      .def_rw("aux_coefficient", &tms::sae_config::aux_coefficient)
+      .def_rw("initial_threshold", &tms::sae_config::initial_threshold)
+      .def_rw("bandwidth", &tms::sae_config::bandwidth)
+      .def_rw("threshold_decay", &tms::sae_config::threshold_decay)
+      .def_rw("eval_samples", &tms::sae_config::eval_samples)
+      .def_rw("seed", &tms::sae_config::seed)
+      .def_rw("threads", &tms::sae_config::threads)
+      .def("validate", &tms::sae_config::validate, "toy_instances"_a, "m"_a);
+  m.def(
+      "sae_tensors",
+      [](const std::string& kind, int m_, int d) {
+        nb::list out;
+        for (const auto& t : tms::sae_tensors(tms::parse_sae_kind(kind), m_, d).tensors)
+          out.append(nb::make_tuple(t.name, t.shape));
+        return out;
+      },
+      "kind"_a, "m"_a, "d"_a, "The SAE family's tensors (sae_config.hpp's table): [(name, shape)].");
+  m.def("sae_kinds", []() {
+    return std::vector<std::string>{"relu", "topk", "batch-topk", "jumprelu", "gated"};
+  });
+  m.def(
+      "train_saes",
+      [](const tms::train_config& toy, const std::vector<tms::instance_spec>& instances, nb::dict weights,
+         const tms::sae_config& c, nb::object progress) {
+        const auto K = static_cast<std::int64_t>(instances.size());
+        const tms::model_weights w = weights_from_dict(toy, K, weights, {K}, "weights");
+        return sae_result_to_dict(train_saes_with_signals(toy, instances, w, c, progress), toy.features);
+      },
+      "toy"_a, "instances"_a, "weights"_a, "config"_a, "progress"_a = nb::none(),
+      "SAEs on a toy run's frozen activations, scored (sae_trainer.hpp): a dict of specs, params (one dict "
+      "per SAE), metrics [S], features [S, n], latents (one dict per SAE), losses and curves.");
+  m.def(
+      "sae_encode",
+      [](const tms::train_config& toy, const std::vector<tms::instance_spec>& instances, nb::dict weights,
+         const tms::sae_config& c, std::int64_t toy_instance, int width, double coefficient, nb::dict params,
+         double threshold, std::int64_t samples, std::uint64_t seed) {
+        const auto K = static_cast<std::int64_t>(instances.size());
+        const tms::model_weights w = weights_from_dict(toy, K, weights, {K}, "weights");
+        tms::sae_result r;
+        r.config = c;
+        r.m = toy.hidden;
+        r.specs = {tms::sae_spec{toy_instance, width, coefficient, 0, 0, 0}};
+        r.params = {sae_params_from_dict(tms::sae_tensors(c.kind, toy.hidden, width), params)};
+        r.threshold = {threshold};
+        tms::sae_activations a;
+        {
+          nb::gil_scoped_release release;
+          a = tms::sae_encode(toy, instances, w, r, 0, samples, seed);
+        }
+        const auto S = static_cast<std::size_t>(samples);
+        nb::dict out;
+        out["x"] = to_numpy(std::move(a.x), {S, static_cast<std::size_t>(toy.features)});
+        out["h"] = to_numpy(std::move(a.h), {S, static_cast<std::size_t>(toy.hidden)});
+        out["z"] = to_numpy(std::move(a.z), {S, static_cast<std::size_t>(width)});
+        out["h_hat"] = to_numpy(std::move(a.h_hat), {S, static_cast<std::size_t>(toy.hidden)});
+        return out;
+      },
+      "toy"_a, "instances"_a, "weights"_a, "config"_a, "toy_instance"_a, "width"_a, "coefficient"_a, "params"_a,
+      "threshold"_a, "samples"_a, "seed"_a);
+  m.attr("sae_recovered_cosine") = tms::recovered_cosine;
+  m.attr("sae_absorption_cosine") = tms::absorption_cosine;
+  m.attr("sae_absorbed_share") = tms::absorbed_share;
+  m.attr("sae_detector_precision") = tms::detector_precision;
+  m.attr("sae_split_share") = tms::split_share;
 
   nb::class_<tms::instance_metrics>(m, "InstanceMetrics")
       .def_ro("norms", &tms::instance_metrics::norms)

@@ -5,11 +5,13 @@
     run.W, run.b, run.norms, run.superposition       # NumPy arrays, one row per instance
     tms.figures.basic_grid(run, path="basic.png")    # the paper's figures
     run.save("runs/demo"); tms.load("runs/demo")     # the run folder `tms train` writes
+    saes = tms.train_saes(run, kind="topk", widths=[40], coefficients=[1, 2])  # SAEs scored on the true features
 
 The command line is the same engine: `tms train`, `tms analyze`, `tms reproduce` (see `tms --help`).
 """
 from . import _tms
 from .api import Run, defaults, load, make_config, merge, model_tensors, preset_names, sample, train
+from .saes import SAEs, load_saes, train_saes
 from .sweeps import sweep
 
 __version__ = _tms.__version__
@@ -18,7 +20,7 @@ represented_norm = _tms.represented_norm
 _SUBMODULES = ("figures", "report", "reproduce", "claims", "cli", "phase", "nonuniform", "privileged", "science",
                "targets", "sweeps")
 
-__all__ = ["Run", "train", "sample", "load", "merge", "sweep", "make_config", "defaults", "preset_names", "model_tensors", *_SUBMODULES, "__version__",
+__all__ = ["Run", "train", "train_saes", "load_saes", "SAEs", "sample", "load", "merge", "sweep", "make_config", "defaults", "preset_names", "model_tensors", *_SUBMODULES, "__version__",
            "represented_norm"]
 
 

@@ -68,6 +68,27 @@ void model_forward(const model_layout& L, const T* params, model_workspace<T>& w
   throw run_error("model_forward: unknown model kind");
 }
 
+// The hidden activations alone, as model_forward leaves them in ws.h (without the output): W x for linear
+// and relu, ReLU(W x + b_hidden) for relu-hidden, ReLU(W_in x + b_hidden) for abs. The SAEs' inputs.
+template <class T>
+void model_hidden(const model_layout& L, const T* params, model_workspace<T>& ws) {
+  bool rectify = false;
+  switch (L.kind) {
+    case model_kind::linear:
+    case model_kind::relu_output:
+      rectify = false;
+      break;
+    case model_kind::relu_hidden:
+    case model_kind::abs:
+      rectify = true;
+      break;
+  }
+  const T* E = params + L.at(L.embedding).offset;
+  const T* b_hidden = L.hidden_bias ? params + L.at("b_hidden").offset : nullptr;
+  for (int s = 0; s < ws.x.B; ++s)
+    hidden_row(ws.h.data() + static_cast<std::size_t>(s) * L.m, ws.x, s, E, b_hidden, rectify, L.m);
+}
+
 // The L1 penalty on the hidden activations (paper E22): l1 x the mean over the batch of sum_j |h_sj|, h the
 // hidden activations of the last forward (ws.h: W x, or ReLU(W x) for relu_hidden). 0 when l1 = 0.
 template <class T>

@@ -9,6 +9,7 @@
 #pragma once
 
 #include "core/data_sparse.hpp"
+#include "core/model_hidden.hpp"
 
 namespace tms {
 
@@ -24,13 +25,7 @@ void abs_forward(T* y, T* h, T* W_out_t, const sparse_batch<T>& x, const T* W_in
       W_out_t[static_cast<std::size_t>(k) * n + i] = W_out[static_cast<std::size_t>(i) * m + k];
   for (int s = 0; s < x.B; ++s) {
     T* hs = h + static_cast<std::size_t>(s) * m;
-    for (int k = 0; k < m; ++k) hs[k] = b_hidden ? b_hidden[k] : T(0);
-    for (int e = x.offset[s]; e < x.offset[s + 1]; ++e) {
-      const T* Wi = W_in + static_cast<std::size_t>(x.index[e]) * m;
-      const T xi = x.value[e];
-      for (int k = 0; k < m; ++k) hs[k] += xi * Wi[k];
-    }
-    for (int k = 0; k < m; ++k) hs[k] = hs[k] > T(0) ? hs[k] : T(0);
+    hidden_row(hs, x, s, W_in, b_hidden, true, m);
     T* out = y + static_cast<std::size_t>(s) * n;
     for (int i = 0; i < n; ++i) out[i] = b[i];
     for (int k = 0; k < m; ++k) {

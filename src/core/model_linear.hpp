@@ -6,6 +6,7 @@
 #pragma once
 
 #include "core/data_sparse.hpp"
+#include "core/model_hidden.hpp"
 
 namespace tms {
 
@@ -14,12 +15,7 @@ template <class T>
 void linear_forward(T* x_hat, T* h, const sparse_batch<T>& x, const T* W, const T* b, int n, int m) {
   for (int s = 0; s < x.B; ++s) {
     T* hs = h + static_cast<std::size_t>(s) * m;
-    for (int k = 0; k < m; ++k) hs[k] = T(0);
-    for (int e = x.offset[s]; e < x.offset[s + 1]; ++e) {
-      const T* Wi = W + static_cast<std::size_t>(x.index[e]) * m;
-      const T xi = x.value[e];
-      for (int k = 0; k < m; ++k) hs[k] += xi * Wi[k];
-    }
+    hidden_row(hs, x, s, W, static_cast<const T*>(nullptr), false, m);
     T* out = x_hat + static_cast<std::size_t>(s) * n;
     for (int i = 0; i < n; ++i) {
       const T* Wi = W + static_cast<std::size_t>(i) * m;

@@ -10,6 +10,7 @@
 
 #include "core/data_sparse.hpp"
 #include "core/model_abs.hpp"
+#include "core/model_hidden.hpp"
 
 namespace tms {
 
@@ -19,13 +20,7 @@ void relu_hidden_forward(T* x_hat, T* h, const sparse_batch<T>& x, const T* W, c
                          int n, int m) {
   for (int s = 0; s < x.B; ++s) {
     T* hs = h + static_cast<std::size_t>(s) * m;
-    for (int k = 0; k < m; ++k) hs[k] = b_hidden ? b_hidden[k] : T(0);
-    for (int e = x.offset[s]; e < x.offset[s + 1]; ++e) {
-      const T* Wi = W + static_cast<std::size_t>(x.index[e]) * m;
-      const T xi = x.value[e];
-      for (int k = 0; k < m; ++k) hs[k] += xi * Wi[k];
-    }
-    for (int k = 0; k < m; ++k) hs[k] = hs[k] > T(0) ? hs[k] : T(0);
+    hidden_row(hs, x, s, W, b_hidden, true, m);
     T* out = x_hat + static_cast<std::size_t>(s) * n;
     for (int i = 0; i < n; ++i) {
       const T* Wi = W + static_cast<std::size_t>(i) * m;

@@ -49,7 +49,7 @@ struct toy_forward {
   // The batch of `step` of `stream` through the model: ws.x the inputs, ws.h [B][m] the activations.
   void run(const batch_source& source, std::uint64_t stream, std::int64_t step, double density) {
     source.fill(ws.x, stream, step, density);
-    model_forward(*layout, params.data(), ws);
+    model_hidden(*layout, params.data(), ws);
   }
 };
 
@@ -245,6 +245,13 @@ void score_one(const sae_job& job, std::int64_t s, sae_result& out, toy_forward&
   out.metrics[s] = scorer.finish();
 }
 
+void check_instances(const std::vector<instance_spec>& instances) {
+  if (instances.empty()) throw usage_error("run: no instances; allowed: a run with at least one");
+  for (const auto& inst : instances)
+    if (!(inst.density > 0 && inst.density <= 1))
+      throw usage_error("instances: a density of " + std::to_string(inst.density) + "; allowed: (0, 1]");
+}
+
 }  // namespace
 
 std::uint64_t sae_data_seed(std::uint64_t seed, int restart) {
@@ -268,10 +275,17 @@ sae_settings sae_inference_settings(const sae_result& r, std::int64_t s) {
 
 sae_result train_saes(const train_config& toy, const model_weights& toy_weights, const sae_config& config,
                       const sae_progress_fn& progress) {
+  toy.validate();
+  return train_saes(toy, config_instances(toy), toy_weights, config, progress);
+}
+
+sae_result train_saes(const train_config& toy, const std::vector<instance_spec>& instances,
+                      const model_weights& toy_weights, const sae_config& config,
+                      const sae_progress_fn& progress) {
   const auto start = std::chrono::steady_clock::now();
   toy.validate();
+  check_instances(instances);
   const model_layout layout = model_tensors(toy);
-  const std::vector<instance_spec> instances = config_instances(toy);
   const auto K = static_cast<std::int64_t>(instances.size());
   toy_weights.require_fits(layout, K, "run");
   const int n = toy.features, m = toy.hidden;
@@ -350,15 +364,18 @@ sae_result train_saes(const train_config& toy, const model_weights& toy_weights,
   return out;
 }
 
-sae_activations sae_encode(const train_config& toy, const model_weights& toy_weights, const sae_result& r,
-                           std::int64_t s, std::int64_t samples, std::uint64_t seed) {
+sae_activations sae_encode(const train_config& toy, const std::vector<instance_spec>& instances,
+                           const model_weights& toy_weights, const sae_result& r, std::int64_t s,
+                           std::int64_t samples, std::uint64_t seed) {
   toy.validate();
+  check_instances(instances);
   if (s < 0 || s >= r.S())
     throw usage_error("sae: " + std::to_string(s) + " is out of range; allowed: 0 to " +
                       std::to_string(r.S() - 1));
   const model_layout layout = model_tensors(toy);
-  const std::vector<instance_spec> instances = config_instances(toy);
   toy_weights.require_fits(layout, static_cast<std::int64_t>(instances.size()), "run");
+  if (r.specs[s].toy_instance >= static_cast<std::int64_t>(instances.size()))
+    throw usage_error("sae: trained on toy instance " + std::to_string(r.specs[s].toy_instance) + "; allowed: a run with more than " + std::to_string(r.specs[s].toy_instance) + " instances (the one it was trained on)");
   const int n = toy.features, m = toy.hidden, d = r.specs[s].width, B = r.config.batch;
   if (m != r.m)
     throw usage_error("run: hidden size " + std::to_string(m) + "; allowed: the SAEs' input size " +

@@ -60,6 +60,10 @@ using sae_progress_fn = std::function<bool(std::int64_t done, std::int64_t total
 // (a non-finite loss) or cancelled_error.
 sae_result train_saes(const train_config& toy, const model_weights& toy_weights, const sae_config& config,
                       const sae_progress_fn& progress = {});
+// The same for any instances of the toy config (each with its density, e.g. a selection of a run's).
+sae_result train_saes(const train_config& toy, const std::vector<instance_spec>& instances,
+                      const model_weights& toy_weights, const sae_config& config,
+                      const sae_progress_fn& progress = {});
 
 // The SAE s's latents z [samples][d] and reconstructions [samples][m] on `samples` fresh activations of its
 // toy instance (the evaluation stream of `seed`), with the inputs' activations h [samples][m] and x
@@ -67,8 +71,8 @@ sae_result train_saes(const train_config& toy, const model_weights& toy_weights,
 struct sae_activations {
   std::vector<float> x, h, z, h_hat;
 };
-sae_activations sae_encode(const train_config& toy, const model_weights& toy_weights,
-                           const sae_result& result, std::int64_t s, std::int64_t samples,
-                           std::uint64_t seed);
+sae_activations sae_encode(const train_config& toy, const std::vector<instance_spec>& instances,
+                           const model_weights& toy_weights, const sae_result& result, std::int64_t s,
+                           std::int64_t samples, std::uint64_t seed);
 
 }  // namespace tms

@@ -10,6 +10,7 @@
 
 #include "core/analysis_sae.hpp"
 #include "core/errors.hpp"
+#include "core/model.hpp"
 #include "core/model_sae.hpp"
 #include "core/sae_trainer.hpp"
 
@@ -271,6 +272,39 @@ TEST(SaeDecoder, ProjectionAndNormalisationKeepUnitRows) {
     EXPECT_NEAR(sq, 1.0, 1e-12);
     EXPECT_NEAR(along, 0.0, 1e-12);
   }
+}
+
+// The SAEs' inputs are the toy model's own hidden activations: model_hidden gives model_forward's h, bit for
+// bit, for every kind (with and without a hidden bias).
+TEST(SaeData, HiddenActivationsAreTheModelsOwn) {
+  std::mt19937 gen(21);
+  std::normal_distribution<float> normal(0, 0.7f);
+  std::uniform_real_distribution<float> unit(0, 1);
+  const int n = 11, m = 4, B = 9;
+  for (model_kind kind : {model_kind::linear, model_kind::relu_output, model_kind::relu_hidden, model_kind::abs})
+    for (bool bias : {false, true}) {
+      if (bias && (kind == model_kind::linear || kind == model_kind::relu_output)) continue;
+      const model_layout L = model_tensors(kind, n, m, bias);
+      std::vector<float> params(L.params);
+      for (auto& v : params) v = normal(gen);
+      model_workspace<float> ws;
+      ws.reserve(B, n, m);
+      int nnz = 0;
+      for (int q = 0; q < B; ++q) {
+        ws.x.offset[q] = nnz;
+        for (int i = 0; i < n; ++i)
+          if (unit(gen) < 0.4f) {
+            ws.x.index[nnz] = i;
+            ws.x.value[nnz++] = 2 * unit(gen) - 1;
+          }
+      }
+      ws.x.offset[B] = nnz;
+      model_forward(L, params.data(), ws);
+      const std::vector<float> h = ws.h;
+      std::fill(ws.h.begin(), ws.h.end(), -7.0f);
+      model_hidden(L, params.data(), ws);
+      EXPECT_EQ(ws.h, h) << model_name(kind) << (bias ? " with a hidden bias" : "");
+    }
 }
 
 // ---------------------------------------------------------------------------------------------------------
