@@ -210,7 +210,8 @@ tms::train_result train_with_signals(const tms::train_config& config, nb::object
 }
 
 // Trains the SAEs with the GIL released, progress as train_with_signals.
-tms::sae_result train_saes_with_signals(const tms::train_config& toy, const std::vector<tms::instance_spec>& instances,
+tms::sae_result train_saes_with_signals(const tms::train_config& toy,
+                                        const std::vector<tms::instance_spec>& instances,
                                         const tms::model_weights& weights, const tms::sae_config& config,
                                         nb::object progress) {
   tms::sae_result result;
@@ -248,7 +249,8 @@ nb::dict sae_params_to_dict(const tms::sae_layout& L, const std::vector<float>& 
   nb::dict out;
   for (const auto& t : L.tensors) {
     std::vector<std::size_t> shape(t.shape.begin(), t.shape.end());
-    out[t.name.c_str()] = to_numpy(std::vector<float>(params.begin() + t.offset, params.begin() + t.offset + t.size), shape);
+    out[t.name.c_str()] =
+        to_numpy(std::vector<float>(params.begin() + t.offset, params.begin() + t.offset + t.size), shape);
   }
   return out;
 }
@@ -258,9 +260,11 @@ std::vector<float> sae_params_from_dict(const tms::sae_layout& L, nb::dict d) {
   std::string names;
   for (const auto& t : L.tensors) names += (names.empty() ? "" : ", ") + t.name;
   if (d.size() != L.tensors.size())
-    throw tms::usage_error("params: " + std::to_string(d.size()) + " arrays; allowed: exactly the SAE's " + names);
+    throw tms::usage_error("params: " + std::to_string(d.size()) + " arrays; allowed: exactly the SAE's " +
+                           names);
   for (const auto& t : L.tensors) {
-    if (!d.contains(t.name.c_str())) throw tms::usage_error("params: no array '" + t.name + "'; allowed: " + names);
+    if (!d.contains(t.name.c_str()))
+      throw tms::usage_error("params: no array '" + t.name + "'; allowed: " + names);
     const auto a = nb::cast<array_in<float>>(d[t.name.c_str()]);
     if (a.size() != t.size) throw tms::usage_error("params: '" + t.name + "' has the wrong size");
     std::copy_n(a.data(), t.size, params.begin() + t.offset);
@@ -281,7 +285,8 @@ nb::dict sae_result_to_dict(const tms::sae_result& r, int n) {
   specs["coefficient"] = column([&](std::size_t s) { return r.specs[s].coefficient; }, double{});
   specs["restart"] = column([&](std::size_t s) { return r.specs[s].restart; }, std::int64_t{});
   specs["width_index"] = column([&](std::size_t s) { return r.specs[s].width_index; }, std::int64_t{});
-  specs["coefficient_index"] = column([&](std::size_t s) { return r.specs[s].coefficient_index; }, std::int64_t{});
+  specs["coefficient_index"] =
+      column([&](std::size_t s) { return r.specs[s].coefficient_index; }, std::int64_t{});
   nb::list params, latents;
   for (std::size_t s = 0; s < S; ++s) {
     const tms::sae_layout L = tms::sae_tensors(r.config.kind, r.m, r.specs[s].width);
@@ -289,7 +294,8 @@ nb::dict sae_result_to_dict(const tms::sae_result& r, int n) {
     const tms::sae_metrics& q = r.metrics[s];
     const auto d = static_cast<std::size_t>(r.specs[s].width);
     nb::dict lat;
-    lat["feature"] = to_numpy(std::vector<std::int64_t>(q.latent_feature.begin(), q.latent_feature.end()), {d});
+    lat["feature"] =
+        to_numpy(std::vector<std::int64_t>(q.latent_feature.begin(), q.latent_feature.end()), {d});
     lat["precision"] = to_numpy(q.latent_precision, {d});
     lat["recall"] = to_numpy(q.latent_recall, {d});
     lat["frequency"] = to_numpy(q.latent_frequency, {d});
@@ -300,21 +306,36 @@ nb::dict sae_result_to_dict(const tms::sae_result& r, int n) {
     metrics[name] = column([&](std::size_t s) { return get(r.metrics[s]); }, zero);
   };
   using M = tms::sae_metrics;
-  metric("represented", [](const M& q) { return q.represented; }, std::int64_t{});
-  metric("mmcs", [](const M& q) { return q.mmcs; }, double{});
-  metric("matched_cosine", [](const M& q) { return q.matched_cosine; }, double{});
-  metric("recovered", [](const M& q) { return q.recovered; }, std::int64_t{});
-  metric("mcc", [](const M& q) { return q.mcc; }, double{});
-  metric("l0", [](const M& q) { return q.l0; }, double{});
-  metric("dead", [](const M& q) { return q.dead; }, std::int64_t{});
-  metric("mse", [](const M& q) { return q.mse; }, double{});
-  metric("explained_variance", [](const M& q) { return q.explained_variance; }, double{});
-  metric("reconstruction_bias", [](const M& q) { return q.reconstruction_bias; }, double{});
-  metric("precision", [](const M& q) { return q.precision; }, double{});
-  metric("recall", [](const M& q) { return q.recall; }, double{});
-  metric("absorption", [](const M& q) { return q.absorption; }, double{});
-  metric("absorbed", [](const M& q) { return q.absorbed; }, std::int64_t{});
-  metric("split", [](const M& q) { return q.split; }, std::int64_t{});
+  metric(
+      "represented", [](const M& q) { return q.represented; }, std::int64_t{});
+  metric(
+      "mmcs", [](const M& q) { return q.mmcs; }, double{});
+  metric(
+      "matched_cosine", [](const M& q) { return q.matched_cosine; }, double{});
+  metric(
+      "recovered", [](const M& q) { return q.recovered; }, std::int64_t{});
+  metric(
+      "mcc", [](const M& q) { return q.mcc; }, double{});
+  metric(
+      "l0", [](const M& q) { return q.l0; }, double{});
+  metric(
+      "dead", [](const M& q) { return q.dead; }, std::int64_t{});
+  metric(
+      "mse", [](const M& q) { return q.mse; }, double{});
+  metric(
+      "explained_variance", [](const M& q) { return q.explained_variance; }, double{});
+  metric(
+      "reconstruction_bias", [](const M& q) { return q.reconstruction_bias; }, double{});
+  metric(
+      "precision", [](const M& q) { return q.precision; }, double{});
+  metric(
+      "recall", [](const M& q) { return q.recall; }, double{});
+  metric(
+      "absorption", [](const M& q) { return q.absorption; }, double{});
+  metric(
+      "absorbed", [](const M& q) { return q.absorbed; }, std::int64_t{});
+  metric(
+      "split", [](const M& q) { return q.split; }, std::int64_t{});
   const auto per_feature = [&](auto get, auto zero) {
     std::vector<decltype(zero)> v(S * n);
     for (std::size_t s = 0; s < S; ++s)
@@ -647,7 +668,8 @@ NB_MODULE(_tms, m) {
       .def_rw("eps", &tms::sae_config::eps)
       .def_rw("loss_curve_points", &tms::sae_config::loss_curve_points)
       .def_prop_rw(
-          "resample", [](const tms::sae_config& c) { return std::string(tms::sae_resample_name(c.resample)); },
+          "resample",
+          [](const tms::sae_config& c) { return std::string(tms::sae_resample_name(c.resample)); },
           [](tms::sae_config& c, const std::string& v) { c.resample = tms::parse_sae_resample(v); })
       .def_rw("resample_every", &tms::sae_config::resample_every)
       .def_rw("dead_window", &tms::sae_config::dead_window)
@@ -710,8 +732,8 @@ NB_MODULE(_tms, m) {
         out["h_hat"] = to_numpy(std::move(a.h_hat), {S, static_cast<std::size_t>(toy.hidden)});
         return out;
       },
-      "toy"_a, "instances"_a, "weights"_a, "config"_a, "toy_instance"_a, "width"_a, "coefficient"_a, "params"_a,
-      "threshold"_a, "samples"_a, "seed"_a);
+      "toy"_a, "instances"_a, "weights"_a, "config"_a, "toy_instance"_a, "width"_a, "coefficient"_a,
+      "params"_a, "threshold"_a, "samples"_a, "seed"_a);
   m.attr("sae_recovered_cosine") = tms::recovered_cosine;
   m.attr("sae_absorption_cosine") = tms::absorption_cosine;
   m.attr("sae_absorbed_share") = tms::absorbed_share;

@@ -21,6 +21,7 @@
 //         jumprelu: coefficient sum_l 1[pre_l > theta_l] (mean over B), the L0
 //         gated: coefficient sum_l ReLU(pi_gate_l) + MSE(ReLU(pi_gate) W_dec + b_dec, h) with W_dec, b_dec
 //                held fixed in that term (the frozen decoder)
+// The functions are always inlined so that kernels/sae_fast.cpp compiles them whole for each instruction set.
 // Straight-through gradients (jumprelu, Rajamanoharan et al.): with the rectangle kernel K(u) = 1[|u| < 1/2]
 // and bandwidth eps, d z / d theta = -(theta / eps) K((pre - theta) / eps) and d 1[pre > theta] / d theta
 // = -(1 / eps) K((pre - theta) / eps); log_threshold's gradient is theta times theta's. Everywhere else the
@@ -54,7 +55,8 @@ struct sae_workspace {
   std::vector<T> hc, h_hat, r, aux_hat, r_aux;    // [B][m]
   std::vector<T> pre, mag, z, aux_z, dpre, dmag;  // [B][d]
   std::vector<T> w_mag;                           // [m][d] gated: W_gate exp(r_mag)
-  std::vector<T> col_dpre, col_dmag;              // [d]
+  std::vector<T> col_dpre, col_dmag, exp_r;       // [d] (exp_r: gated's exp(r_mag))
+  std::vector<T> dW_t;                            // [d][m] the encoder's gradient, transposed
   std::vector<int> order;                         // [B d] selection scratch
   std::vector<unsigned char> dead;                // [d] 1: a dead latent (AuxK); the trainer sets it
   double batch_min_kept = 0;                      // batch_topk training: the smallest kept value
@@ -68,6 +70,8 @@ struct sae_workspace {
     for (auto* v : {&pre, &mag, &z, &aux_z, &dpre, &dmag}) v->assign(bd, T(0));
     w_mag.assign(static_cast<std::size_t>(m_) * d_, T(0));
     col_dpre.assign(d_, T(0));
+    exp_r.assign(d_, T(0));
+    dW_t.assign(static_cast<std::size_t>(m_) * d_, T(0));
     col_dmag.assign(d_, T(0));
     order.assign(bd, 0);
     dead.assign(d_, 0);
@@ -85,30 +89,44 @@ struct sae_loss_terms {
 namespace sae_detail {
 
 template <class T>
-T dot(const T* a, const T* b, int n) {
+[[gnu::always_inline]] inline T dot(const T* a, const T* b, int n) {
   T acc = T(0);
   for (int i = 0; i < n; ++i) acc += a[i] * b[i];
   return acc;
 }
 
-// out [B][d] = in [B][m] W [m][d] + bias [d]: rows of W added in, vectorised over d.
+// acc [w] = bias + sum_j x_j W_j over one tile of w latents (W_j: that tile's part of row j), the tile held
+// in registers across the m rows.
+template <int w, class T>
+[[gnu::always_inline]] inline void affine_tile(T* o, const T* x, const T* W, const T* bias, int m, int d) {
+  T acc[w];
+  for (int l = 0; l < w; ++l) acc[l] = bias[l];
+  for (int j = 0; j < m; ++j) {
+    const T a = x[j];
+    const T* Wj = W + static_cast<std::size_t>(j) * d;
+    for (int l = 0; l < w; ++l) acc[l] += a * Wj[l];
+  }
+  for (int l = 0; l < w; ++l) o[l] = acc[l];
+}
+
+// out [B][d] = in [B][m] W [m][d] + bias [d]: tiles of 64, then 16 latents, then one at a time.
 template <class T>
-void affine(T* out, const T* in, const T* W, const T* bias, int B, int m, int d) {
+[[gnu::always_inline]] inline void affine(T* out, const T* in, const T* W, const T* bias, int B, int m,
+                                          int d) {
   for (int s = 0; s < B; ++s) {
     T* o = out + static_cast<std::size_t>(s) * d;
-    std::copy_n(bias, d, o);
     const T* x = in + static_cast<std::size_t>(s) * m;
-    for (int j = 0; j < m; ++j) {
-      const T a = x[j];
-      const T* Wj = W + static_cast<std::size_t>(j) * d;
-      for (int l = 0; l < d; ++l) o[l] += a * Wj[l];
-    }
+    int l0 = 0;
+    for (; l0 + 64 <= d; l0 += 64) affine_tile<64>(o + l0, x, W + l0, bias + l0, m, d);
+    for (; l0 + 16 <= d; l0 += 16) affine_tile<16>(o + l0, x, W + l0, bias + l0, m, d);
+    for (; l0 < d; ++l0) affine_tile<1>(o + l0, x, W + l0, bias + l0, m, d);
   }
 }
 
 // out [m] = bias (or 0) + sum over non-zero latents of z_l W_dec_l.
 template <class T>
-void decode_row(T* out, const T* z, const T* W_dec, const T* bias, int m, int d) {
+[[gnu::always_inline]] inline void decode_row(T* out, const T* z, const T* W_dec, const T* bias, int m,
+                                              int d) {
   for (int j = 0; j < m; ++j) out[j] = bias ? bias[j] : T(0);
   for (int l = 0; l < d; ++l) {
     const T zl = z[l];
@@ -119,22 +137,33 @@ void decode_row(T* out, const T* z, const T* W_dec, const T* bias, int m, int d)
 }
 
 // The `keep` largest of values[0, count) by (value descending, index ascending): a total order, so the
-// selection is unique. Marks them in order[0, keep).
+// selection is unique. Writes their indices, ascending, to order[0, keep) and returns keep (count when
+// keep >= count). The k-th largest value comes from nth_element over a copy (scratch [count]); the values
+// above it are kept, and of those equal to it the first by index.
 template <class T>
-void select_largest(int* order, const T* values, int count, int keep) {
-  for (int i = 0; i < count; ++i) order[i] = i;
-  if (keep >= count) return;
-  std::nth_element(order, order + keep, order + count, [values](int a, int b) {
-    return values[a] > values[b] || (values[a] == values[b] && a < b);
-  });
+int select_largest(int* order, T* scratch, const T* values, int count, int keep) {
+  if (keep >= count) {
+    for (int i = 0; i < count; ++i) order[i] = i;
+    return count;
+  }
+  if (keep <= 0) return 0;
+  std::copy_n(values, count, scratch);
+  std::nth_element(scratch, scratch + keep - 1, scratch + count, [](T a, T b) { return a > b; });
+  const T kth = scratch[keep - 1];
+  int ties = keep;
+  for (int i = 0; i < count; ++i) ties -= values[i] > kth ? 1 : 0;
+  int out = 0;
+  for (int i = 0; i < count; ++i)
+    if (values[i] > kth || (values[i] == kth && ties-- > 0)) order[out++] = i;
+  return out;
 }
 
 }  // namespace sae_detail
 
 // Forward: fills ws.hc, ws.pre (gated also ws.mag, ws.w_mag), ws.z and ws.h_hat for the B rows of h.
 template <class T>
-void sae_forward(const sae_layout& L, const T* params, const T* h, int B, const sae_settings& s,
-                 sae_workspace<T>& ws) {
+[[gnu::always_inline]] inline void sae_forward(const sae_layout& L, const T* params, const T* h, int B,
+                                               const sae_settings& s, sae_workspace<T>& ws) {
   using namespace sae_detail;
   const int m = L.m, d = L.d;
   const auto at = [&](const char* name) { return params + L.at(name).offset; };
@@ -157,8 +186,8 @@ void sae_forward(const sae_layout& L, const T* params, const T* h, int B, const 
       for (int q = 0; q < B; ++q) {
         const T* p = pre + static_cast<std::size_t>(q) * d;
         T* zq = z + static_cast<std::size_t>(q) * d;
-        select_largest(ws.order.data(), p, d, k);
-        for (int i = 0; i < std::min(k, d); ++i) {
+        const int kept = select_largest(ws.order.data(), ws.dpre.data(), p, d, k);
+        for (int i = 0; i < kept; ++i) {
           const int l = ws.order[i];
           zq[l] = p[l] > T(0) ? p[l] : T(0);
         }
@@ -174,10 +203,10 @@ void sae_forward(const sae_layout& L, const T* params, const T* h, int B, const 
         break;
       }
       const int keep = static_cast<int>(std::min(static_cast<double>(bd), std::floor(s.coefficient * B)));
-      select_largest(ws.order.data(), pre, static_cast<int>(bd), keep);
+      const int kept = select_largest(ws.order.data(), ws.dpre.data(), pre, static_cast<int>(bd), keep);
       double smallest = 0;
       bool any = false;
-      for (int i = 0; i < keep; ++i) {
+      for (int i = 0; i < kept; ++i) {
         const int e = ws.order[i];
         if (pre[e] <= T(0)) continue;
         z[e] = pre[e];
@@ -200,10 +229,11 @@ void sae_forward(const sae_layout& L, const T* params, const T* h, int B, const 
     case sae_kind::gated: {
       const T* W_gate = at("W_gate");
       const T* r_mag = at("r_mag");
+      for (int l = 0; l < d; ++l) ws.exp_r[l] = std::exp(r_mag[l]);
       for (int j = 0; j < m; ++j)
         for (int l = 0; l < d; ++l)
           ws.w_mag[static_cast<std::size_t>(j) * d + l] =
-              W_gate[static_cast<std::size_t>(j) * d + l] * std::exp(r_mag[l]);
+              W_gate[static_cast<std::size_t>(j) * d + l] * ws.exp_r[l];
       affine(ws.pre.data(), ws.hc.data(), W_gate, at("b_gate"), B, m, d);
       affine(ws.mag.data(), ws.hc.data(), ws.w_mag.data(), at("b_mag"), B, m, d);
       const T* mag = ws.mag.data();
@@ -220,8 +250,8 @@ void sae_forward(const sae_layout& L, const T* params, const T* h, int B, const 
 // The loss of the B rows of h (forward included). Leaves ws.r = dMSE/dh_hat and the auxiliary term's
 // latents, reconstruction and residual gradient (ws.aux_z, ws.aux_hat, ws.r_aux) for the backward.
 template <class T>
-sae_loss_terms sae_loss(const sae_layout& L, const T* params, const T* h, int B, const sae_settings& s,
-                        sae_workspace<T>& ws) {
+[[gnu::always_inline]] inline sae_loss_terms sae_loss(const sae_layout& L, const T* params, const T* h, int B,
+                                                      const sae_settings& s, sae_workspace<T>& ws) {
   using namespace sae_detail;
   sae_forward(L, params, h, B, s, ws);
   const int m = L.m, d = L.d;
@@ -258,9 +288,9 @@ sae_loss_terms sae_loss(const sae_layout& L, const T* params, const T* h, int B,
         const T* p = pre + static_cast<std::size_t>(q) * d;
         T* mq = masked.data() + static_cast<std::size_t>(q) * d;
         for (int l = 0; l < d; ++l) mq[l] = ws.dead[l] ? p[l] : -HUGE_VAL;
-        select_largest(ws.order.data(), mq, d, keep);
+        const int kept = select_largest(ws.order.data(), ws.dpre.data(), mq, d, keep);
         T* aq = ws.aux_z.data() + static_cast<std::size_t>(q) * d;
-        for (int i = 0; i < keep; ++i) {
+        for (int i = 0; i < kept; ++i) {
           const int l = ws.order[i];
           aq[l] = p[l] > T(0) ? p[l] : T(0);
         }
@@ -311,8 +341,9 @@ sae_loss_terms sae_loss(const sae_layout& L, const T* params, const T* h, int B,
 
 // sae_loss, and its gradient accumulated (+=) into grad (laid out as params).
 template <class T>
-sae_loss_terms sae_loss_and_grad(const sae_layout& L, T* grad, const T* params, const T* h, int B,
-                                 const sae_settings& s, sae_workspace<T>& ws) {
+[[gnu::always_inline]] inline sae_loss_terms sae_loss_and_grad(const sae_layout& L, T* grad, const T* params,
+                                                               const T* h, int B, const sae_settings& s,
+                                                               sae_workspace<T>& ws) {
   using namespace sae_detail;
   const sae_loss_terms out = sae_loss(L, params, h, B, s, ws);
   const int m = L.m, d = L.d;
@@ -398,7 +429,8 @@ sae_loss_terms sae_loss_and_grad(const sae_layout& L, T* grad, const T* params, 
   T* db = grad_of(gated ? "b_gate" : "b_enc");
   std::fill_n(ws.col_dpre.data(), d, T(0));
   std::fill_n(ws.col_dmag.data(), d, T(0));
-  const T* r_mag = gated ? at("r_mag") : nullptr;
+  std::fill_n(ws.dW_t.data(), static_cast<std::size_t>(m) * d, T(0));
+  const T* exp_r = ws.exp_r.data();  // gated: exp(r_mag), from the forward
   for (int q = 0; q < B; ++q) {
     const T* hq = ws.hc.data() + static_cast<std::size_t>(q) * m;
     T* dq = ws.dpre.data() + static_cast<std::size_t>(q) * d;
@@ -406,15 +438,21 @@ sae_loss_terms sae_loss_and_grad(const sae_layout& L, T* grad, const T* params, 
     if (gated)  // W_gate also reaches the output through W_mag = W_gate exp(r_mag)
       for (int l = 0; l < d; ++l) {
         ws.col_dmag[l] += mq[l];
-        dq[l] += mq[l] * std::exp(r_mag[l]);
+        dq[l] += mq[l] * exp_r[l];
       }
     for (int l = 0; l < d; ++l) ws.col_dpre[l] += dq[l];
-    for (int j = 0; j < m; ++j) {
-      const T a = hq[j];
-      T* g = dW + static_cast<std::size_t>(j) * d;
-      for (int l = 0; l < d; ++l) g[l] += a * dq[l];
+    // Only the latents with a gradient (the live ones, a few per sample) touch the encoder: their rows of
+    // the transposed gradient, contiguous over m.
+    for (int l = 0; l < d; ++l) {
+      const T a = dq[l];
+      if (a == T(0)) continue;
+      T* g = ws.dW_t.data() + static_cast<std::size_t>(l) * m;
+      for (int j = 0; j < m; ++j) g[j] += a * hq[j];
     }
   }
+  for (int j = 0; j < m; ++j)
+    for (int l = 0; l < d; ++l)
+      dW[static_cast<std::size_t>(j) * d + l] += ws.dW_t[static_cast<std::size_t>(l) * m + j];
   if (gated) {
     // dq now holds dpi_gate + dpi_mag exp(r): undo the magnitude part for b_gate and the b_dec path.
     const T* b_mag = at("b_mag");
@@ -426,9 +464,8 @@ sae_loss_terms sae_loss_and_grad(const sae_layout& L, T* grad, const T* params, 
       for (int l = 0; l < d; ++l) dr[l] += mq[l] * (pm[l] - b_mag[l]);
     }
     for (int l = 0; l < d; ++l) {
-      const T e = std::exp(r_mag[l]);
       db_mag[l] += ws.col_dmag[l];
-      db[l] += ws.col_dpre[l] - ws.col_dmag[l] * e;
+      db[l] += ws.col_dpre[l] - ws.col_dmag[l] * exp_r[l];
     }
   } else {
     for (int l = 0; l < d; ++l) db[l] += ws.col_dpre[l];

@@ -12,6 +12,7 @@
 #include "core/adamw.hpp"
 #include "core/batch_source.hpp"
 #include "core/errors.hpp"
+#include "core/kernels/sae_fast.hpp"
 #include "core/model.hpp"
 #include "core/model_sae.hpp"
 #include "core/rng.hpp"
@@ -94,11 +95,13 @@ void train_one(const sae_job& job, std::int64_t s, sae_result& out, toy_forward&
   sae_workspace<float> ws;
   ws.reserve(B, m, d);
   const sae_settings settings = training_settings(c, spec, m);
+  const kernels::sae_step_fn step = kernels::sae_step_kernel();
   const adamw_settings adam{c.beta1, c.beta2, c.eps, 0.0};
   const std::uint64_t data_stream = sae_data_seed(c.seed, spec.restart);
   const philox resample_rng(sae_init_seed(c.seed, d, spec.restart) ^ 0x5A5A5A5A5A5A5A5Aull);
 
   std::vector<std::int64_t> last_fired(d, 0);  // steps completed when it last fired (0: never yet)
+  std::vector<unsigned char> fired(d, 0);
   const int points = std::min(c.steps, c.loss_curve_points);
   double* curve = points ? out.curve_loss.data() + s * points : nullptr;
   const std::int64_t tail_from = c.steps - std::max(1, c.steps / 100);
@@ -112,8 +115,7 @@ void train_one(const sae_job& job, std::int64_t s, sae_result& out, toy_forward&
     toy.run(*job.source, data_stream, t, density);
     for (int l = 0; l < d; ++l) ws.dead[l] = t - last_fired[l] >= c.dead_window ? 1 : 0;
     std::fill(grad.begin(), grad.end(), 0.0f);
-    const double loss =
-        sae_loss_and_grad(L, grad.data(), params.data(), toy.ws.h.data(), B, settings, ws).total;
+    const double loss = step(L, grad.data(), params.data(), toy.ws.h.data(), B, settings, ws).total;
     if (!std::isfinite(loss))
       throw run_error("SAE " + std::to_string(s) + " (" + std::string(sae_kind_name(c.kind)) + ", width " +
                       std::to_string(d) + ", coefficient " + std::to_string(spec.coefficient) +
@@ -121,9 +123,13 @@ void train_one(const sae_job& job, std::int64_t s, sae_result& out, toy_forward&
     sae_project_decoder_grad(L, grad.data(), params.data());
     adamw_step(params.data(), adam_m.data(), adam_v.data(), grad.data(), P, t + 1, c.lr, adam);
     sae_normalise_decoder(L, params.data());
-    for (int q = 0; q < B; ++q)
-      for (int l = 0; l < d; ++l)
-        if (ws.z[static_cast<std::size_t>(q) * d + l] > 0) last_fired[l] = t + 1;
+    std::fill(fired.begin(), fired.end(), 0);
+    for (int q = 0; q < B; ++q) {
+      const float* zq = ws.z.data() + static_cast<std::size_t>(q) * d;
+      for (int l = 0; l < d; ++l) fired[l] |= zq[l] > 0 ? 1 : 0;
+    }
+    for (int l = 0; l < d; ++l)
+      if (fired[l]) last_fired[l] = t + 1;
     if (c.kind == sae_kind::batch_topk)
       threshold = t == 0 ? ws.batch_min_kept
                          : c.threshold_decay * threshold + (1 - c.threshold_decay) * ws.batch_min_kept;
@@ -232,13 +238,14 @@ void score_one(const sae_job& job, std::int64_t s, sae_result& out, toy_forward&
   sae_workspace<float> ws;
   ws.reserve(B, m, d);
   const sae_settings settings = sae_inference_settings(out, s);
+  const kernels::sae_forward_fn forward = kernels::sae_forward_kernel();
   const std::uint64_t stream = sae_evaluation_seed(c.seed);
   for (std::int64_t j = 0; j * B < c.eval_samples; ++j) {
     toy.ws.x.B = B;
     toy.run(*job.source, stream, j, density);
     const int used = static_cast<int>(std::min<std::int64_t>(B, c.eval_samples - j * B));
     toy.ws.x.B = used;
-    sae_forward(L, params, toy.ws.h.data(), used, settings, ws);
+    forward(L, params, toy.ws.h.data(), used, settings, ws);
     scorer.add(toy.ws.x, toy.ws.h.data(), ws.z.data(), ws.h_hat.data(), used);
   }
   toy.ws.x.B = B;
@@ -375,7 +382,9 @@ sae_activations sae_encode(const train_config& toy, const std::vector<instance_s
   const model_layout layout = model_tensors(toy);
   toy_weights.require_fits(layout, static_cast<std::int64_t>(instances.size()), "run");
   if (r.specs[s].toy_instance >= static_cast<std::int64_t>(instances.size()))
-    throw usage_error("sae: trained on toy instance " + std::to_string(r.specs[s].toy_instance) + "; allowed: a run with more than " + std::to_string(r.specs[s].toy_instance) + " instances (the one it was trained on)");
+    throw usage_error("sae: trained on toy instance " + std::to_string(r.specs[s].toy_instance) +
+                      "; allowed: a run with more than " + std::to_string(r.specs[s].toy_instance) +
+                      " instances (the one it was trained on)");
   const int n = toy.features, m = toy.hidden, d = r.specs[s].width, B = r.config.batch;
   if (m != r.m)
     throw usage_error("run: hidden size " + std::to_string(m) + "; allowed: the SAEs' input size " +
@@ -405,7 +414,7 @@ sae_activations sae_encode(const train_config& toy, const std::vector<instance_s
     forward.run(source, stream, j, instances[r.specs[s].toy_instance].density);
     const int used = static_cast<int>(std::min<std::int64_t>(B, samples - j * B));
     forward.ws.x.B = used;
-    sae_forward(L, r.params[s].data(), forward.ws.h.data(), used, settings, ws);
+    kernels::sae_forward_kernel()(L, r.params[s].data(), forward.ws.h.data(), used, settings, ws);
     const std::size_t first = static_cast<std::size_t>(j) * B;
     for (int q = 0; q < used; ++q)
       for (int e = forward.ws.x.offset[q]; e < forward.ws.x.offset[q + 1]; ++e)

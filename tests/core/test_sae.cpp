@@ -10,9 +10,11 @@
 
 #include "core/analysis_sae.hpp"
 #include "core/errors.hpp"
+#include "core/kernels/sae_fast.hpp"
 #include "core/model.hpp"
 #include "core/model_sae.hpp"
 #include "core/sae_trainer.hpp"
+#include "isa_levels.hpp"
 
 namespace tms {
 namespace {
@@ -281,7 +283,8 @@ TEST(SaeData, HiddenActivationsAreTheModelsOwn) {
   std::normal_distribution<float> normal(0, 0.7f);
   std::uniform_real_distribution<float> unit(0, 1);
   const int n = 11, m = 4, B = 9;
-  for (model_kind kind : {model_kind::linear, model_kind::relu_output, model_kind::relu_hidden, model_kind::abs})
+  for (model_kind kind :
+       {model_kind::linear, model_kind::relu_output, model_kind::relu_hidden, model_kind::abs})
     for (bool bias : {false, true}) {
       if (bias && (kind == model_kind::linear || kind == model_kind::relu_output)) continue;
       const model_layout L = model_tensors(kind, n, m, bias);
@@ -306,6 +309,47 @@ TEST(SaeData, HiddenActivationsAreTheModelsOwn) {
       EXPECT_EQ(ws.h, h) << model_name(kind) << (bias ? " with a hidden bias" : "");
     }
 }
+
+// The kernels (model_sae.hpp's float maths built for each instruction set) against that maths in double, on
+// odd sizes (tiles of 64 and 16 latents and a remainder), for every family.
+class SaeKernel : public ::testing::TestWithParam<kernels::isa> {};
+
+TEST_P(SaeKernel, MatchesTheReferenceOnOddSizes) {
+  if (!kernels::isa_supported(GetParam())) GTEST_SKIP() << "this CPU lacks " << kernels::isa_name(GetParam());
+  const kernels::sae_step_fn step = kernels::sae_step_kernel(GetParam());
+  const kernels::sae_forward_fn forward = kernels::sae_forward_kernel(GetParam());
+  for (sae_kind kind :
+       {sae_kind::relu, sae_kind::topk, sae_kind::batch_topk, sae_kind::jumprelu, sae_kind::gated})
+    for (int d : {1, 17, 83}) {
+      const int m = 7, B = 13;
+      sae_problem p =
+          make_sae_problem(kind, 40 + d, m, d, B, sae_coefficient_is_k(kind) ? std::min(d, 3) : 0.2);
+      p.s.bandwidth = 0.3;
+      if (sae_coefficient_is_k(kind)) {
+        p.s.aux_k = 2;
+        p.s.aux_coefficient = 0.5;
+        for (int l = 0; l < d; l += 3) p.ws.dead[l] = 1;
+      }
+      const auto reference = analytic(p);
+      const double ref_loss = sae_loss(p.L, p.params.data(), p.h.data(), B, p.s, p.ws).total;
+      std::vector<float> params(p.params.begin(), p.params.end()), h(p.h.begin(), p.h.end()),
+          grad(params.size(), 0);
+      sae_workspace<float> ws;
+      ws.reserve(B, m, d);
+      ws.dead = p.ws.dead;
+      const double loss = step(p.L, grad.data(), params.data(), h.data(), B, p.s, ws).total;
+      SCOPED_TRACE(std::string(sae_kind_name(kind)) + " d = " + std::to_string(d));
+      EXPECT_NEAR(loss, ref_loss, 1e-5 * std::max(1.0, ref_loss));
+      for (std::size_t j = 0; j < grad.size(); ++j)
+        ASSERT_NEAR(grad[j], reference[j], 1e-4 * std::max(1.0, std::abs(reference[j]))) << "entry " << j;
+      forward(p.L, params.data(), h.data(), B, p.s, ws);
+      sae_forward(p.L, p.params.data(), p.h.data(), B, p.s, p.ws);
+      for (std::size_t e = 0; e < ws.z.size() && e < static_cast<std::size_t>(B) * d; ++e)
+        ASSERT_NEAR(ws.z[e], p.ws.z[e], 1e-5) << "latent entry " << e;
+    }
+}
+
+INSTANTIATE_TEST_SUITE_P(Levels, SaeKernel, testing::isa_levels(), testing::isa_test_name);
 
 // ---------------------------------------------------------------------------------------------------------
 // The assignment.
