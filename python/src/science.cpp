@@ -8,6 +8,7 @@
 #include "core/analysis_loss.hpp"
 #include "core/analysis_neurons.hpp"
 #include "core/analysis_phase.hpp"
+#include "core/analysis_sae.hpp"
 #include "core/analysis_sets.hpp"
 #include "core/metrics.hpp"
 
@@ -53,4 +54,11 @@ void bind_science(nb::module_& m) {
 
   // analysis_loss.hpp
   s.attr("negative_bias") = tms::negative_bias;
+
+  // analysis_sae.hpp
+  s.attr("sae_recovered_cosine") = tms::recovered_cosine;
+  s.attr("sae_absorption_cosine") = tms::absorption_cosine;
+  s.attr("sae_absorbed_share") = tms::absorbed_share;
+  s.attr("sae_detector_precision") = tms::detector_precision;
+  s.attr("sae_split_share") = tms::split_share;
 }

@@ -734,11 +734,6 @@ NB_MODULE(_tms, m) {
       },
       "toy"_a, "instances"_a, "weights"_a, "config"_a, "toy_instance"_a, "width"_a, "coefficient"_a,
       "params"_a, "threshold"_a, "samples"_a, "seed"_a);
-  m.attr("sae_recovered_cosine") = tms::recovered_cosine;
-  m.attr("sae_absorption_cosine") = tms::absorption_cosine;
-  m.attr("sae_absorbed_share") = tms::absorbed_share;
-  m.attr("sae_detector_precision") = tms::detector_precision;
-  m.attr("sae_split_share") = tms::split_share;
 
   nb::class_<tms::instance_metrics>(m, "InstanceMetrics")
       .def_ro("norms", &tms::instance_metrics::norms)

@@ -1252,3 +1252,100 @@ def l1_sweep(lambdas, series: dict, losses: dict, *, path: Optional[PathLike] = 
         fig.suptitle(suptitle, fontsize=10)
     fig.subplots_adjust(left=0.06, right=0.98, top=0.86 if suptitle else 0.92, bottom=0.2, wspace=0.22)
     return _finish(fig, path)
+
+
+def sae_frontier(curves: dict, true_l0: dict, *, path: Optional[PathLike] = None,
+                 suptitle: Optional[str] = None) -> Figure:
+    """SAEs' recovery against their L0, one panel per toy density: curves maps (family, density) -> dict of
+    lists l0, matched, mmcs, mcc (one value per coefficient, in L0 order); true_l0 maps density -> the data's
+    L0, drawn dotted."""
+    densities = sorted({d for _, d in curves}, reverse=True)
+    fig = Figure(figsize=(5.2 * len(densities), 3.8), facecolor="white")
+    axes = np.atleast_1d(fig.subplots(1, len(densities)))
+    colours = {"relu": "tab:blue", "topk": "tab:orange"}
+    for ax, density in zip(axes, densities):
+        for (family, d), c in curves.items():
+            if d != density:
+                continue
+            colour = colours.get(family, "tab:green")
+            ax.plot(c["l0"], c["matched"], "o-", color=colour, markersize=4, linewidth=1.4,
+                    label=f"{family}: matched cosine")
+            ax.plot(c["l0"], c["mmcs"], "s--", color=colour, markersize=3, linewidth=1.0, alpha=0.7,
+                    label=f"{family}: mean max cosine")
+            ax.plot(c["l0"], c["mcc"], "^:", color=colour, markersize=3, linewidth=1.0, alpha=0.7,
+                    label=f"{family}: MCC")
+        if density in true_l0:
+            ax.axvline(true_l0[density], color="0.4", linestyle=":", linewidth=1.0)
+            ax.text(true_l0[density], 0.02, " data's L0", fontsize=6.5, color="0.35", rotation=90, va="bottom")
+        ax.set_xscale("log")
+        ax.set_ylim(0, 1.02)
+        ax.set_xlabel("L0 (active latents per sample, log)", fontsize=8)
+        ax.set_ylabel("recovery", fontsize=8)
+        ax.set_title(f"1−S = {density:g}", fontsize=9)
+        ax.tick_params(labelsize=7)
+        for side in ("top", "right"):
+            ax.spines[side].set_visible(False)
+        ax.legend(fontsize=6, frameon=False, loc="lower right")
+    if suptitle:
+        fig.suptitle(suptitle, fontsize=10)
+    fig.subplots_adjust(left=0.07, right=0.98, top=0.84 if suptitle else 0.9, bottom=0.14, wspace=0.22)
+    return _finish(fig, path)
+
+
+def sae_feature_recovery(recovery: dict, *, absorbed_share: float, path: Optional[PathLike] = None,
+                         suptitle: Optional[str] = None) -> Figure:
+    """Per toy density, each represented feature's matched cosine against its index (importance order):
+    recovery maps (family, density) -> dict of cosine [n] (NaN: not represented), absorption [n], label."""
+    densities = sorted({d for _, d in recovery}, reverse=True)
+    fig = Figure(figsize=(5.2 * len(densities), 3.6), facecolor="white")
+    axes = np.atleast_1d(fig.subplots(1, len(densities)))
+    colours = {"relu": "tab:blue", "topk": "tab:orange"}
+    for ax, density in zip(axes, densities):
+        for (family, d), r in recovery.items():
+            if d != density:
+                continue
+            cos = np.asarray(r["cosine"], dtype=np.float64)
+            idx = np.flatnonzero(np.isfinite(cos))
+            colour = colours.get(family, "tab:green")
+            ax.plot(idx, cos[idx], "o", color=colour, markersize=3, label=r["label"])
+            absorbed = idx[np.asarray(r["absorption"])[idx] >= absorbed_share]
+            ax.plot(absorbed, cos[absorbed], "x", color="black", markersize=5)
+        ax.axhline(science.sae_recovered_cosine, color="0.5", linestyle=":", linewidth=1.0)
+        ax.set_ylim(min(0.0, ax.get_ylim()[0]), 1.02)
+        ax.set_xlabel("feature (0 = most important)", fontsize=8)
+        ax.set_ylabel("matched cosine", fontsize=8)
+        ax.set_title(f"1−S = {density:g} (×: absorbed)", fontsize=9)
+        ax.tick_params(labelsize=7)
+        for side in ("top", "right"):
+            ax.spines[side].set_visible(False)
+        ax.legend(fontsize=6.5, frameon=False, loc="lower left")
+    if suptitle:
+        fig.suptitle(suptitle, fontsize=10)
+    fig.subplots_adjust(left=0.07, right=0.98, top=0.84 if suptitle else 0.9, bottom=0.14, wspace=0.22)
+    return _finish(fig, path)
+
+
+def sae_cosines(panels: Sequence[Tuple[np.ndarray, str]], *, path: Optional[PathLike] = None,
+                suptitle: Optional[str] = None) -> Figure:
+    """Heatmaps of cos(W_i, decoder row l) [n, d], latents reordered so each feature's best match comes first."""
+    fig = Figure(figsize=(3.4 * len(panels), 3.2), facecolor="white")
+    axes = np.atleast_1d(fig.subplots(1, len(panels)))
+    norm = colors.Normalize(vmin=-1, vmax=1)
+    image = None
+    for ax, (C, title) in zip(axes, panels):
+        C = np.asarray(C, dtype=np.float64)
+        order = list(dict.fromkeys(int(j) for j in np.argmax(C, axis=1)))
+        order += [j for j in range(C.shape[1]) if j not in order]
+        image = ax.imshow(C[:, order], cmap="RdBu_r", norm=norm)
+        for i in range(C.shape[0]):
+            for j, l in enumerate(order):
+                ax.text(j, i, f"{C[i, l]:.2f}", ha="center", va="center", fontsize=6)
+        ax.set_xlabel("latent (assignment order)", fontsize=8)
+        ax.set_ylabel("feature", fontsize=8)
+        ax.set_title(title, fontsize=9)
+        ax.tick_params(labelsize=7)
+    if image is not None:
+        fig.colorbar(image, ax=list(axes), shrink=0.8)
+    if suptitle:
+        fig.suptitle(suptitle, fontsize=10)
+    return _finish(fig, path)

@@ -33,6 +33,9 @@ live beside the experiment that uses them (tms.targets).
     asymmetric_path_gain     ... and each feature's own path |W_in_ij| W_out_ij through the neuron at least this
     inhibition_share         ... and another neuron firing with x_a cancels at least this share of a's
                              interference on b
+    sae_recovered_cosine     an SAE recovers a feature when its matched decoder row has at least this cosine
+    sae_absorption_cosine, sae_absorbed_share, sae_detector_precision, sae_split_share
+                             absorption and splitting (analysis_sae.hpp defines them)
 """
 from __future__ import annotations
 
@@ -45,7 +48,8 @@ __all__ = ["ENGINE_NAMES", "effective_density", *(
     "geometry_interference", "geometry_dimensionality", "geometry_rank", "phase_represented", "phase_orthogonal",
     "phase_antipodal", "phase_triple_density", "phase_no_superposition_density", "set_orthogonal", "set_collapsed", "monosemantic_share",
     "dead_neuron_norm", "negative_bias", "abs_side_gain", "abs_computed_output", "asymmetric_ratio",
-    "asymmetric_path_gain", "inhibition_share")]
+    "asymmetric_path_gain", "inhibition_share", "sae_recovered_cosine", "sae_absorption_cosine", "sae_absorbed_share",
+    "sae_detector_precision", "sae_split_share")]
 
 _engine = _tms.science
 
@@ -71,6 +75,11 @@ abs_computed_output = _engine.abs_computed_output
 asymmetric_ratio = _engine.asymmetric_ratio
 asymmetric_path_gain = _engine.asymmetric_path_gain
 inhibition_share = _engine.inhibition_share
+sae_recovered_cosine = _engine.sae_recovered_cosine
+sae_absorption_cosine = _engine.sae_absorption_cosine
+sae_absorbed_share = _engine.sae_absorbed_share
+sae_detector_precision = _engine.sae_detector_precision
+sae_split_share = _engine.sae_split_share
 
 # Every constant the binding's science module holds; the names above are exactly these.
 ENGINE_NAMES = tuple(sorted(name for name in dir(_engine) if not name.startswith("_")))

@@ -12,7 +12,7 @@ from tms.targets.common import Target, resolve_settings
 
 NAMES = ["intro", "basic", "basic-large", "phase-2-1", "phase-3-2", "geometry", "nonuniform", "correlated",
          "local-bases", "collapse", "dynamics-correlated", "adversarial", "adversarial-training", "dynamics",
-         "privileged-basis", "abs-small", "computation", "l1"]
+         "privileged-basis", "abs-small", "computation", "l1", "saes"]
 
 
 def test_the_registry_lists_every_target_exactly_once():

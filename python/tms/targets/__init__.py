@@ -16,6 +16,7 @@ report.html and findings.json). Each module exposes TARGETS, a tuple of common.T
     abs_small         abs-small (E19)
     computation       computation (E20, E21)
     l1                l1 (E22)
+    saes              saes (sparse autoencoders on toy models, scored against the true features)
 
 (absolute holds the abs model's neuron analysis that abs_small and computation share; it defines no target.)
 
@@ -32,7 +33,7 @@ from .common import Job, Target
 __all__ = ["TARGETS", "MODULES", "Target", "Job"]
 
 MODULES = ("basic", "phase", "geometry", "nonuniform", "correlated", "adversarial", "dynamics", "privileged_basis",
-           "abs_small", "computation", "l1")
+           "abs_small", "computation", "l1", "saes")
 
 
 def _collect() -> dict:
