@@ -108,7 +108,8 @@ void train_one(const sae_job& job, std::int64_t s, sae_result& out, toy_forward&
   double window_sum = 0, tail_sum = 0, threshold = 0;
   int window = 0, window_count = 0;
   std::int64_t resampled = 0;
-  std::vector<double> sample_weight;  // advanced resampling: per-sample squared loss, squared
+  std::vector<double> sample_weight(B);  // advanced resampling: per-sample squared loss, squared
+  std::vector<double> dir(m);            // a resampled latent's direction
 
   for (std::int64_t t = 0; t < c.steps; ++t) {
     if (shared.stop.load(std::memory_order_relaxed)) return;
@@ -151,7 +152,6 @@ void train_one(const sae_job& job, std::int64_t s, sae_result& out, toy_forward&
       }
       live_norm = live ? live_norm / live : 1.0;
       if (c.resample == sae_resample::advanced) {
-        sample_weight.assign(B, 0.0);
         for (int q = 0; q < B; ++q) {
           double sq = 0;
           for (int j = 0; j < m; ++j) {
@@ -167,7 +167,7 @@ void train_one(const sae_job& job, std::int64_t s, sae_result& out, toy_forward&
         if (t + 1 - last_fired[l] < c.dead_window) continue;
         const auto u = resample_rng(static_cast<std::uint32_t>(t + 1), static_cast<std::uint32_t>(l), 0,
                                     rng_tag::sae_resample);
-        std::vector<double> dir(m, 0.0);
+        std::fill(dir.begin(), dir.end(), 0.0);
         double scale = c.resample_scale;
         if (c.resample == sae_resample::advanced && sample_weight.back() > 0) {
           // An input drawn with probability proportional to its squared loss, squared.
