@@ -57,7 +57,8 @@ struct sae_workspace {
   std::vector<T> w_mag;                           // [m][d] gated: W_gate exp(r_mag)
   std::vector<T> col_dpre, col_dmag, exp_r;       // [d] (exp_r: gated's exp(r_mag))
   std::vector<T> dW_t;                            // [d][m] the encoder's gradient, transposed
-  std::vector<int> order;                         // [B d] selection scratch
+  std::vector<int> order, candidates;             // [B d] selection scratch
+  std::vector<T> candidate_values;                // [B d]
   std::vector<unsigned char> dead;                // [d] 1: a dead latent (AuxK); the trainer sets it
   double batch_min_kept = 0;                      // batch_topk training: the smallest kept value
 
@@ -74,6 +75,8 @@ struct sae_workspace {
     dW_t.assign(static_cast<std::size_t>(m_) * d_, T(0));
     col_dmag.assign(d_, T(0));
     order.assign(bd, 0);
+    candidates.assign(bd, 0);
+    candidate_values.assign(bd, T(0));
     dead.assign(d_, 0);
   }
 };
@@ -158,6 +161,29 @@ int select_largest(int* order, T* scratch, const T* values, int count, int keep)
   return out;
 }
 
+// The `keep` largest positive values of values[0, count) (those with mask[i] set, when a mask is given), in
+// select_largest's order, into out [keep] (ascending): only positive values can be kept by a ReLU'd
+// selection, and a trained SAE has few, so the selection runs over those alone. Returns how many.
+template <class T>
+int select_largest_positive(int* out, const T* values, const unsigned char* mask, int count, int keep,
+                            sae_workspace<T>& ws) {
+  int* cand = ws.candidates.data();
+  T* cand_values = ws.candidate_values.data();
+  int positive = 0;
+  for (int i = 0; i < count; ++i)
+    if (values[i] > T(0) && (!mask || mask[i])) {
+      cand[positive] = i;
+      cand_values[positive++] = values[i];
+    }
+  if (positive <= keep) {
+    std::copy_n(cand, positive, out);
+    return positive;
+  }
+  const int kept = select_largest(out, ws.dpre.data(), cand_values, positive, keep);
+  for (int i = 0; i < kept; ++i) out[i] = cand[out[i]];
+  return kept;
+}
+
 }  // namespace sae_detail
 
 // Forward: fills ws.hc, ws.pre (gated also ws.mag, ws.w_mag), ws.z and ws.h_hat for the B rows of h.
@@ -186,11 +212,9 @@ template <class T>
       for (int q = 0; q < B; ++q) {
         const T* p = pre + static_cast<std::size_t>(q) * d;
         T* zq = z + static_cast<std::size_t>(q) * d;
-        const int kept = select_largest(ws.order.data(), ws.dpre.data(), p, d, k);
-        for (int i = 0; i < kept; ++i) {
-          const int l = ws.order[i];
-          zq[l] = p[l] > T(0) ? p[l] : T(0);
-        }
+        const int kept =
+            select_largest_positive(ws.order.data(), p, static_cast<const unsigned char*>(nullptr), d, k, ws);
+        for (int i = 0; i < kept; ++i) zq[ws.order[i]] = p[ws.order[i]];
       }
       break;
     }
@@ -203,12 +227,12 @@ template <class T>
         break;
       }
       const int keep = static_cast<int>(std::min(static_cast<double>(bd), std::floor(s.coefficient * B)));
-      const int kept = select_largest(ws.order.data(), ws.dpre.data(), pre, static_cast<int>(bd), keep);
+      const int kept = select_largest_positive(
+          ws.order.data(), pre, static_cast<const unsigned char*>(nullptr), static_cast<int>(bd), keep, ws);
       double smallest = 0;
       bool any = false;
       for (int i = 0; i < kept; ++i) {
         const int e = ws.order[i];
-        if (pre[e] <= T(0)) continue;
         z[e] = pre[e];
         smallest = any ? std::min(smallest, static_cast<double>(pre[e])) : static_cast<double>(pre[e]);
         any = true;
@@ -280,20 +304,14 @@ template <class T>
       int dead = 0;
       for (int l = 0; l < d; ++l) dead += ws.dead[l] ? 1 : 0;
       if (s.aux_coefficient == 0 || s.aux_k == 0 || dead == 0) break;
-      // The dead latents' pre-activations (the live ones at -inf never win), each sample's k_aux largest.
-      std::vector<T>& masked = ws.mag;  // batch-wide scratch; topk families have no magnitude path
+      // Each sample's k_aux largest positive pre-activations among the dead latents.
       const int keep = std::min(s.aux_k, dead);
       double sq_aux = 0;
       for (int q = 0; q < B; ++q) {
         const T* p = pre + static_cast<std::size_t>(q) * d;
-        T* mq = masked.data() + static_cast<std::size_t>(q) * d;
-        for (int l = 0; l < d; ++l) mq[l] = ws.dead[l] ? p[l] : -HUGE_VAL;
-        const int kept = select_largest(ws.order.data(), ws.dpre.data(), mq, d, keep);
+        const int kept = select_largest_positive(ws.order.data(), p, ws.dead.data(), d, keep, ws);
         T* aq = ws.aux_z.data() + static_cast<std::size_t>(q) * d;
-        for (int i = 0; i < kept; ++i) {
-          const int l = ws.order[i];
-          aq[l] = p[l] > T(0) ? p[l] : T(0);
-        }
+        for (int i = 0; i < kept; ++i) aq[ws.order[i]] = p[ws.order[i]];
         T* e_hat = ws.aux_hat.data() + static_cast<std::size_t>(q) * m;
         decode_row(e_hat, aq, W_dec, static_cast<const T*>(nullptr), m, d);
         for (int j = 0; j < m; ++j) {
