@@ -1279,13 +1279,21 @@ def sae_frontier(curves: dict, true_l0: dict, *, path: Optional[PathLike] = None
             ax.text(true_l0[density], 0.02, " data's L0", fontsize=6.5, color="0.35", rotation=90, va="bottom")
         ax.set_xscale("log")
         ax.set_ylim(0, 1.02)
-        ax.set_xlabel("L0 (active latents per sample, log)", fontsize=8)
-        ax.set_ylabel("recovery", fontsize=8)
-        ax.set_title(f"1−S = {density:g}", fontsize=9)
-        ax.tick_params(labelsize=7)
-        for side in ("top", "right"):
-            ax.spines[side].set_visible(False)
-        ax.legend(fontsize=6, frameon=False, loc="lower right")
+        _sae_panel(ax, "L0 (active latents per sample, log)", "recovery", f"1−S = {density:g}", "lower right")
+    return _sae_finish(fig, path, suptitle)
+
+
+def _sae_panel(ax, xlabel: str, ylabel: str, title: str, legend_at: str) -> None:
+    ax.set_xlabel(xlabel, fontsize=8)
+    ax.set_ylabel(ylabel, fontsize=8)
+    ax.set_title(title, fontsize=9)
+    ax.tick_params(labelsize=7)
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    ax.legend(fontsize=6.5, frameon=False, loc=legend_at)
+
+
+def _sae_finish(fig: Figure, path: Optional[PathLike], suptitle: Optional[str]) -> Figure:
     if suptitle:
         fig.suptitle(suptitle, fontsize=10)
     fig.subplots_adjust(left=0.07, right=0.98, top=0.84 if suptitle else 0.9, bottom=0.14, wspace=0.22)
@@ -1312,17 +1320,9 @@ def sae_feature_recovery(recovery: dict, *, absorbed_share: float, path: Optiona
             ax.plot(absorbed, cos[absorbed], "x", color="black", markersize=5)
         ax.axhline(science.sae_recovered_cosine, color="0.5", linestyle=":", linewidth=1.0)
         ax.set_ylim(min(0.0, ax.get_ylim()[0]), 1.02)
-        ax.set_xlabel("feature (0 = most important)", fontsize=8)
-        ax.set_ylabel("matched cosine", fontsize=8)
-        ax.set_title(f"1−S = {density:g} (×: absorbed)", fontsize=9)
-        ax.tick_params(labelsize=7)
-        for side in ("top", "right"):
-            ax.spines[side].set_visible(False)
-        ax.legend(fontsize=6.5, frameon=False, loc="lower left")
-    if suptitle:
-        fig.suptitle(suptitle, fontsize=10)
-    fig.subplots_adjust(left=0.07, right=0.98, top=0.84 if suptitle else 0.9, bottom=0.14, wspace=0.22)
-    return _finish(fig, path)
+        _sae_panel(ax, "feature (0 = most important)", "matched cosine", f"1−S = {density:g} (×: absorbed)",
+                   "lower left")
+    return _sae_finish(fig, path, suptitle)
 
 
 def sae_cosines(panels: Sequence[Tuple[np.ndarray, str]], *, path: Optional[PathLike] = None,

@@ -57,6 +57,10 @@ struct sae_workspace {
   std::vector<T> w_mag;                           // [m][d] gated: W_gate exp(r_mag)
   std::vector<T> col_dpre, col_dmag, exp_r;       // [d] (exp_r: gated's exp(r_mag))
   std::vector<T> dW_t;                            // [d][m] the encoder's gradient, transposed
+  std::vector<T> dec_t;                           // [m][d] W_dec transposed
+  std::vector<T> dz, dz_aux;                      // [B][d] dL/dz of the reconstruction, of the auxiliary term
+  std::vector<T> zeros;                           // [d]
+  bool aux_active = false;                        // sae_loss computed an auxiliary reconstruction
   std::vector<int> order, candidates;             // [B d] selection scratch
   std::vector<T> candidate_values;                // [B d]
   std::vector<unsigned char> dead;                // [d] 1: a dead latent (AuxK); the trainer sets it
@@ -73,6 +77,10 @@ struct sae_workspace {
     col_dpre.assign(d_, T(0));
     exp_r.assign(d_, T(0));
     dW_t.assign(static_cast<std::size_t>(m_) * d_, T(0));
+    dec_t.assign(static_cast<std::size_t>(m_) * d_, T(0));
+    dz.assign(bd, T(0));
+    dz_aux.assign(bd, T(0));
+    zeros.assign(d_, T(0));
     col_dmag.assign(d_, T(0));
     order.assign(bd, 0);
     candidates.assign(bd, 0);
@@ -126,6 +134,13 @@ template <class T>
   }
 }
 
+// y [n] += a x [n], for the short rows (n = m, a toy model's hidden size) the live latents touch; restrict
+// spares the overlap checks a loop this short would otherwise pay on every call.
+template <class T>
+[[gnu::always_inline]] inline void axpy(T* __restrict y, T a, const T* __restrict x, int n) {
+  for (int j = 0; j < n; ++j) y[j] += a * x[j];
+}
+
 // out [m] = bias (or 0) + sum over non-zero latents of z_l W_dec_l.
 template <class T>
 [[gnu::always_inline]] inline void decode_row(T* out, const T* z, const T* W_dec, const T* bias, int m,
@@ -134,8 +149,7 @@ template <class T>
   for (int l = 0; l < d; ++l) {
     const T zl = z[l];
     if (zl == T(0)) continue;
-    const T* Wl = W_dec + static_cast<std::size_t>(l) * m;
-    for (int j = 0; j < m; ++j) out[j] += zl * Wl[j];
+    axpy(out, zl, W_dec + static_cast<std::size_t>(l) * m, m);
   }
 }
 
@@ -301,6 +315,7 @@ template <class T>
     case sae_kind::topk:
     case sae_kind::batch_topk: {
       std::fill_n(ws.aux_z.data(), bd, T(0));
+      ws.aux_active = false;
       int dead = 0;
       for (int l = 0; l < d; ++l) dead += ws.dead[l] ? 1 : 0;
       if (s.aux_coefficient == 0 || s.aux_k == 0 || dead == 0) break;
@@ -322,6 +337,7 @@ template <class T>
         }
       }
       out.auxiliary = s.aux_coefficient * sq_aux / static_cast<double>(bm);
+      ws.aux_active = true;
       break;
     }
     case sae_kind::jumprelu: {
@@ -350,6 +366,7 @@ template <class T>
         }
       }
       out.auxiliary = sq_aux / static_cast<double>(bm);
+      ws.aux_active = true;
       break;
     }
   }
@@ -374,8 +391,17 @@ template <class T>
   std::fill_n(ws.dpre.data(), bd, T(0));
   if (s.kind == sae_kind::gated) std::fill_n(ws.dmag.data(), bd, T(0));
   const T per_sample = static_cast<T>(s.coefficient / B);
+  // dL/dz_l = r . W_dec_l for every latent of every sample at once, through W_dec's transpose: the same sums,
+  // vectorised over the latents (a dense product costs less than a dot per live latent at these widths).
+  for (int l = 0; l < d; ++l)
+    for (int j = 0; j < m; ++j)
+      ws.dec_t[static_cast<std::size_t>(j) * d + l] = W_dec[static_cast<std::size_t>(l) * m + j];
+  affine(ws.dz.data(), ws.r.data(), ws.dec_t.data(), ws.zeros.data(), B, m, d);
+  if (ws.aux_active) affine(ws.dz_aux.data(), ws.r_aux.data(), ws.dec_t.data(), ws.zeros.data(), B, m, d);
   for (int q = 0; q < B; ++q) {
     const T* rq = ws.r.data() + static_cast<std::size_t>(q) * m;
+    const T* dzq = ws.dz.data() + static_cast<std::size_t>(q) * d;
+    const T* dzaq = ws.dz_aux.data() + static_cast<std::size_t>(q) * d;
     const T* zq = ws.z.data() + static_cast<std::size_t>(q) * d;
     const T* pq = ws.pre.data() + static_cast<std::size_t>(q) * d;
     T* dq = ws.dpre.data() + static_cast<std::size_t>(q) * d;
@@ -383,9 +409,8 @@ template <class T>
     // The decoder and each live latent's dL/dz = r . W_dec_l.
     for (int l = 0; l < d; ++l) {
       if (zq[l] == T(0)) continue;
-      T* gl = dW_dec + static_cast<std::size_t>(l) * m;
-      for (int j = 0; j < m; ++j) gl[j] += zq[l] * rq[j];
-      const T dz = dot(rq, W_dec + static_cast<std::size_t>(l) * m, m);
+      axpy(dW_dec + static_cast<std::size_t>(l) * m, zq[l], rq, m);
+      const T dz = dzq[l];
       switch (s.kind) {
         case sae_kind::relu:
           dq[l] = dz + per_sample;
@@ -412,7 +437,7 @@ template <class T>
           if (aq[l] == T(0)) continue;
           T* gl = dW_dec + static_cast<std::size_t>(l) * m;
           for (int j = 0; j < m; ++j) gl[j] += aq[l] * ra[j];
-          dq[l] += dot(ra, W_dec + static_cast<std::size_t>(l) * m, m);
+          dq[l] += dzaq[l];
         }
         break;
       }
@@ -424,7 +449,7 @@ template <class T>
         for (int l = 0; l < d; ++l) {
           const T theta = std::exp(log_theta[l]);
           if (!(std::abs(pq[l] - theta) < eps / 2)) continue;
-          const T dz = dot(rq, W_dec + static_cast<std::size_t>(l) * m, m);
+          const T dz = dzq[l];
           const T dtheta = -(theta / eps) * dz - per_sample / eps;
           dlog[l] += theta * dtheta;
         }
@@ -432,9 +457,8 @@ template <class T>
       }
       case sae_kind::gated: {
         // The gate's pre-activation: its L1 and the frozen-decoder reconstruction (no gradient to W_dec).
-        const T* ra = ws.r_aux.data() + static_cast<std::size_t>(q) * m;
         for (int l = 0; l < d; ++l)
-          if (pq[l] > T(0)) dq[l] = per_sample + dot(ra, W_dec + static_cast<std::size_t>(l) * m, m);
+          if (pq[l] > T(0)) dq[l] = per_sample + dzaq[l];
         break;
       }
     }
@@ -464,8 +488,7 @@ template <class T>
     for (int l = 0; l < d; ++l) {
       const T a = dq[l];
       if (a == T(0)) continue;
-      T* g = ws.dW_t.data() + static_cast<std::size_t>(l) * m;
-      for (int j = 0; j < m; ++j) g[j] += a * hq[j];
+      axpy(ws.dW_t.data() + static_cast<std::size_t>(l) * m, a, hq, m);
     }
   }
   for (int j = 0; j < m; ++j)

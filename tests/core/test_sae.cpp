@@ -530,7 +530,9 @@ TEST(SaeTraining, RecoversOrthogonalFeatures) {
     EXPECT_EQ(m.recovered, 6);
     EXPECT_GT(m.matched_cosine, 0.98);
     EXPECT_GT(m.mcc, 0.95);
-    if (r.kind != sae_kind::topk) EXPECT_GT(m.precision, 0.95);
+    if (r.kind != sae_kind::topk) {
+      EXPECT_GT(m.precision, 0.95);
+    }
     EXPECT_GT(m.recall, 0.85);
     EXPECT_GT(m.explained_variance, 0.95);
     EXPECT_EQ(m.dead, 0);
