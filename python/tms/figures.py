@@ -25,7 +25,7 @@ import os
 from typing import Iterable, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
-from matplotlib import cm, colors
+from matplotlib import cm, colors, ticker
 from matplotlib.figure import Figure
 
 from . import science
@@ -1278,6 +1278,7 @@ def sae_frontier(curves: dict, true_l0: dict, *, path: Optional[PathLike] = None
             ax.axvline(true_l0[density], color="0.4", linestyle=":", linewidth=1.0)
             ax.text(true_l0[density], 0.02, " data's L0", fontsize=6.5, color="0.35", rotation=90, va="bottom")
         ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(ticker.NullFormatter())
         ax.set_ylim(0, 1.02)
         _sae_panel(ax, "L0 (active latents per sample, log)", "recovery", f"1−S = {density:g}", "lower right")
     return _sae_finish(fig, path, suptitle)
@@ -1302,27 +1303,37 @@ def _sae_finish(fig: Figure, path: Optional[PathLike], suptitle: Optional[str]) 
 
 def sae_feature_recovery(recovery: dict, *, absorbed_share: float, path: Optional[PathLike] = None,
                          suptitle: Optional[str] = None) -> Figure:
-    """Per toy density, each represented feature's matched cosine against its index (importance order):
-    recovery maps (family, density) -> dict of cosine [n] (NaN: not represented), absorption [n], label."""
-    densities = sorted({d for _, d in recovery}, reverse=True)
-    fig = Figure(figsize=(5.2 * len(densities), 3.6), facecolor="white")
-    axes = np.atleast_1d(fig.subplots(1, len(densities)))
-    colours = {"relu": "tab:blue", "topk": "tab:orange"}
-    for ax, density in zip(axes, densities):
-        for (family, d), r in recovery.items():
-            if d != density:
-                continue
-            cos = np.asarray(r["cosine"], dtype=np.float64)
-            idx = np.flatnonzero(np.isfinite(cos))
-            colour = colours.get(family, "tab:green")
-            ax.plot(idx, cos[idx], "o", color=colour, markersize=3, label=r["label"])
-            absorbed = idx[np.asarray(r["absorption"])[idx] >= absorbed_share]
-            ax.plot(absorbed, cos[absorbed], "x", color="black", markersize=5)
-        ax.axhline(science.sae_recovered_cosine, color="0.5", linestyle=":", linewidth=1.0)
-        ax.set_ylim(min(0.0, ax.get_ylim()[0]), 1.02)
-        _sae_panel(ax, "feature (0 = most important)", "matched cosine", f"1−S = {density:g} (×: absorbed)",
-                   "lower left")
-    return _sae_finish(fig, path, suptitle)
+    """Each feature's matched cosine (colour; grey: not represented by the toy model) for every coefficient of a
+    family (rows) against the feature's index (importance order), one panel per (family, density); crosses mark
+    absorbed features. recovery maps (family, density) -> dict of cosine [C, n], absorption [C, n], labels [C]."""
+    keys = sorted(recovery, key=lambda fd: (fd[0], -fd[1]))
+    families = sorted({f for f, _ in keys})
+    densities = sorted({d for _, d in keys}, reverse=True)
+    fig = Figure(figsize=(5.6 * len(densities), 2.2 + 1.6 * len(families)), facecolor="white")
+    axes = np.asarray(fig.subplots(len(families), len(densities), squeeze=False))
+    cmap = _get_cmap("viridis").copy()
+    cmap.set_bad("0.85")
+    image = None
+    for (family, density), r in recovery.items():
+        ax = axes[families.index(family), densities.index(density)]
+        cos = np.asarray(r["cosine"], dtype=np.float64)
+        image = ax.imshow(np.ma.masked_invalid(cos), cmap=cmap, vmin=0, vmax=1, aspect="auto",
+                          interpolation="nearest")
+        rows, cols = np.nonzero(np.nan_to_num(np.asarray(r["absorption"], dtype=np.float64)) >= absorbed_share)
+        ax.plot(cols, rows, "x", color="red", markersize=3.5, markeredgewidth=0.9)
+        ax.set_yticks(range(len(r["labels"])))
+        ax.set_yticklabels(r["labels"], fontsize=6.5)
+        ax.set_xlabel("feature (0 = most important)", fontsize=8)
+        ax.set_title(f"{family}, 1−S = {density:g}", fontsize=9)
+        ax.tick_params(axis="x", labelsize=7)
+    fig.subplots_adjust(left=0.07, right=0.86, top=0.86 if suptitle else 0.92, bottom=0.1, hspace=0.55, wspace=0.18)
+    if image is not None:
+        cbar = fig.colorbar(image, ax=list(axes.ravel()), shrink=0.85)
+        cbar.set_label("matched cosine", fontsize=8)
+        cbar.ax.tick_params(labelsize=7)
+    if suptitle:
+        fig.suptitle(suptitle, fontsize=10)
+    return _finish(fig, path)
 
 
 def sae_cosines(panels: Sequence[Tuple[np.ndarray, str]], *, path: Optional[PathLike] = None,
