@@ -1351,7 +1351,7 @@ def sae_cosines(panels: Sequence[Tuple[np.ndarray, str]], *, path: Optional[Path
         for i in range(C.shape[0]):
             for j, l in enumerate(order):
                 ax.text(j, i, f"{C[i, l]:.2f}", ha="center", va="center", fontsize=6)
-        ax.set_xlabel("latent (assignment order)", fontsize=8)
+        ax.set_xlabel("latent (best match first)", fontsize=8)
         ax.set_ylabel("feature", fontsize=8)
         ax.set_title(title, fontsize=9)
         ax.tick_params(labelsize=7)

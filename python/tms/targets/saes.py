@@ -268,9 +268,9 @@ def _run(job: Job) -> dict:
     ia = max(range(pa.S), key=lambda j: pa.metrics["matched_cosine"][j])
     add(figures.sae_cosines([(pa.cosines(ia), f"relu {float(pa.specs['coefficient'][ia]):g}"),
                              (pb.cosines(ib), f"topk k = {float(pb.specs['coefficient'][ib]):g}")],
-                            suptitle="The pentagon: cos(W_i, decoder row), latents in assignment order"),
+                            suptitle="The pentagon: cos(W_i, decoder row), each feature's best-matching latent on the diagonal"),
         "sae_pentagon", "The n = 5, m = 2 pentagon: the cosine of each feature's direction with each decoder row "
-        "of the best SAE per family, latents ordered by the one-to-one assignment (a recovered feature is a "
+        "of the best SAE per family, latents ordered by each feature's best match (a recovered feature is a "
         "diagonal entry near 1).")
     findings = saes_findings(families, large_run, pent_run, pent_k)
     intro = (f"<p>{html.escape(target.about)}</p><p>The toy models: the companion notebook's recipe, "
