@@ -1311,8 +1311,7 @@ def sae_feature_recovery(recovery: dict, *, absorbed_share: float, path: Optiona
     densities = sorted({d for _, d in keys}, reverse=True)
     fig = Figure(figsize=(5.6 * len(densities), 2.2 + 1.6 * len(families)), facecolor="white")
     axes = np.asarray(fig.subplots(len(families), len(densities), squeeze=False))
-    cmap = _get_cmap("viridis").copy()
-    cmap.set_bad("0.85")
+    cmap = _get_cmap("viridis").with_extremes(bad="0.85")
     image = None
     for (family, density), r in recovery.items():
         ax = axes[families.index(family), densities.index(density)]
