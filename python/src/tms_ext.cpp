@@ -682,7 +682,7 @@ NB_MODULE(_tms, m) {
       .def_rw("eval_samples", &tms::sae_config::eval_samples)
       .def_rw("seed", &tms::sae_config::seed)
       .def_rw("threads", &tms::sae_config::threads)
-      .def("validate", &tms::sae_config::validate, "toy_instances"_a, "m"_a);
+      .def("validate", &tms::sae_config::validate, "toy_instances"_a);
   m.def(
       "sae_tensors",
       [](const std::string& kind, int m_, int d) {
@@ -692,6 +692,28 @@ NB_MODULE(_tms, m) {
         return out;
       },
       "kind"_a, "m"_a, "d"_a, "The SAE family's tensors (sae_config.hpp's table): [(name, shape)].");
+  m.def(
+      "sae_grid",
+      [](const tms::sae_config& c, std::int64_t toy_instances) {
+        c.validate(toy_instances);
+        const std::vector<tms::sae_spec> g = tms::sae_grid(c, toy_instances);
+        const std::size_t S = g.size();
+        std::vector<std::int64_t> toy(S), width(S), restart(S);
+        std::vector<double> coefficient(S);
+        for (std::size_t s = 0; s < S; ++s) {
+          toy[s] = g[s].toy_instance;
+          width[s] = g[s].width;
+          coefficient[s] = g[s].coefficient;
+          restart[s] = g[s].restart;
+        }
+        nb::dict out;
+        out["toy_instance"] = to_numpy(std::move(toy), {S});
+        out["width"] = to_numpy(std::move(width), {S});
+        out["coefficient"] = to_numpy(std::move(coefficient), {S});
+        out["restart"] = to_numpy(std::move(restart), {S});
+        return out;
+      },
+      "config"_a, "toy_instances"_a, "The grid a config trains (sae_config.hpp: sae_grid): arrays [S].");
   m.def("sae_kinds", []() {
     return std::vector<std::string>{"relu", "topk", "batch-topk", "jumprelu", "gated"};
   });

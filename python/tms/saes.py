@@ -43,9 +43,7 @@ FORMAT_VERSION = 1
 
 def sae_defaults() -> dict:
     """Every SAE setting's default, read from the engine's sae_config."""
-    c = _tms.SaeConfig()
-    return {name: (list(getattr(c, name)) if name in ("instances", "widths", "coefficients") else getattr(c, name))
-            for name in _SETTINGS}
+    return _config_dict(_tms.SaeConfig())
 
 
 def _sae_config(settings: dict) -> "_tms.SaeConfig":
@@ -239,12 +237,12 @@ def train_saes(run: Run, *, progress: Union[bool, Callable[[float, int], Optiona
     if not isinstance(run, Run):
         raise TypeError(f"run: {type(run).__name__} is not a tms.Run; allowed: a trained or loaded run")
     c = _sae_config(settings)
-    c.validate(run.K, run.m)
+    c.validate(run.K)
     total_steps = c.steps
     callback = _progress_callback(progress, total_steps)
     wrapped = None
     if callback is not None:
-        S = len(c.instances or range(run.K)) * len(c.widths) * len(c.coefficients) * c.restarts
+        S = len(_tms.sae_grid(c, run.K)["width"])
         wrapped = (lambda done, total: callback(done / max(1, S), total_steps))
     try:
         d = _tms.train_saes(config_from_dict(run.config), run._instance_specs(), _float32_tensors(run.weights), c,
@@ -277,11 +275,17 @@ def load_saes(path: Union[str, os.PathLike], run: Optional[Run] = None) -> SAEs:
                 raise ValueError("saes.json names no toy run folder; pass run=")
             run = load(meta["toy_run"])
         c = _sae_config(config)
-        c.validate(run.K, run.m)
+        c.validate(run.K)
         with np.load(npz_path, allow_pickle=False) as z:
             a = {k: z[k] for k in z.files}
         n = run.n
         specs = {k[5:]: a[k] for k in a if k.startswith("spec_")}
+        # The SAEs are the grid the settings describe, in its order (a count, a setting or a family edited in
+        # saes.json no longer matches the arrays).
+        grid = _tms.sae_grid(c, run.K)
+        if S != len(grid["width"]) or any(not np.array_equal(specs[name], grid[name]) for name in grid):
+            raise ValueError(f"saes.npz's {len(specs.get('width', []))} SAEs are not the grid of saes.json's "
+                             f"settings ({len(grid['width'])} SAEs on this run)")
         params, latents = [], []
         for s in range(S):
             d = int(specs["width"][s])
@@ -305,7 +309,7 @@ def load_saes(path: Union[str, os.PathLike], run: Optional[Run] = None) -> SAEs:
             raise ValueError("the SAEs were trained on more toy instances than the run has")
     except KeyError as e:
         raise ValueError(f"path: '{path}' lacks {e}; allowed: a folder SAEs.save wrote") from None
-    except (OSError, ValueError, TypeError) as e:
+    except (OSError, ValueError, TypeError, IndexError) as e:
         raise ValueError(f"path: '{path}' does not hold readable SAEs: {e}") from None
     return SAEs(config=config, toy=run, specs=specs, params=params, metrics=metrics, features=features,
                 latents=latents, loss=a["loss"], loss_curve=a["loss_curve"], curve_steps=a["curve_steps"],

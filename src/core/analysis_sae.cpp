@@ -111,7 +111,7 @@ sae_scorer::sae_scorer(const float* W, int n, int m, const float* W_dec, int d)
 
 void sae_scorer::add(const sparse_batch<float>& x, const float* h, const float* z, const float* h_hat,
                      int B) {
-  const int n = n_, m = m_, d = d_;
+  const int m = m_, d = d_;
   for (int s = 0; s < B; ++s) {
     const float* hs = h + static_cast<std::size_t>(s) * m;
     const float* es = h_hat + static_cast<std::size_t>(s) * m;
@@ -155,7 +155,6 @@ void sae_scorer::add(const sparse_batch<float>& x, const float* h, const float* 
     }
   }
   samples_ += B;
-  (void)n;
 }
 
 sae_metrics sae_scorer::finish() const {

@@ -14,7 +14,7 @@ using checks::check_real;
 using checks::fail;
 using checks::fmt;
 
-void sae_config::validate(std::int64_t toy_instances, int m) const {
+void sae_config::validate(std::int64_t toy_instances) const {
   constexpr double inf = std::numeric_limits<double>::infinity();
   if (toy_instances < 1) fail("run", "the toy run has no instances; allowed: a run with at least one");
   for (std::int64_t k : instances) check_int("instances", k, 0, toy_instances - 1);
@@ -61,7 +61,10 @@ void sae_config::validate(std::int64_t toy_instances, int m) const {
   check_real("threshold_decay", threshold_decay, 0, false, 1, true);
   check_int("eval_samples", eval_samples, 1, std::int64_t{1} << 32);
   check_int("threads", threads, 0, 4096);
-  (void)m;
+  for (int d : widths)
+    if (static_cast<std::int64_t>(d) * batch > (std::int64_t{1} << 30))
+      fail("widths", "width " + std::to_string(d) + " x batch " + std::to_string(batch) +
+                         " latents per batch exceeds 2^30; allowed: a smaller width or batch");
 }
 
 std::vector<sae_spec> sae_grid(const sae_config& c, std::int64_t toy_instances) {

@@ -83,8 +83,8 @@ struct sae_config {
   int threads = 0;  // 0: all hardware threads. Never changes a result.
 
   // Throws usage_error naming the first field out of range and what is allowed; `toy_instances` is the toy
-  // run's K and `m` its hidden size.
-  void validate(std::int64_t toy_instances, int m) const;
+  // run's K.
+  void validate(std::int64_t toy_instances) const;
   int resolved_aux_k(int m) const { return aux_k > 0 ? aux_k : (m + 1) / 2; }
 };
 

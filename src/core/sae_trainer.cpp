@@ -47,12 +47,38 @@ struct toy_forward {
   const model_layout* layout = nullptr;
   std::vector<float> params;
   model_workspace<float> ws;
+  // Sized once for batches of B from `source`; load() puts an instance's weights in.
+  toy_forward(const model_layout& L, const batch_source& source, int B) : layout(&L), params(L.params) {
+    ws.reserve(B, L.n, L.m);
+    source.prepare(ws.x);
+  }
+  void load(const model_weights& weights, std::int64_t k) { weights.gather(k, params.data()); }
   // The batch of `step` of `stream` through the model: ws.x the inputs, ws.h [B][m] the activations.
   void run(const batch_source& source, std::uint64_t stream, std::int64_t step, double density) {
     source.fill(ws.x, stream, step, density);
     model_hidden(*layout, params.data(), ws);
   }
 };
+
+// The batches of `samples` fresh samples of `stream` through the toy model and SAE `params` (inference
+// settings): on_batch(first sample, samples in the batch) after each, with toy.ws.x, toy.ws.h and ws.z,
+// ws.h_hat holding it. Batches of B, the last one fewer. What the metrics score and sae_encode returns.
+template <class F>
+void encode_batches(toy_forward& toy, const batch_source& source, std::uint64_t stream, std::int64_t samples,
+                    double density, const sae_layout& L, const float* params, const sae_settings& settings,
+                    sae_workspace<float>& ws, F&& on_batch) {
+  const kernels::sae_forward_fn forward = kernels::sae_forward_kernel();
+  const int B = ws.B;
+  for (std::int64_t j = 0; j * B < samples; ++j) {
+    toy.ws.x.B = B;
+    toy.run(source, stream, j, density);
+    const int used = static_cast<int>(std::min<std::int64_t>(B, samples - j * B));
+    toy.ws.x.B = used;
+    forward(L, params, toy.ws.h.data(), used, settings, ws);
+    on_batch(j * B, used);
+  }
+  toy.ws.x.B = B;
+}
 
 // The entries of latent l's parameters (its decoder row, encoder column and per-latent values, not the
 // JumpReLU threshold): what a resampling rewrites and whose Adam moments restart.
@@ -66,7 +92,6 @@ void for_latent_entries(const sae_layout& L, int l, F&& f) {
 }
 
 struct sae_job {
-  const train_config* toy;
   const sae_config* config;
   const batch_source* source;
   const model_layout* toy_layout;
@@ -88,7 +113,7 @@ void train_one(const sae_job& job, std::int64_t s, sae_result& out, toy_forward&
   const sae_layout L = sae_tensors(c.kind, m, d);
   const std::size_t P = L.params;
   const double density = (*job.toy_instances)[spec.toy_instance].density;
-  job.toy_weights->gather(spec.toy_instance, toy.params.data());
+  toy.load(*job.toy_weights, spec.toy_instance);
 
   std::vector<float> params(P), adam_m(P, 0.0f), adam_v(P, 0.0f), grad(P);
   sae_init(params.data(), L, sae_init_seed(c.seed, d, spec.restart), c.initial_threshold);
@@ -230,25 +255,17 @@ void score_one(const sae_job& job, std::int64_t s, sae_result& out, toy_forward&
   const sae_spec& spec = out.specs[s];
   const int m = job.m, d = spec.width, B = c.batch;
   const sae_layout L = sae_tensors(c.kind, m, d);
-  job.toy_weights->gather(spec.toy_instance, toy.params.data());
+  toy.load(*job.toy_weights, spec.toy_instance);
   const double density = (*job.toy_instances)[spec.toy_instance].density;
   const float* W = job.toy_weights->of(job.toy_layout->embedding, spec.toy_instance);
   const float* params = out.params[s].data();
   sae_scorer scorer(W, job.n, m, params + L.at("W_dec").offset, d);
   sae_workspace<float> ws;
   ws.reserve(B, m, d);
-  const sae_settings settings = sae_inference_settings(out, s);
-  const kernels::sae_forward_fn forward = kernels::sae_forward_kernel();
-  const std::uint64_t stream = sae_evaluation_seed(c.seed);
-  for (std::int64_t j = 0; j * B < c.eval_samples; ++j) {
-    toy.ws.x.B = B;
-    toy.run(*job.source, stream, j, density);
-    const int used = static_cast<int>(std::min<std::int64_t>(B, c.eval_samples - j * B));
-    toy.ws.x.B = used;
-    forward(L, params, toy.ws.h.data(), used, settings, ws);
-    scorer.add(toy.ws.x, toy.ws.h.data(), ws.z.data(), ws.h_hat.data(), used);
-  }
-  toy.ws.x.B = B;
+  encode_batches(toy, *job.source, sae_evaluation_seed(c.seed), c.eval_samples, density, L, params,
+                 sae_inference_settings(out, s), ws, [&](std::int64_t, int used) {
+                   scorer.add(toy.ws.x, toy.ws.h.data(), ws.z.data(), ws.h_hat.data(), used);
+                 });
   out.metrics[s] = scorer.finish();
 }
 
@@ -296,11 +313,7 @@ sae_result train_saes(const train_config& toy, const std::vector<instance_spec>&
   const auto K = static_cast<std::int64_t>(instances.size());
   toy_weights.require_fits(layout, K, "run");
   const int n = toy.features, m = toy.hidden;
-  config.validate(K, m);
-  for (int d : config.widths)
-    if (static_cast<std::int64_t>(d) * config.batch > (std::int64_t{1} << 30))
-      throw usage_error("widths: width " + std::to_string(d) + " x batch " + std::to_string(config.batch) +
-                        " latents per batch exceeds 2^30; allowed: a smaller width or batch");
+  config.validate(K);
 
   sae_result out;
   out.config = config;
@@ -318,7 +331,7 @@ sae_result train_saes(const train_config& toy, const std::vector<instance_spec>&
   out.curve_loss.assign(static_cast<std::size_t>(S) * points, 0.0);
 
   const batch_source source(toy);
-  const sae_job job{&toy, &config, &source, &layout, &toy_weights, &instances, n, m};
+  const sae_job job{&config, &source, &layout, &toy_weights, &instances, n, m};
   shared_progress shared;
   std::atomic<std::int64_t> next{0};
   std::atomic<int> active{0};
@@ -326,11 +339,7 @@ sae_result train_saes(const train_config& toy, const std::vector<instance_spec>&
   std::exception_ptr error;
   auto worker = [&]() {
     try {
-      toy_forward forward;
-      forward.layout = &layout;
-      forward.params.resize(layout.params);
-      forward.ws.reserve(config.batch, n, m);
-      source.prepare(forward.ws.x);
+      toy_forward forward(layout, source, config.batch);
       for (std::int64_t s; (s = next.fetch_add(1)) < S;) {
         train_one(job, s, out, forward, shared);
         if (shared.stop.load()) break;
@@ -394,35 +403,26 @@ sae_activations sae_encode(const train_config& toy, const std::vector<instance_s
                       std::to_string((std::int64_t{1} << 31) / std::max(n, d)));
   const sae_layout L = sae_tensors(r.config.kind, m, d);
   const batch_source source(toy);
-  toy_forward forward;
-  forward.layout = &layout;
-  forward.params.resize(layout.params);
-  forward.ws.reserve(B, n, m);
-  source.prepare(forward.ws.x);
-  toy_weights.gather(r.specs[s].toy_instance, forward.params.data());
+  toy_forward forward(layout, source, B);
+  forward.load(toy_weights, r.specs[s].toy_instance);
   sae_workspace<float> ws;
   ws.reserve(B, m, d);
-  const sae_settings settings = sae_inference_settings(r, s);
   sae_activations out;
   out.x.assign(static_cast<std::size_t>(samples) * n, 0.0f);
   out.h.resize(static_cast<std::size_t>(samples) * m);
   out.z.resize(static_cast<std::size_t>(samples) * d);
   out.h_hat.resize(static_cast<std::size_t>(samples) * m);
-  const std::uint64_t stream = sae_evaluation_seed(seed);
-  for (std::int64_t j = 0; j * B < samples; ++j) {
-    forward.ws.x.B = B;
-    forward.run(source, stream, j, instances[r.specs[s].toy_instance].density);
-    const int used = static_cast<int>(std::min<std::int64_t>(B, samples - j * B));
-    forward.ws.x.B = used;
-    kernels::sae_forward_kernel()(L, r.params[s].data(), forward.ws.h.data(), used, settings, ws);
-    const std::size_t first = static_cast<std::size_t>(j) * B;
-    for (int q = 0; q < used; ++q)
-      for (int e = forward.ws.x.offset[q]; e < forward.ws.x.offset[q + 1]; ++e)
-        out.x[(first + q) * n + forward.ws.x.index[e]] = forward.ws.x.value[e];
-    std::copy_n(forward.ws.h.data(), static_cast<std::size_t>(used) * m, out.h.data() + first * m);
-    std::copy_n(ws.z.data(), static_cast<std::size_t>(used) * d, out.z.data() + first * d);
-    std::copy_n(ws.h_hat.data(), static_cast<std::size_t>(used) * m, out.h_hat.data() + first * m);
-  }
+  encode_batches(
+      forward, source, sae_evaluation_seed(seed), samples, instances[r.specs[s].toy_instance].density, L,
+      r.params[s].data(), sae_inference_settings(r, s), ws, [&](std::int64_t first_sample, int used) {
+        const auto first = static_cast<std::size_t>(first_sample);
+        for (int q = 0; q < used; ++q)
+          for (int e = forward.ws.x.offset[q]; e < forward.ws.x.offset[q + 1]; ++e)
+            out.x[(first + q) * n + forward.ws.x.index[e]] = forward.ws.x.value[e];
+        std::copy_n(forward.ws.h.data(), static_cast<std::size_t>(used) * m, out.h.data() + first * m);
+        std::copy_n(ws.z.data(), static_cast<std::size_t>(used) * d, out.z.data() + first * d);
+        std::copy_n(ws.h_hat.data(), static_cast<std::size_t>(used) * m, out.h_hat.data() + first * m);
+      });
   return out;
 }
 

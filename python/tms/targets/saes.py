@@ -273,13 +273,14 @@ def _run(job: Job) -> dict:
         "of the best SAE per family, latents ordered by each feature's best match (a recovered feature is a "
         "diagonal entry near 1).")
     findings = saes_findings(families, large_run, pent_run, pent_k)
+    sae_config = families["relu"][0].config  # the settings every SAE of the run trained with
     intro = (f"<p>{html.escape(target.about)}</p><p>The toy models: the companion notebook's recipe, "
-             f"{large_run.config['steps']:,} steps. The SAEs: Adam lr {s.get('sae_lr', 1e-3):g}, batch "
+             f"{large_run.config['steps']:,} steps. The SAEs: Adam lr {sae_config['lr']:g}, batch "
              f"{int(s['sae_batch'])}, {int(s['sae_steps']):,} steps, {int(s['sae_restarts'])} restarts (the lowest "
              "final loss kept), decoder rows at unit norm; relu: MSE + λ Σ z (ARENA's recipe), topk: Gao et al.'s "
              "with AuxK. Each SAE's data is a fresh batch of the toy's own distribution every step through the "
              "frozen toy model; the metrics use "
-             f"{saes_api.sae_defaults()['eval_samples']:,} fresh samples. SAE folders: "
+             f"{sae_config['eval_samples']:,} fresh samples. SAE folders: "
              + ", ".join(f"<code>saes-{n}-{w}/</code>" for n in families for w in (_LARGE, _PENTAGON)) + ".</p>")
     summary = dict(
         true_l0=l0s, sae_seconds=float(sum(a.seconds + b.seconds for a, b in families.values())),
